@@ -1,0 +1,69 @@
+//! Shared fixtures for the integration tests: a private OTP `epmd`, an `erl`
+//! node driven line by line, and helpers for free ports and bounded waits.
+//!
+//! Every process a fixture starts is stopped by pid when the fixture drops.
+//! Tests that need Erlang fail with a clear message when `erl` is missing,
+//! unless `BEAMLINK_SKIP_ERLANG=1` is set (then [`erlang_or_skip`] returns false).
+
+#![allow(dead_code)]
+
+pub mod erl;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// True when `erl` can be run. Panics with install advice when it cannot,
+/// unless `BEAMLINK_SKIP_ERLANG=1`, in which case the caller should return early.
+pub fn erlang_or_skip() -> bool {
+    let found = std::process::Command::new("erl")
+        .args(["-noshell", "-eval", "halt()."])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if found {
+        return true;
+    }
+    if std::env::var("BEAMLINK_SKIP_ERLANG").as_deref() == Ok("1") {
+        eprintln!("skipping: erl not found and BEAMLINK_SKIP_ERLANG=1");
+        return false;
+    }
+    panic!("this test needs Erlang/OTP: install it (apt-get install -y erlang-nox) or set BEAMLINK_SKIP_ERLANG=1");
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A node-name prefix unique to this test process and call: `prefix_<pid>_<n>`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    wait_for(&format!("a listener on port {port}"), timeout, || {
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok().map(|_| ())
+    });
+}
