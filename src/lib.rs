@@ -11,6 +11,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`term`] | External Term Format codec and Erlang term syntax; no I/O |
+//! | [`proto`] | sans-IO protocol core: flags, node names, handshake, framing |
 //!
 //! Lower layers never depend on higher ones; see `DESIGN.md` in the source
 //! repository for the full picture.
@@ -18,4 +19,5 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod proto;
 pub mod term;

@@ -1,0 +1,185 @@
+//! Connections: the generic driver that runs the handshake over any
+//! transport's stream, then a reader and a writer task per peer (the role of
+//! OTP's `dist_util` connection loop, shared by every carrier).
+//!
+//! - [`handshake`]: [`handshake::initiate`] and [`handshake::accept`] drive the
+//!   sans-IO state machines of [`crate::proto::handshake`] over a stream.
+//! - [`queue`]: a connection's outgoing queue (many senders, one writer, back-pressure).
+//! - [`start`]: runs an established connection until it fails or is closed.
+
+pub mod handshake;
+pub mod queue;
+mod reader;
+mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+pub use queue::{OutQueue, QueueError};
+
+use crate::proto::DistFlags;
+use crate::proto::control::Control;
+use crate::proto::frame::{FrameDecoder, FrameError};
+use crate::proto::handshake::HandshakeError;
+use crate::proto::packet::{PacketDecoder, PacketError, PacketFormat, ReassemblyLimits};
+use crate::term::{AtomTable, DecodeLimits, Decoder};
+use crate::transport::BoxStream;
+
+/// Why a connection (or its handshake) ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// A socket error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// The handshake did not finish in time.
+    #[error("the handshake did not complete within {0:?}")]
+    HandshakeTimeout(Duration),
+    /// Nothing, not even a tick, arrived for too long.
+    #[error("no data or tick from the peer for {0:?} (net_ticktime)")]
+    TickTimeout(Duration),
+    /// The handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// A frame was refused.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A packet was refused.
+    #[error(transparent)]
+    Packet(#[from] PacketError),
+    /// The transport refused (e.g. the certificate does not match the name).
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    /// This node closed the connection.
+    #[error("closed by this node: {0}")]
+    Local(String),
+}
+
+impl ConnError {
+    /// An I/O error with what was being done.
+    pub fn io(context: &'static str, source: std::io::Error) -> ConnError {
+        ConnError::Io { context, source }
+    }
+}
+
+/// Settings and limits for connected mode.
+#[derive(Clone, Debug)]
+pub struct ConnConfig {
+    /// OTP's `net_ticktime`: a peer silent this long is declared down, and
+    /// this node ticks every quarter of it when it has nothing else to send.
+    pub ticktime: Duration,
+    /// Largest packet accepted (before reassembly).
+    pub max_frame: usize,
+    /// Limits on decoding each term.
+    pub decode_limits: DecodeLimits,
+    /// Distinct atoms one peer may introduce.
+    pub max_atoms: usize,
+    /// Limits on fragment reassembly.
+    pub reassembly: ReassemblyLimits,
+    /// Body bytes per outgoing fragment.
+    pub fragment_size: usize,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            ticktime: Duration::from_secs(60),
+            max_frame: 128 << 20,
+            decode_limits: DecodeLimits::default(),
+            max_atoms: 1 << 20,
+            reassembly: ReassemblyLimits::default(),
+            fragment_size: 64 * 1024,
+        }
+    }
+}
+
+/// A running connection: close it, or learn when it ends through the
+/// `on_down` callback given to [`start`].
+pub struct Running {
+    queue: Arc<OutQueue>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// Closes the connection: queued messages are dropped, both tasks end,
+    /// and `on_down` runs with [`ConnError::Local`].
+    pub fn close(&self) {
+        self.queue.close();
+        let _ = self.closing.send(true);
+    }
+}
+
+type OnDown = Box<dyn FnOnce(ConnError) + Send>;
+
+/// Runs an established connection: a writer task draining `queue` and a
+/// reader task passing each control message to `deliver`, until either
+/// fails or [`Running::close`] is called. `on_down` runs exactly once, with
+/// the first reason.
+pub fn start(
+    stream: BoxStream,
+    leftover: BytesMut,
+    flags: DistFlags,
+    queue: Arc<OutQueue>,
+    config: &ConnConfig,
+    deliver: impl FnMut(Control) -> Result<(), ConnError> + Send + 'static,
+    on_down: impl FnOnce(ConnError) + Send + 'static,
+) -> Running {
+    let format = PacketFormat::for_flags(flags);
+    let (read_half, write_half) = tokio::io::split(stream);
+    let (closing, mut closed) = tokio::sync::watch::channel(false);
+    let on_down: Arc<Mutex<Option<OnDown>>> = Arc::new(Mutex::new(Some(Box::new(on_down))));
+    let finish = {
+        let queue = queue.clone();
+        let closing = closing.clone();
+        let on_down = on_down.clone();
+        move |reason: ConnError| {
+            queue.close();
+            let _ = closing.send(true);
+            let callback = on_down.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(callback) = callback {
+                callback(reason);
+            }
+        }
+    };
+
+    let writer_config = writer::WriterConfig {
+        format,
+        flags,
+        fragment_size: config.fragment_size,
+        tick_interval: config.ticktime / 4,
+    };
+    let writer_queue = queue.clone();
+    let writer_finish = finish.clone();
+    tokio::spawn(async move {
+        let reason = match writer::run(write_half, writer_queue, writer_config).await {
+            Ok(()) => ConnError::Local("connection closed".into()),
+            Err(e) => e,
+        };
+        writer_finish(reason);
+    });
+
+    let mut terms = Decoder::new(config.decode_limits.clone()).with_atom_table(AtomTable::new(config.max_atoms));
+    let _ = &mut terms;
+    let packets = PacketDecoder::new(format, terms, config.reassembly);
+    let frames = FrameDecoder::connected(config.max_frame);
+    let silence = config.ticktime;
+    tokio::spawn(async move {
+        let read = reader::run(read_half, leftover, frames, packets, silence, deliver);
+        let reason = tokio::select! {
+            r = read => match r { Ok(()) => ConnError::Closed, Err(e) => e },
+            _ = closed.wait_for(|c| *c) => ConnError::Local("connection closed".into()),
+        };
+        finish(reason);
+    });
+    Running { queue, closing }
+}

@@ -1,0 +1,153 @@
+//! The outgoing queue of one connection: many senders, one writer.
+//!
+//! Senders push control messages (with their payload) and never block on
+//! the socket; the writer takes everything queued at once and writes it in
+//! as few system calls as it can. The queue counts the bytes it holds so
+//! that senders can wait for room (back-pressure) instead of growing memory
+//! without bound when the peer is slow.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::proto::control::Control;
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The connection is gone (or never came up).
+    #[error("the connection is closed")]
+    Closed,
+    /// The queue holds more than its limit; try again later or wait.
+    #[error("the connection's outgoing buffer is full")]
+    Full,
+}
+
+struct Inner {
+    items: VecDeque<(Control, usize)>,
+    bytes: usize,
+}
+
+/// A connection's outgoing queue.
+pub struct OutQueue {
+    inner: Mutex<Inner>,
+    closed: AtomicBool,
+    /// Wakes the writer when something is queued.
+    work: Notify,
+    /// Wakes senders waiting for room.
+    room: Notify,
+    /// Above this many queued bytes, waiting senders wait and `try_push` fails.
+    high_water: usize,
+}
+
+impl OutQueue {
+    /// A queue that pushes back above `high_water` bytes.
+    pub fn new(high_water: usize) -> OutQueue {
+        OutQueue {
+            inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0 }),
+            closed: AtomicBool::new(false),
+            work: Notify::new(),
+            room: Notify::new(),
+            high_water,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every critical section is a push or a drain), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a message regardless of how full the queue is (for signals and
+    /// replies the node itself must not drop). `cost` is the message's
+    /// approximate encoded size.
+    pub fn push(&self, control: Control, cost: usize) -> Result<(), QueueError> {
+        if self.is_closed() {
+            return Err(QueueError::Closed);
+        }
+        {
+            let mut inner = self.lock();
+            inner.bytes += cost;
+            inner.items.push_back((control, cost));
+        }
+        self.work.notify_one();
+        Ok(())
+    }
+
+    /// Queues a message unless the queue is above its high-water mark.
+    pub fn try_push(&self, control: Control, cost: usize) -> Result<(), (QueueError, Control)> {
+        if self.is_closed() {
+            return Err((QueueError::Closed, control));
+        }
+        {
+            let mut inner = self.lock();
+            if inner.bytes > self.high_water {
+                return Err((QueueError::Full, control));
+            }
+            inner.bytes += cost;
+            inner.items.push_back((control, cost));
+        }
+        self.work.notify_one();
+        Ok(())
+    }
+
+    /// Queues a message, first waiting while the queue is above its high-water mark.
+    pub async fn push_wait(&self, mut control: Control, cost: usize) -> Result<(), QueueError> {
+        loop {
+            let room = self.room.notified();
+            match self.try_push(control, cost) {
+                Ok(()) => return Ok(()),
+                Err((QueueError::Full, c)) => {
+                    control = c;
+                    room.await;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves everything queued into `out` (the writer's side). Returns the
+    /// total cost taken.
+    pub fn drain_into(&self, out: &mut Vec<(Control, usize)>) -> usize {
+        let mut inner = self.lock();
+        let taken = inner.bytes;
+        out.extend(inner.items.drain(..));
+        inner.bytes = 0;
+        taken
+    }
+
+    /// Tells waiting senders there is room again (the writer calls this after writing).
+    pub fn wake_senders(&self) {
+        self.room.notify_waiters();
+    }
+
+    /// Waits until something may have been queued.
+    pub async fn wait_for_work(&self) {
+        self.work.notified().await
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Closes the queue: pushes fail from now on, queued messages are dropped,
+    /// waiting senders and the writer wake.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        {
+            let mut inner = self.lock();
+            inner.items.clear();
+            inner.bytes = 0;
+        }
+        self.work.notify_one();
+        self.room.notify_waiters();
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,179 @@
+//! The writer task of a connection: encodes queued messages, interleaves the
+//! fragments of long messages with short ones, batches everything into few
+//! system calls, and ticks when there is nothing else to say.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::ConnError;
+use super::queue::OutQueue;
+use crate::proto::DistFlags;
+use crate::proto::control::Control;
+use crate::proto::frame::TICK;
+use crate::proto::packet::{Fragments, PacketFormat, encode_message};
+
+/// How the writer splits and batches.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterConfig {
+    /// The connection's packet format.
+    pub format: PacketFormat,
+    /// The negotiated flags (they decide each control message's form).
+    pub flags: DistFlags,
+    /// Body bytes per fragment (OTP uses 64 KiB).
+    pub fragment_size: usize,
+    /// Tick after this long without writing anything.
+    pub tick_interval: Duration,
+}
+
+/// Chunks shorter than this are copied into one buffer; longer ones are written in place.
+const COALESCE_MAX: usize = 16 * 1024;
+/// Bytes emitted per round before new work is taken from the queue, so a
+/// long message cannot delay short ones (or ticks) by more than this much.
+const ROUND_BUDGET: usize = 256 * 1024;
+
+/// One message in the writer's hands, and the process it must stay in order with.
+struct Pending {
+    order_key: Option<(u32, u32)>,
+    packets: Fragments,
+}
+
+/// Runs until the queue is closed or a write fails.
+pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config: WriterConfig) -> Result<(), ConnError> {
+    let mut taken: Vec<(Control, usize)> = Vec::new();
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut small = BytesMut::with_capacity(64 * 1024);
+    let mut next_seq: u64 = 1;
+    let mut last_write = Instant::now();
+    loop {
+        if queue.is_closed() {
+            return Ok(());
+        }
+        queue.drain_into(&mut taken);
+        if !taken.is_empty() {
+            queue.wake_senders();
+        }
+        for (control, _) in taken.drain(..) {
+            let order_key = control.sender().map(|p| (p.id, p.serial));
+            let (control_term, payload) = control.to_wire(config.flags);
+            match encode_message(config.format, &control_term, payload) {
+                Ok(body) => {
+                    let packets = Fragments::new(config.format, body, next_seq, config.fragment_size);
+                    if packets.is_fragmented() {
+                        next_seq += 1;
+                    }
+                    pending.push_back(Pending { order_key, packets });
+                }
+                // The sender checked the size limit; anything else is a bug
+                // in what was queued. Drop that message, keep the connection.
+                Err(e) => tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded"),
+            }
+        }
+        if pending.is_empty() {
+            let idle_until = last_write + config.tick_interval;
+            tokio::select! {
+                _ = queue.wait_for_work() => continue,
+                _ = tokio::time::sleep_until(idle_until) => {
+                    write_all(&mut out, &TICK).await?;
+                    last_write = Instant::now();
+                    continue;
+                }
+            }
+        }
+        emit_round(&mut pending, &mut chunks);
+        write_chunks(&mut out, &mut chunks, &mut small).await?;
+        last_write = Instant::now();
+    }
+}
+
+/// Emits up to [`ROUND_BUDGET`] bytes of packets: whole short messages, and
+/// one fragment at a time of long ones, keeping each sender's messages in order.
+fn emit_round(pending: &mut VecDeque<Pending>, chunks: &mut Vec<Bytes>) {
+    let any_fragmented = pending.iter().any(|p| !p.packets.is_done() && p.packets.is_fragmented());
+    if !any_fragmented {
+        // The common case: short messages only, all of them, in order.
+        while let Some(mut p) = pending.pop_front() {
+            while p.packets.next_packet(chunks) > 0 {}
+        }
+        return;
+    }
+    let mut budget = ROUND_BUDGET;
+    let mut blocked: HashSet<Option<(u32, u32)>> = HashSet::new();
+    let mut i = 0;
+    while i < pending.len() && budget > 0 {
+        let key = pending[i].order_key;
+        if blocked.contains(&key) {
+            i += 1;
+            continue;
+        }
+        let emitted = pending[i].packets.next_packet(chunks);
+        budget = budget.saturating_sub(emitted);
+        if pending[i].packets.is_done() {
+            pending.remove(i);
+        } else {
+            // The rest of this message, and everything its sender sent after
+            // it, waits for the next round.
+            blocked.insert(key);
+            i += 1;
+        }
+    }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> Result<(), ConnError> {
+    out.write_all(bytes).await.map_err(|e| ConnError::io("write", e))?;
+    out.flush().await.map_err(|e| ConnError::io("flush", e))
+}
+
+/// Writes the chunks: short ones are copied together, long ones written in
+/// place, with vectored writes where the stream supports them.
+async fn write_chunks<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    chunks: &mut Vec<Bytes>,
+    small: &mut BytesMut,
+) -> Result<(), ConnError> {
+    let mut batch: Vec<Bytes> = Vec::with_capacity(chunks.len());
+    for chunk in chunks.drain(..) {
+        if chunk.len() < COALESCE_MAX {
+            small.extend_from_slice(&chunk);
+        } else {
+            if !small.is_empty() {
+                batch.push(small.split().freeze());
+            }
+            batch.push(chunk);
+        }
+    }
+    if !small.is_empty() {
+        batch.push(small.split().freeze());
+    }
+    let mut index = 0;
+    let mut offset = 0;
+    while index < batch.len() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&batch[index][offset..])
+            .chain(batch[index + 1..].iter().map(|b| &b[..]))
+            .take(64)
+            .map(IoSlice::new)
+            .collect();
+        let mut written = out.write_vectored(&slices).await.map_err(|e| ConnError::io("write", e))?;
+        if written == 0 {
+            return Err(ConnError::io("write", std::io::ErrorKind::WriteZero.into()));
+        }
+        while written > 0 && index < batch.len() {
+            let left = batch[index].len() - offset;
+            if written >= left {
+                written -= left;
+                index += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
+        }
+    }
+    out.flush().await.map_err(|e| ConnError::io("flush", e))
+}

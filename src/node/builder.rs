@@ -1,0 +1,330 @@
+//! Configuring and starting a node.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{Node, NodeError, NodeInner, NodeOptions, connections, services, table};
+use crate::conn::ConnConfig;
+use crate::epmd;
+use crate::proto::handshake::{HandshakeConfig, OutstandingChallenges};
+use crate::proto::{DistFlags, NodeName};
+use crate::transport::tcp::TcpTransport;
+use crate::transport::{EpmdResolver, Resolver, Transport};
+
+/// Where the cookie comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cookie {
+    /// This cookie.
+    Explicit(String),
+    /// `~/.erlang.cookie`, created with a random cookie when missing, as Erlang does.
+    HomeFile,
+}
+
+/// Configures a [`Node`]; [`NodeBuilder::start`] brings it up.
+///
+/// Defaults: plain TCP, EPMD lookups on `ERL_EPMD_PORT` (or 4369), listening
+/// on every interface on a free port, registered with EPMD (started in this
+/// process when none is running), cookie from `~/.erlang.cookie`,
+/// `net_ticktime` 60 s, handshake timeout 7 s (OTP's `net_setuptime`).
+pub struct NodeBuilder {
+    name: String,
+    cookie: Cookie,
+    transport: Arc<dyn Transport>,
+    resolver: Option<Arc<dyn Resolver>>,
+    listen: Option<SocketAddr>,
+    publish: bool,
+    epmd_port: u16,
+    auto_start_epmd: bool,
+    hidden: bool,
+    creation: Option<u32>,
+    conn: ConnConfig,
+    options: NodeOptions,
+}
+
+impl NodeBuilder {
+    pub(crate) fn new(name: &str) -> NodeBuilder {
+        NodeBuilder {
+            name: name.to_string(),
+            cookie: Cookie::HomeFile,
+            transport: Arc::new(TcpTransport),
+            resolver: None,
+            listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
+            publish: true,
+            epmd_port: epmd::default_port(),
+            auto_start_epmd: true,
+            hidden: false,
+            creation: None,
+            conn: ConnConfig::default(),
+            options: NodeOptions {
+                hidden: false,
+                handshake_timeout: Duration::from_secs(7),
+                connect_timeout: Duration::from_secs(7),
+                max_message_size: 256 << 20,
+                send_queue_high_water: 64 << 20,
+                call_timeout: Duration::from_secs(15),
+            },
+        }
+    }
+
+    /// Uses this cookie.
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.cookie = Cookie::Explicit(cookie.into());
+        self
+    }
+
+    /// Chooses where the cookie comes from.
+    pub fn cookie_source(mut self, cookie: Cookie) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// Carries distribution over this transport (default: plain TCP).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Arc::new(transport);
+        self
+    }
+
+    /// Carries distribution over this shared transport.
+    pub fn transport_arc(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Finds other nodes with this resolver (default: EPMD).
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Listens on this address (port 0 picks a free one).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Listens on every interface on this port.
+    pub fn listen_port(mut self, port: u16) -> Self {
+        self.listen = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        self
+    }
+
+    /// Does not listen at all: the node can dial others but nobody can dial it
+    /// (what one-shot commands want). Implies no EPMD registration.
+    pub fn no_listen(mut self) -> Self {
+        self.listen = None;
+        self.publish = false;
+        self
+    }
+
+    /// Whether to register with EPMD (default true).
+    pub fn publish(mut self, publish: bool) -> Self {
+        self.publish = publish;
+        self
+    }
+
+    /// EPMD's port, for registration and for the default resolver.
+    pub fn epmd_port(mut self, port: u16) -> Self {
+        self.epmd_port = port;
+        self
+    }
+
+    /// Whether to start an EPMD in this process when none answers (default true).
+    pub fn auto_start_epmd(mut self, on: bool) -> Self {
+        self.auto_start_epmd = on;
+        self
+    }
+
+    /// Runs as a hidden node (`erl -hidden`): no transitive connections, not
+    /// listed in peers' `nodes()`.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// Uses this creation instead of EPMD's (tests; never 0).
+    pub fn creation(mut self, creation: u32) -> Self {
+        self.creation = Some(creation.max(1));
+        self
+    }
+
+    /// OTP's `net_ticktime`.
+    pub fn ticktime(mut self, ticktime: Duration) -> Self {
+        self.conn.ticktime = ticktime;
+        self
+    }
+
+    /// How long a handshake (after the transport's own) may take.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.options.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long resolving and connecting to a peer may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// The default timeout of calls the node makes itself (ping).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.options.call_timeout = timeout;
+        self
+    }
+
+    /// The largest message this node sends (encoded bytes).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.options.max_message_size = bytes;
+        self
+    }
+
+    /// Outgoing bytes queued per connection before senders wait.
+    pub fn send_queue_limit(mut self, bytes: usize) -> Self {
+        self.options.send_queue_high_water = bytes;
+        self
+    }
+
+    /// Connected-mode settings and limits.
+    pub fn connection_config(mut self, config: ConnConfig) -> Self {
+        self.conn = config;
+        self
+    }
+
+    /// Starts the node: listens, registers with EPMD, starts the built-in services.
+    pub async fn start(self) -> Result<Node, NodeError> {
+        let name = NodeName::new(&self.name).map_err(|e| NodeError::Start(e.to_string()))?;
+        let cookie = match &self.cookie {
+            Cookie::Explicit(c) => c.clone().into_bytes(),
+            Cookie::HomeFile => read_home_cookie().map_err(NodeError::Start)?,
+        };
+        let listener = match self.listen {
+            Some(addr) => Some(
+                self.transport
+                    .listen(addr)
+                    .await
+                    .map_err(|e| NodeError::Start(format!("cannot listen on {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+        let listen_addr = match &listener {
+            Some(l) => Some(l.local_addr().map_err(|e| NodeError::Start(e.to_string()))?),
+            None => None,
+        };
+        let mut published = None;
+        let creation = match (self.creation, self.publish, listen_addr) {
+            (Some(c), _, _) => c,
+            (None, true, Some(addr)) => {
+                let config = epmd::registrar::RegistrarConfig {
+                    epmd_port: self.epmd_port,
+                    alive: name.alive().to_string(),
+                    dist_port: addr.port(),
+                    auto_start: self
+                        .auto_start_epmd
+                        .then(|| epmd::registrar::AutoStart { addresses: vec![addr.ip()] }),
+                    ..epmd::registrar::RegistrarConfig::default()
+                };
+                let node = epmd::registrar::register_and_keep(config)
+                    .await
+                    .map_err(|e| NodeError::Start(format!("cannot register {name} with EPMD: {e}")))?;
+                let creation = node.creation();
+                published = Some(node);
+                creation
+            }
+            _ => random_creation(),
+        };
+        let resolver: Arc<dyn Resolver> = match self.resolver {
+            Some(r) => r,
+            None => Arc::new(EpmdResolver { epmd_port: self.epmd_port, ..EpmdResolver::default() }),
+        };
+        let handshake = Arc::new(HandshakeConfig {
+            name: name.clone(),
+            creation,
+            flags: DistFlags::DEFAULT,
+            required: DistFlags::MANDATORY,
+            cookie,
+            outstanding: Arc::new(OutstandingChallenges::default()),
+        });
+        let mode = name.mode();
+        let options = NodeOptions { hidden: self.hidden, ..self.options };
+        let (events, _) = tokio::sync::broadcast::channel(256);
+        let inner = Arc::new_cyclic(|weak| NodeInner {
+            self_ref: weak.clone(),
+            name,
+            creation,
+            mode,
+            handshake,
+            conn_config: self.conn,
+            options,
+            transport: self.transport,
+            resolver,
+            procs: table::ProcessTable::default(),
+            conns: connections::Connections::default(),
+            rpc: services::rpc::RpcRegistry::default(),
+            events,
+            listen_addr,
+            next_ref: Default::default(),
+            background: Mutex::new(Vec::new()),
+            published: Mutex::new(published),
+            group_leader: Mutex::new(None),
+        });
+        if let Some(listener) = listener {
+            let task = tokio::spawn(connections::accept_loop(Arc::downgrade(&inner), listener));
+            inner.background.lock().unwrap_or_else(|p| p.into_inner()).push(task.abort_handle());
+        }
+        let node = Node { inner };
+        services::start_builtin(&node)?;
+        tracing::info!(node = %node.name(), creation, listen = ?listen_addr, transport = node.transport_name(), "node started");
+        Ok(node)
+    }
+}
+
+/// A random non-zero creation, for nodes that do not register with EPMD.
+fn random_creation() -> u32 {
+    loop {
+        let c = rand::random::<u32>();
+        if c >= 4 {
+            return c;
+        }
+    }
+}
+
+fn home_cookie_path() -> Result<PathBuf, String> {
+    let home = std::env::var_os("HOME").ok_or("HOME is not set, so ~/.erlang.cookie cannot be found; give a cookie")?;
+    Ok(PathBuf::from(home).join(".erlang.cookie"))
+}
+
+/// Reads `~/.erlang.cookie`, creating it (20 random capital letters, mode
+/// 0400) when it does not exist, as `erl` does.
+pub(crate) fn read_home_cookie() -> Result<Vec<u8>, String> {
+    let path = home_cookie_path()?;
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let cookie = text.trim();
+            if cookie.is_empty() {
+                return Err(format!("{} is empty", path.display()));
+            }
+            Ok(cookie.as_bytes().to_vec())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cookie: String = (0..20).map(|_| (b'A' + rand::random::<u8>() % 26) as char).collect();
+            write_private(&path, cookie.as_bytes()).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            Ok(cookie.into_bytes())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}

@@ -1,0 +1,459 @@
+//! The connection table (the role of OTP's `net_kernel`): one connection per
+//! peer, set up on demand, simultaneous connects resolved by name order, and
+//! node up/down bookkeeping.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::{NodeEvent, NodeInner};
+use crate::conn::{self, ConnError, OutQueue, Running};
+use crate::proto::handshake::{AcceptDecision, HandshakeError};
+use crate::proto::{DistFlags, NodeName};
+use crate::term::Atom;
+use crate::transport::{BoxStream, Incoming, Listener, PeerIdentity};
+
+/// A connection that is up.
+pub(crate) struct PeerConn {
+    pub id: u64,
+    pub peer: NodeName,
+    pub flags: DistFlags,
+    pub creation: u32,
+    pub hidden: bool,
+    pub identity: PeerIdentity,
+    pub queue: Arc<OutQueue>,
+    running: Running,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SetupStatus {
+    InProgress,
+    Up,
+    Failed(String),
+}
+
+struct Pending {
+    /// The attempt (outgoing dial or incoming handshake) that owns the entry.
+    owner: u64,
+    /// Set while the owner is our own dial, so a simultaneous incoming attempt can cancel it.
+    dial: Option<AbortHandle>,
+    queue: Arc<OutQueue>,
+    status: watch::Sender<SetupStatus>,
+}
+
+enum Entry {
+    Pending(Pending),
+    Up(Arc<PeerConn>),
+}
+
+/// Which side started a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// The table of connections, keyed by peer node name.
+#[derive(Default)]
+pub(crate) struct Connections {
+    map: Mutex<HashMap<Atom, Entry>>,
+    ids: AtomicU64,
+}
+
+impl Connections {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Atom, Entry>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Peers with an up connection that satisfy `filter`.
+    pub fn peers(&self, filter: impl Fn(&PeerConn) -> bool) -> Vec<NodeName> {
+        let mut peers: Vec<NodeName> = self
+            .lock()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Up(c) if filter(c) => Some(c.peer.clone()),
+                _ => None,
+            })
+            .collect();
+        peers.sort();
+        peers
+    }
+
+    /// The negotiated flags of an up connection.
+    pub fn flags_of(&self, node: &Atom) -> Option<DistFlags> {
+        match self.lock().get(node) {
+            Some(Entry::Up(c)) => Some(c.flags),
+            _ => None,
+        }
+    }
+
+    /// The up connection to `node`.
+    pub fn get(&self, node: &Atom) -> Option<Arc<PeerConn>> {
+        match self.lock().get(node) {
+            Some(Entry::Up(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    fn is_up(&self, node: &Atom) -> bool {
+        matches!(self.lock().get(node), Some(Entry::Up(_)))
+    }
+
+    /// The queue for messages to `node`, starting a connection if there is none.
+    pub fn queue_for(&self, node_inner: &NodeInner, node: &Atom) -> Result<Arc<OutQueue>, String> {
+        if let Some(entry) = self.lock().get(node) {
+            return Ok(match entry {
+                Entry::Up(c) => c.queue.clone(),
+                Entry::Pending(p) => p.queue.clone(),
+            });
+        }
+        node_inner.start_dial(node).map(|(queue, _)| queue)
+    }
+
+    /// Closes every connection and abandons every attempt.
+    pub fn close_all(&self) {
+        let entries: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
+        for entry in entries {
+            match entry {
+                Entry::Up(c) => c.running.close(),
+                Entry::Pending(p) => {
+                    if let Some(dial) = p.dial {
+                        dial.abort();
+                    }
+                    p.queue.close();
+                    let _ = p.status.send(SetupStatus::Failed("the node is shutting down".into()));
+                }
+            }
+        }
+    }
+}
+
+impl NodeInner {
+    /// Starts dialling `node` unless an entry exists; returns the entry's queue
+    /// and a receiver for the setup status.
+    fn start_dial(&self, node: &Atom) -> Result<(Arc<OutQueue>, Option<watch::Receiver<SetupStatus>>), String> {
+        if node == self.name.atom() {
+            return Err("it is this node".into());
+        }
+        let peer = NodeName::try_from(node).map_err(|e| e.to_string())?;
+        peer.dialable_from(self.mode).map_err(|e| e.to_string())?;
+        let mut map = self.conns.lock();
+        match map.get(node) {
+            Some(Entry::Up(c)) => return Ok((c.queue.clone(), None)),
+            Some(Entry::Pending(p)) => return Ok((p.queue.clone(), Some(p.status.subscribe()))),
+            None => {}
+        }
+        let Some(me) = self.self_ref.upgrade() else { return Err("the node is shutting down".into()) };
+        let attempt = self.conns.next_id();
+        let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
+        let (status, rx) = watch::channel(SetupStatus::InProgress);
+        let task = tokio::spawn(me.dial(peer, attempt));
+        map.insert(
+            node.clone(),
+            Entry::Pending(Pending { owner: attempt, dial: Some(task.abort_handle()), queue: queue.clone(), status }),
+        );
+        Ok((queue, Some(rx)))
+    }
+
+    /// Makes sure a connection to `node` exists or is being set up.
+    pub(crate) fn ensure_connection(&self, node: &Atom) {
+        if let Err(reason) = self.conns.queue_for(self, node) {
+            tracing::debug!(%node, %reason, "cannot connect");
+            self.node_down_cleanup(node);
+        }
+    }
+
+    /// Connects to `peer` and waits for the outcome.
+    pub(crate) async fn connect(&self, peer: &NodeName) -> Result<(), super::ConnectError> {
+        if peer == &self.name {
+            return Err(super::ConnectError::ToSelf);
+        }
+        let failed = |reason: String| super::ConnectError::Failed { node: peer.to_string(), reason };
+        let (_, status) = self.start_dial(peer.atom()).map_err(failed)?;
+        let Some(mut status) = status else { return Ok(()) };
+        let outcome = status.wait_for(|s| *s != SetupStatus::InProgress).await.map(|s| s.clone());
+        match outcome {
+            Ok(SetupStatus::Up) => Ok(()),
+            Ok(SetupStatus::Failed(reason)) => Err(failed(reason)),
+            Ok(SetupStatus::InProgress) | Err(_) => {
+                if self.conns.is_up(peer.atom()) { Ok(()) } else { Err(failed("the attempt was abandoned".into())) }
+            }
+        }
+    }
+
+    /// Closes the connection to `node`.
+    pub(crate) fn disconnect(&self, node: &str) -> bool {
+        let Ok(atom) = Atom::try_new(node) else { return false };
+        match self.conns.get(&atom) {
+            Some(c) => {
+                c.running.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The outgoing side: resolve, connect, handshake, then hand over.
+    async fn dial(self: Arc<Self>, peer: NodeName, attempt: u64) {
+        match self.dial_handshake(&peer).await {
+            Ok((stream, leftover, est, identity)) => {
+                self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
+            }
+            Err(ConnError::Handshake(HandshakeError::Nok { .. })) => {
+                // The peer's own attempt wins; it arrives as an incoming
+                // connection that takes this entry over. Give it the setup time.
+                tracing::debug!(%peer, "simultaneous connect: the peer's attempt wins");
+                tokio::time::sleep(self.options.handshake_timeout).await;
+                self.setup_failed(peer.atom(), attempt, "simultaneous connect did not complete".into());
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "connection attempt failed");
+                self.setup_failed(peer.atom(), attempt, e.to_string());
+            }
+        }
+    }
+
+    async fn dial_handshake(
+        &self,
+        peer: &NodeName,
+    ) -> Result<(BoxStream, bytes::BytesMut, crate::proto::handshake::Established, PeerIdentity), ConnError> {
+        let timeout = self.options.connect_timeout;
+        let resolved = tokio::time::timeout(timeout, self.resolver.resolve(peer))
+            .await
+            .map_err(|_| ConnError::Local(format!("looking up {peer} took longer than {timeout:?}")))?
+            .map_err(|e| ConnError::Local(e.to_string()))?;
+        let established = tokio::time::timeout(timeout, self.transport.connect(resolved.addr, peer))
+            .await
+            .map_err(|_| ConnError::Local(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr)))??;
+        let mut stream = established.stream;
+        let (est, leftover) = conn::handshake::initiate(
+            &mut stream,
+            self.transport.handshake_framing(),
+            self.handshake.clone(),
+            peer.clone(),
+            self.options.handshake_timeout,
+            || self.conns.is_up(peer.atom()),
+        )
+        .await?;
+        Ok((stream, leftover, est, established.identity))
+    }
+
+    /// The accepting side of one incoming connection.
+    pub(crate) async fn accept_one(self: Arc<Self>, incoming: Incoming) {
+        let peer_addr = incoming.peer_addr;
+        let timeout = self.options.handshake_timeout;
+        let established = match tokio::time::timeout(timeout, incoming.finish()).await {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer_addr, transport = self.transport.name(), error = %e, "refused an incoming connection");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%peer_addr, transport = self.transport.name(), "incoming connection: the transport handshake timed out after {timeout:?}");
+                return;
+            }
+        };
+        let identity = established.identity;
+        let mut stream = established.stream;
+        let attempt = self.conns.next_id();
+        let mut claimed: Option<NodeName> = None;
+        let result = conn::handshake::accept(
+            &mut stream,
+            self.transport.handshake_framing(),
+            self.handshake.clone(),
+            timeout,
+            |hello| {
+                claimed = Some(hello.name.clone());
+                self.decide_incoming(&hello.name, attempt)
+            },
+        )
+        .await;
+        match result {
+            Ok((est, leftover)) => {
+                self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity);
+            }
+            Err(e) => {
+                let who = claimed.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "an unnamed peer".into());
+                match &e {
+                    ConnError::Handshake(HandshakeError::Nok { .. }) => {
+                        tracing::debug!(%peer_addr, peer = %who, "simultaneous connect: our own attempt wins")
+                    }
+                    _ => tracing::warn!(%peer_addr, peer = %who, error = %e, "refused an incoming connection"),
+                }
+                if let Some(peer) = claimed {
+                    self.setup_failed(peer.atom(), attempt, e.to_string());
+                }
+            }
+        }
+    }
+
+    /// OTP's `net_kernel` rules for the status to answer an incoming attempt.
+    fn decide_incoming(&self, peer: &NodeName, attempt: u64) -> AcceptDecision {
+        if peer == &self.name {
+            return AcceptDecision::NotAllowed;
+        }
+        let mut map = self.conns.lock();
+        match map.get_mut(peer.atom()) {
+            None => {
+                let (status, _) = watch::channel(SetupStatus::InProgress);
+                let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
+                map.insert(peer.atom().clone(), Entry::Pending(Pending { owner: attempt, dial: None, queue, status }));
+                AcceptDecision::Accept
+            }
+            Some(Entry::Pending(p)) => match &p.dial {
+                Some(dial) => match AcceptDecision::for_simultaneous(&self.name, peer) {
+                    AcceptDecision::Reject => AcceptDecision::Reject,
+                    decision => {
+                        dial.abort();
+                        p.dial = None;
+                        p.owner = attempt;
+                        decision
+                    }
+                },
+                // Another incoming attempt from the same name is in progress.
+                None => AcceptDecision::Reject,
+            },
+            Some(Entry::Up(_)) => AcceptDecision::Alive,
+        }
+    }
+
+    /// A handshake completed: check the identity, take over the entry, start
+    /// the connection's tasks.
+    fn connection_established(
+        &self,
+        attempt: u64,
+        direction: Direction,
+        stream: BoxStream,
+        leftover: bytes::BytesMut,
+        est: crate::proto::handshake::Established,
+        identity: PeerIdentity,
+    ) {
+        let peer = est.peer.clone();
+        if let Err(e) = self.transport.authorize(&identity, &peer) {
+            tracing::warn!(peer = %peer, transport = self.transport.name(), error = %e, "refused the peer's identity");
+            self.setup_failed(peer.atom(), attempt, e.to_string());
+            return;
+        }
+        let mut map = self.conns.lock();
+        let (queue, status, replaced) = match map.remove(peer.atom()) {
+            Some(Entry::Pending(p)) if p.owner == attempt => (p.queue, Some(p.status), None),
+            Some(Entry::Up(old)) if direction == Direction::Incoming => {
+                (Arc::new(OutQueue::new(self.options.send_queue_high_water)), None, Some(old))
+            }
+            other => {
+                // Another attempt took this entry over (simultaneous connect).
+                if let Some(other) = other {
+                    map.insert(peer.atom().clone(), other);
+                }
+                tracing::debug!(peer = %peer, "dropping a connection whose entry another attempt owns");
+                return;
+            }
+        };
+        let id = self.conns.next_id();
+        let weak = self.self_ref.clone();
+        let deliver_peer = peer.clone();
+        let deliver = move |control| match weak.upgrade() {
+            Some(node) => node.dispatch(&deliver_peer, control),
+            None => Err(ConnError::Local("the node stopped".into())),
+        };
+        let weak = self.self_ref.clone();
+        let down_peer = peer.atom().clone();
+        let on_down = move |reason: ConnError| {
+            if let Some(node) = weak.upgrade() {
+                node.connection_down(&down_peer, id, reason);
+            }
+        };
+        let running = conn::start(stream, leftover, est.flags, queue.clone(), &self.conn_config, deliver, on_down);
+        let hidden = est.peer_hidden();
+        let conn = Arc::new(PeerConn {
+            id,
+            peer: peer.clone(),
+            flags: est.flags,
+            creation: est.peer_creation,
+            hidden,
+            identity,
+            queue,
+            running,
+        });
+        map.insert(peer.atom().clone(), Entry::Up(conn));
+        drop(map);
+        if let Some(status) = status {
+            let _ = status.send(SetupStatus::Up);
+        }
+        if let Some(old) = replaced {
+            old.running.close();
+            self.announce_down(&old.peer, "replaced by a new connection from the same node".into());
+        }
+        tracing::info!(peer = %peer, transport = self.transport.name(), ?direction, hidden, "connection up");
+        let _ = self.events.send(NodeEvent::Up { node: peer, hidden });
+    }
+
+    /// A connection ended.
+    fn connection_down(&self, peer: &Atom, id: u64, reason: ConnError) {
+        let conn = {
+            let mut map = self.conns.lock();
+            match map.get(peer) {
+                Some(Entry::Up(c)) if c.id == id => match map.remove(peer) {
+                    Some(Entry::Up(c)) => c,
+                    _ => return,
+                },
+                _ => return,
+            }
+        };
+        match &reason {
+            ConnError::Local(_) => tracing::info!(peer = %conn.peer, %reason, "connection closed"),
+            _ => tracing::warn!(peer = %conn.peer, %reason, "connection lost"),
+        }
+        self.announce_down(&conn.peer, reason.to_string());
+    }
+
+    fn announce_down(&self, peer: &NodeName, reason: String) {
+        self.node_down_cleanup(peer.atom());
+        let _ = self.events.send(NodeEvent::Down { node: peer.clone(), reason });
+    }
+
+    /// A connection attempt failed: drop its queue, fail its waiters, and
+    /// break the links and monitors made while it was pending.
+    fn setup_failed(&self, peer: &Atom, attempt: u64, reason: String) {
+        let pending = {
+            let mut map = self.conns.lock();
+            match map.get(peer) {
+                Some(Entry::Pending(p)) if p.owner == attempt => match map.remove(peer) {
+                    Some(Entry::Pending(p)) => p,
+                    _ => return,
+                },
+                _ => return,
+            }
+        };
+        pending.queue.close();
+        let _ = pending.status.send(SetupStatus::Failed(reason));
+        self.node_down_cleanup(peer);
+    }
+}
+
+/// Accepts connections until the listener fails for good or the node stops.
+pub(crate) async fn accept_loop(node: std::sync::Weak<NodeInner>, listener: Box<dyn Listener>) {
+    loop {
+        match listener.accept().await {
+            Ok(incoming) => {
+                let Some(node) = node.upgrade() else { return };
+                tokio::spawn(node.accept_one(incoming));
+            }
+            Err(e) => {
+                // EMFILE, ECONNABORTED and the like: log, pause briefly, carry on.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if node.strong_count() == 0 {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Routing: one `send` for local and remote receivers.
+
+use super::NodeInner;
+use super::gen_server::{ReplyTo, alias_of};
+use super::SendError;
+use crate::conn::QueueError;
+use crate::proto::DistFlags;
+use crate::proto::control::Control;
+use crate::term::{self, Atom, Pid, Term};
+
+/// Fixed overhead counted for each queued control message, beyond its payload.
+const CONTROL_COST: usize = 64;
+
+impl NodeInner {
+    fn check_size(&self, msg: &Term) -> Result<usize, SendError> {
+        let size = term::encoded_len(msg);
+        if size > self.options.max_message_size {
+            return Err(SendError::TooLarge { size, limit: self.options.max_message_size });
+        }
+        Ok(size + CONTROL_COST)
+    }
+
+    /// Sends to a pid; `wait` selects back-pressure (wait for room) over failing when busy.
+    pub(crate) async fn send_to_pid(&self, from: Option<&Pid>, to: &Pid, msg: Term, wait: bool) -> Result<(), SendError> {
+        if self.is_local(to) {
+            if let Some(slot) = self.local_slot(to) {
+                slot.deliver(msg);
+            }
+            return Ok(());
+        }
+        let cost = self.check_size(&msg)?;
+        let control = Control::Send { from: from.cloned(), to: to.clone(), message: msg };
+        self.queue_control(&to.node, control, cost, wait).await
+    }
+
+    /// Sends to a pid without ever waiting.
+    pub(crate) fn try_send_to_pid(&self, from: Option<&Pid>, to: &Pid, msg: Term) -> Result<(), SendError> {
+        if self.is_local(to) {
+            if let Some(slot) = self.local_slot(to) {
+                slot.deliver(msg);
+            }
+            return Ok(());
+        }
+        let cost = self.check_size(&msg)?;
+        let queue = self.conns.queue_for(self, &to.node).map_err(|reason| no_connection(&to.node, reason))?;
+        match queue.try_push(Control::Send { from: from.cloned(), to: to.clone(), message: msg }, cost) {
+            Ok(()) => Ok(()),
+            Err((QueueError::Full, _)) => Err(SendError::Busy(to.node.to_string())),
+            Err((QueueError::Closed, _)) => Err(no_connection(&to.node, "the connection closed".into())),
+        }
+    }
+
+    /// Sends to `{Name, Node}`.
+    pub(crate) async fn send_to_name(&self, from: &Pid, name: &Atom, node: &str, msg: Term, wait: bool) -> Result<(), SendError> {
+        if node == self.name.as_str() {
+            if let Some(slot) = self.procs.whereis(name.as_str()).and_then(|p| self.local_slot(&p)) {
+                slot.deliver(msg);
+            }
+            return Ok(());
+        }
+        let node = Atom::try_new(node).map_err(|e| no_connection_str(node, e.to_string()))?;
+        let cost = self.check_size(&msg)?;
+        let control = Control::RegSend { from: from.clone(), to: name.clone(), message: msg };
+        self.queue_control(&node, control, cost, wait).await
+    }
+
+    async fn queue_control(&self, node: &Atom, control: Control, cost: usize, wait: bool) -> Result<(), SendError> {
+        let queue = self.conns.queue_for(self, node).map_err(|reason| no_connection(node, reason))?;
+        let pushed = if wait {
+            queue.push_wait(control, cost).await
+        } else {
+            queue.try_push(control, cost).map_err(|(e, _)| e)
+        };
+        match pushed {
+            Ok(()) => Ok(()),
+            Err(QueueError::Full) => Err(SendError::Busy(node.to_string())),
+            Err(QueueError::Closed) => Err(no_connection(node, "the connection closed".into())),
+        }
+    }
+
+    /// Queues a control message the node itself must send (signals, replies,
+    /// monitor exits): never waits, never refused for being busy. If the node
+    /// is unreachable the message is dropped, as Erlang drops it; the
+    /// connection failure cleans up the links and monitors that concern it.
+    pub(crate) fn send_control(&self, node: &Atom, control: Control) {
+        let cost = match &control {
+            Control::Send { message, .. } | Control::RegSend { message, .. } | Control::AliasSend { message, .. } => {
+                term::encoded_len(message) + CONTROL_COST
+            }
+            Control::Exit { reason, .. } | Control::Exit2 { reason, .. } | Control::MonitorPExit { reason, .. } => {
+                term::encoded_len(reason) + CONTROL_COST
+            }
+            _ => CONTROL_COST,
+        };
+        match self.conns.queue_for(self, node) {
+            Ok(queue) => {
+                let _ = queue.push(control, cost);
+            }
+            Err(reason) => tracing::debug!(node = %node, %reason, "dropping a control message to an unreachable node"),
+        }
+    }
+
+    /// Replies to a gen_server call: to the caller's alias when the tag carries
+    /// one and the caller's node supports aliases, otherwise to its pid.
+    pub(crate) async fn reply(&self, from: &Pid, to: &ReplyTo, reply: Term) -> Result<(), SendError> {
+        let msg = Term::Tuple(vec![to.tag.clone(), reply]);
+        if !self.is_local(&to.pid)
+            && let Some(alias) = alias_of(&to.tag)
+            && self.conns.flags_of(&to.pid.node).is_some_and(|f| f.contains(DistFlags::ALIAS))
+        {
+            let cost = self.check_size(&msg)?;
+            let control = Control::AliasSend { from: from.clone(), alias, message: msg };
+            return self.queue_control(&to.pid.node, control, cost, true).await;
+        }
+        self.send_to_pid(Some(from), &to.pid, msg, true).await
+    }
+}
+
+fn no_connection(node: &Atom, reason: String) -> SendError {
+    SendError::NoConnection { node: node.to_string(), reason }
+}
+
+fn no_connection_str(node: &str, reason: String) -> SendError {
+    SendError::NoConnection { node: node.to_string(), reason }
+}

@@ -1,0 +1,220 @@
+//! Remote procedure calls, both ways.
+//!
+//! Incoming: Rust functions registered with
+//! [`Node::register_rpc`](crate::node::Node::register_rpc) serve `rpc:call`
+//! (through [`spawn`](super::spawn), as OTP 25+ does it with `erpc`),
+//! `rpc:block_call` and `rpc:cast` (through `rex`), and `spawn/4`. An unknown
+//! function gives exactly what OTP gives: `{badrpc, {'EXIT', {undef, [{M, F,
+//! Args, []}]}}}`.
+//!
+//! Outgoing: [`call`] asks the peer's `rex`, which every OTP release serves.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::node::{CallError, GenCall, Node, NodeError, parse_cast};
+use crate::term::{Atom, Term};
+
+/// How a called function failed, in Erlang's three classes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RpcException {
+    /// `error:Reason`.
+    Error(Term),
+    /// `throw:Value`.
+    Throw(Term),
+    /// `exit:Reason`.
+    Exit(Term),
+}
+
+/// What a registered function returns.
+pub type RpcResult = Result<Term, RpcException>;
+
+/// A function callable from other nodes. Implemented for every
+/// `Fn(Vec<Term>) -> impl Future<Output = RpcResult>`.
+pub trait RpcFunction: Send + Sync + 'static {
+    /// Calls the function with its arguments.
+    fn call(&self, args: Vec<Term>) -> Pin<Box<dyn Future<Output = RpcResult> + Send>>;
+}
+
+impl<F, Fut> RpcFunction for F
+where
+    F: Fn(Vec<Term>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = RpcResult> + Send + 'static,
+{
+    fn call(&self, args: Vec<Term>) -> Pin<Box<dyn Future<Output = RpcResult> + Send>> {
+        Box::pin(self(args))
+    }
+}
+
+/// The registered functions, by `{Module, Function, Arity}`.
+#[derive(Default)]
+pub(crate) struct RpcRegistry {
+    functions: RwLock<HashMap<(Atom, Atom, u8), Arc<dyn RpcFunction>>>,
+}
+
+impl RpcRegistry {
+    pub fn register(&self, module: &str, function: &str, arity: u8, f: Arc<dyn RpcFunction>) {
+        let key = (Atom::new(module), Atom::new(function), arity);
+        self.functions.write().unwrap_or_else(|p| p.into_inner()).insert(key, f);
+    }
+
+    fn lookup(&self, module: &Atom, function: &Atom, arity: usize) -> Option<Arc<dyn RpcFunction>> {
+        let arity = u8::try_from(arity).ok()?;
+        self.functions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(module.clone(), function.clone(), arity))
+            .cloned()
+    }
+}
+
+/// Runs `Module:Function(Args)` on this node: `Err(Error(undef))` with OTP's
+/// stack when no such function is registered.
+pub(crate) async fn apply(node: &Node, module: &Atom, function: &Atom, args: Vec<Term>) -> RpcResult {
+    match node.inner.rpc.lookup(module, function, args.len()) {
+        Some(f) => f.call(args).await,
+        None => Err(RpcException::Error(Term::atom("undef"))),
+    }
+}
+
+/// The one-frame stack OTP reports for a failed call: `[{M, F, ArgsOrArity, []}]`.
+pub(crate) fn stack(module: &Atom, function: &Atom, args: Term) -> Term {
+    Term::list(vec![Term::Tuple(vec![Term::Atom(module.clone()), Term::Atom(function.clone()), args, Term::nil()])])
+}
+
+/// `rpc`'s rendering of an outcome (`rpc:execute_call/3`): the value, a thrown
+/// value as is, `{badrpc, {'EXIT', Reason}}` for exits and
+/// `{badrpc, {'EXIT', {Reason, Stack}}}` for errors.
+fn rex_result(outcome: RpcResult, module: &Atom, function: &Atom, args: Term) -> Term {
+    let badrpc = |r: Term| Term::Tuple(vec![Term::atom("badrpc"), Term::Tuple(vec![Term::atom("EXIT"), r])]);
+    match outcome {
+        Ok(v) => v,
+        Err(RpcException::Throw(v)) => v,
+        Err(RpcException::Exit(r)) => badrpc(r),
+        Err(RpcException::Error(r)) => badrpc(Term::Tuple(vec![r, stack(module, function, args)])),
+    }
+}
+
+/// A parsed `{call | block_call | cast, M, F, A, GL}` request.
+fn parse_mfa(request: &Term, kinds: &[&str]) -> Option<(Atom, Atom, Vec<Term>)> {
+    match request.as_tuple()? {
+        [kind, Term::Atom(m), Term::Atom(f), args, _gl] if kinds.iter().any(|k| kind.is_atom(k)) => {
+            Some((m.clone(), f.clone(), args.as_list()?.to_vec()))
+        }
+        _ => None,
+    }
+}
+
+/// Starts the registered `rex` server.
+pub(crate) fn start_rex(node: &Node) -> Result<(), NodeError> {
+    node.spawn_registered("rex", |mut p| async move {
+        while let Ok(msg) = p.recv().await {
+            let node = p.node().clone();
+            if let Some(call) = GenCall::parse(&msg) {
+                if let Some((m, f, args)) = parse_mfa(&call.request, &["call", "block_call"]) {
+                    let rex = p.pid().clone();
+                    tokio::spawn(async move {
+                        let list = Term::list(args.clone());
+                        let result = rex_result(apply(&node, &m, &f, args).await, &m, &f, list);
+                        let _ = node.inner.reply(&rex, &call.from, result).await;
+                    });
+                }
+            } else if let Some(cast) = parse_cast(&msg) {
+                if let Some((m, f, args)) = parse_mfa(cast, &["cast"]) {
+                    tokio::spawn(async move {
+                        if let Err(e) = apply(&node, &m, &f, args).await {
+                            tracing::warn!(module = %m.as_str(), function = %f.as_str(), error = ?e, "rpc:cast failed");
+                        }
+                    });
+                }
+            } else if let Some([Term::Pid(from), request]) = msg.as_tuple() {
+                let from = from.clone();
+                if request.is_atom("features_request") {
+                    let reply = Term::Tuple(vec![
+                        Term::atom("features_reply"),
+                        Term::Atom(node.name().atom().clone()),
+                        Term::list(vec![Term::atom("erpc")]),
+                    ]);
+                    let _ = p.send(&from, reply).await;
+                } else if let Some((m, f, args)) = parse_mfa(request, &["call", "block_call"]) {
+                    let rex = p.pid().clone();
+                    tokio::spawn(async move {
+                        let list = Term::list(args.clone());
+                        let result = rex_result(apply(&node, &m, &f, args).await, &m, &f, list);
+                        let _ = node.inner.send_to_pid(Some(&rex), &from, Term::Tuple(vec![Term::atom("rex"), result]), true).await;
+                    });
+                }
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Calls `Module:Function(Args)` on `node` through its `rex` server.
+/// `{badrpc, Reason}` answers become [`CallError::BadRpc`].
+pub(crate) async fn call(
+    node: &Node,
+    target: &str,
+    module: &str,
+    function: &str,
+    args: Vec<Term>,
+    timeout: Duration,
+) -> Result<Term, CallError> {
+    let bad = |e: crate::term::AtomError| CallError::Unexpected(e.to_string());
+    let gl = node
+        .inner
+        .group_leader
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .map(Term::Pid)
+        .unwrap_or_else(|| Term::atom("undefined"));
+    let request = Term::Tuple(vec![
+        Term::atom("call"),
+        Term::Atom(Atom::try_new(module).map_err(bad)?),
+        Term::Atom(Atom::try_new(function).map_err(bad)?),
+        Term::list(args),
+        gl,
+    ]);
+    let mut p = node.process();
+    let reply = p.call_named("rex", target, request, timeout).await?;
+    match reply.as_tuple() {
+        Some([tag, reason]) if tag.is_atom("badrpc") => Err(CallError::BadRpc(reason.clone())),
+        _ => Ok(reply),
+    }
+}
+
+/// Registers the functions every node answers: `erlang:node/0`,
+/// `erlang:nodes/0`, `erlang:whereis/1`, `erlang:registered/0`.
+pub(crate) fn register_builtins(node: &Node) {
+    let weak = Arc::downgrade(&node.inner);
+    let with_node = move || weak.upgrade().map(|inner| Node { inner }).ok_or(RpcException::Exit(Term::atom("shutdown")));
+    let n = with_node.clone();
+    node.register_rpc("erlang", "node", 0, move |_args: Vec<Term>| {
+        let r = n().map(|node| Term::Atom(node.name().atom().clone()));
+        async move { r }
+    });
+    let n = with_node.clone();
+    node.register_rpc("erlang", "nodes", 0, move |_args: Vec<Term>| {
+        let r = n().map(|node| Term::list(node.nodes().into_iter().map(|p| Term::Atom(p.atom().clone())).collect()));
+        async move { r }
+    });
+    let n = with_node.clone();
+    node.register_rpc("erlang", "whereis", 1, move |args: Vec<Term>| {
+        let r = n().and_then(|node| match args.first() {
+            Some(Term::Atom(name)) => {
+                Ok(node.whereis(name.as_str()).map(Term::Pid).unwrap_or_else(|| Term::atom("undefined")))
+            }
+            _ => Err(RpcException::Error(Term::atom("badarg"))),
+        });
+        async move { r }
+    });
+    let n = with_node;
+    node.register_rpc("erlang", "registered", 0, move |_args: Vec<Term>| {
+        let r = n().map(|node| Term::list(node.registered().into_iter().map(Term::Atom).collect()));
+        async move { r }
+    });
+}

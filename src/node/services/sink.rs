@@ -1,0 +1,23 @@
+//! `sink`: counts the messages it gets. `{done, From}` makes it send
+//! `{count, N}` to `From` (N not counting the `done` message) and reset.
+
+use crate::node::{Node, NodeError};
+use crate::term::{Pid, Term};
+
+/// Starts `sink`, registered under `name`.
+pub fn start(node: &Node, name: &str) -> Result<Pid, NodeError> {
+    node.spawn_registered(name, |mut p| async move {
+        let mut count: u64 = 0;
+        while let Ok(msg) = p.recv().await {
+            if let Some([tag, Term::Pid(from)]) = msg.as_tuple()
+                && tag.is_atom("done")
+            {
+                let reply = Term::Tuple(vec![Term::atom("count"), Term::from(count)]);
+                let _ = p.send(from, reply).await;
+                count = 0;
+            } else {
+                count += 1;
+            }
+        }
+    })
+}

@@ -1,0 +1,150 @@
+//! Transports: how distribution bytes travel, and who is at the other end.
+//!
+//! This is the only layer that names TCP or TLS. Everything above it — the
+//! handshake driver, connections, the node runtime — sees a [`Transport`]
+//! that connects and accepts byte streams and reports the peer's verified
+//! [`PeerIdentity`], and a [`Resolver`] that turns `name@host` into an
+//! address. A new backend (QUIC, Unix sockets, an in-memory pipe) touches
+//! nothing above this module.
+//!
+//! Backends: [`tcp::TcpTransport`] (what Erlang does by default) and, with
+//! the `tls` feature, [`tls::TlsTransport`] (mutual TLS, interoperable with
+//! OTP's `inet_tls_dist`).
+
+pub mod resolve;
+pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use resolve::{EpmdResolver, ResolveError, Resolved, Resolver, StaticResolver};
+
+use crate::proto::NodeName;
+use crate::proto::frame::LengthPrefix;
+
+/// A boxed, sendable future (the trait methods return these so transports can be trait objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A bidirectional byte stream a transport hands up.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
+
+/// A boxed [`ByteStream`].
+pub type BoxStream = Box<dyn ByteStream>;
+
+/// Who the transport says is at the other end, before the distribution
+/// handshake names the node.
+#[derive(Clone, Debug)]
+pub enum PeerIdentity {
+    /// Nothing verified (plain TCP): only the cookie challenge authenticates the peer.
+    Unverified,
+    /// A certificate chain the transport verified against its trust roots,
+    /// end-entity certificate first, each in DER.
+    Certificate(Arc<Vec<Vec<u8>>>),
+}
+
+/// A connection a transport set up, ready for the distribution handshake.
+pub struct Established {
+    /// The byte stream.
+    pub stream: BoxStream,
+    /// The peer's address, when the transport knows one.
+    pub peer_addr: Option<SocketAddr>,
+    /// What the transport verified about the peer.
+    pub identity: PeerIdentity,
+}
+
+impl std::fmt::Debug for Established {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Established").field("peer_addr", &self.peer_addr).field("identity", &self.identity).finish()
+    }
+}
+
+/// Why a transport could not connect, accept or authorise.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// A socket error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The transport's own handshake (e.g. TLS) failed.
+    #[error("{0}")]
+    Handshake(String),
+    /// The peer's verified identity does not permit the node name it claimed.
+    #[error("{0}")]
+    Identity(String),
+    /// The operation took too long.
+    #[error("{0} timed out")]
+    Timeout(String),
+}
+
+impl TransportError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> TransportError {
+        TransportError::Io { context: context.into(), source }
+    }
+}
+
+/// A connection accepted at the socket level whose transport handshake (if
+/// any) has not run yet. Finishing it in its own task keeps one slow peer from
+/// holding up the accept loop.
+pub struct Incoming {
+    /// The peer's address.
+    pub peer_addr: SocketAddr,
+    finish: BoxFuture<'static, Result<Established, TransportError>>,
+}
+
+impl Incoming {
+    /// Wraps a peer address and the future that completes the transport handshake.
+    pub fn new(peer_addr: SocketAddr, finish: BoxFuture<'static, Result<Established, TransportError>>) -> Incoming {
+        Incoming { peer_addr, finish }
+    }
+
+    /// Runs the transport handshake (a no-op for TCP).
+    pub async fn finish(self) -> Result<Established, TransportError> {
+        self.finish.await
+    }
+}
+
+/// A listening socket of some transport.
+pub trait Listener: Send + Sync {
+    /// The address it listens on.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+    /// Waits for the next connection.
+    fn accept(&self) -> BoxFuture<'_, io::Result<Incoming>>;
+}
+
+/// A way to carry the distribution protocol between nodes.
+pub trait Transport: Send + Sync + 'static {
+    /// A short name for logs: `"tcp"`, `"tls"`.
+    fn name(&self) -> &'static str;
+
+    /// How handshake messages are framed on this carrier: OTP's TCP carrier
+    /// uses 2-byte lengths, its TLS carrier 4-byte lengths.
+    fn handshake_framing(&self) -> LengthPrefix;
+
+    /// Starts listening on `addr`.
+    fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>>;
+
+    /// Connects to `addr`, where `peer` is expected to listen.
+    fn connect<'a>(&'a self, addr: SocketAddr, peer: &'a NodeName) -> BoxFuture<'a, Result<Established, TransportError>>;
+
+    /// Called once the distribution handshake has named the peer: may the
+    /// peer with this verified identity call itself `claimed`? The default
+    /// (for transports that verify nothing) says yes.
+    fn authorize(&self, identity: &PeerIdentity, claimed: &NodeName) -> Result<(), TransportError> {
+        let _ = (identity, claimed);
+        Ok(())
+    }
+}
