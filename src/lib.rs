@@ -11,6 +11,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`term`] | External Term Format codec and Erlang term syntax; no I/O |
+//! | [`epmd`] | port mapper: sans-IO codec, async client, embeddable daemon, registrar with auto-start |
 //!
 //! Lower layers never depend on higher ones; see `DESIGN.md` in the source
 //! repository for the full picture.
@@ -18,3 +19,4 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod epmd;
