@@ -1,5 +1,7 @@
 //! The `beamlink` command-line tool: a thin shell over the library.
 
+mod epmd_cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -13,12 +15,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run an EPMD (Erlang Port Mapper Daemon) in the foreground.
+    Epmd(epmd_cmd::EpmdArgs),
+    /// List the names registered with an EPMD, as `epmd -names` does.
+    Names(epmd_cmd::NamesArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
+        Command::Epmd(args) => epmd_cmd::run_epmd(args),
+        Command::Names(args) => epmd_cmd::run_names(args),
     }
 }
 
