@@ -11,7 +11,11 @@
 //! | module | job |
 //! |---|---|
 //! | [`term`] | External Term Format codec and Erlang term syntax; no I/O |
-//! | [`proto`] | sans-IO protocol core: flags, node names, handshake, framing |
+//! | [`proto`] | sans-IO protocol core: flags, node names, handshake, framing, control messages, packets |
+//! | [`epmd`] | port mapper: sans-IO codec, async client, embeddable daemon, registrar with auto-start |
+//! | [`transport`] | the only layer that names TCP or TLS: transports and resolvers |
+//! | [`conn`] | the handshake driver and the reader/writer tasks of a connection |
+//! | [`node`] | the runtime: processes, links, monitors, connections, `net_kernel`, `rex` |
 //!
 //! Lower layers never depend on higher ones; see `DESIGN.md` in the source
 //! repository for the full picture.
@@ -19,5 +23,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod conn;
+pub mod epmd;
+pub mod node;
 pub mod proto;
 pub mod term;
+pub mod transport;

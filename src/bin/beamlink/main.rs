@@ -1,5 +1,7 @@
 //! The `beamlink` command-line tool: a thin shell over the library.
 
+mod epmd_cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -13,37 +15,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print a term given in Erlang syntax, and its External Term Format bytes.
-    Term {
-        /// A term in Erlang syntax, e.g. '{ok, [1,2,3], <<"bin">>}'.
-        text: String,
-    },
+    /// Run an EPMD (Erlang Port Mapper Daemon) in the foreground.
+    Epmd(epmd_cmd::EpmdArgs),
+    /// List the names registered with an EPMD, as `epmd -names` does.
+    Names(epmd_cmd::NamesArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Term { text } => match beamlink::term::parse(&text) {
-            Ok(term) => {
-                println!("{term}");
-                match beamlink::term::encode(&term) {
-                    Ok(bytes) => {
-                        let hex: Vec<String> = bytes.iter().map(|b| b.to_string()).collect();
-                        println!("<<{}>>", hex.join(","));
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Epmd(args) => epmd_cmd::run_epmd(args),
+        Command::Names(args) => epmd_cmd::run_names(args),
     }
 }
 
