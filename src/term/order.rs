@@ -213,7 +213,10 @@ fn cmp_lists(a: &[Term], at: Option<&Term>, b: &[Term], bt: Option<&Term>, exact
     }
     let nil = Term::List(Vec::new());
     match (a.len() > n, b.len() > n) {
-        (false, false) => compare(at.unwrap_or(&nil), bt.unwrap_or(&nil), exact),
+        (false, false) => match (at, bt) {
+            (None, None) => Ordering::Equal,
+            _ => compare(at.unwrap_or(&nil), bt.unwrap_or(&nil), exact),
+        },
         // `a` goes on as a list; `b` ends in its tail (nil when proper): compare a list with that tail.
         (true, false) => match bt {
             Some(t) if rank(t) == 9 => cmp_rest(&a[n..], at, t, exact),
