@@ -22,14 +22,15 @@ use super::{Atom, AtomTable, BitString, ExportFun, Fun, LocalFun, Map, Pid, Port
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
-    /// The deepest nesting of tuples, lists (as elements), maps, funs and
-    /// compressed/local wrappers. The default, 1024, is far beyond what real
-    /// messages use, and keeps the decoder's recursion (and the recursion of
-    /// encoding, printing, comparing and dropping the result) well inside a
-    /// 2 MiB tokio worker stack: the tests decode, encode, print, compare and
-    /// drop a term nested to this depth on a 2 MiB thread in an unoptimised
-    /// build, whose frames are the largest (a decoder frame measured under
-    /// 1 KiB there, so 1024 levels stay under 1 MiB).
+    /// The deepest nesting of tuples, lists (as elements), maps and
+    /// `LOCAL_EXT` wrappers. Default 512: far beyond what real messages use
+    /// (OTP's own control messages nest a few levels), and small enough that
+    /// the recursion of decoding, and of encoding, printing, parsing,
+    /// comparing and dropping the result, stays inside a 2 MiB tokio worker
+    /// stack. Measured in an unoptimised build (the largest frames), one level
+    /// of decoding costs about 2.6 KiB of stack, so 512 levels take about
+    /// 1.3 MiB; a test runs all of those operations at this depth on a 2 MiB
+    /// thread. Nested list *tails* are followed in a loop and cost no depth.
     pub max_depth: usize,
     /// The most memory the decoded term may occupy, estimated as
     /// `size_of::<Term>()` per term plus the bytes of every binary, atom,
@@ -52,7 +53,7 @@ pub struct DecodeLimits {
 impl Default for DecodeLimits {
     fn default() -> DecodeLimits {
         DecodeLimits {
-            max_depth: 1024,
+            max_depth: 512,
             max_decoded_bytes: 256 << 20,
             max_bignum_bytes: 16 << 10,
             max_decompressed_bytes: 64 << 20,
@@ -258,6 +259,8 @@ impl<'a, 't> Dec<'a, 't> {
         }
     }
 
+    /// One term. Only the containers recurse; everything else is decoded in
+    /// [`Dec::scalar`], out of line, so the recursive frames stay small.
     fn term(&mut self, depth: usize) -> Result<Term, DecodeError> {
         let at = self.pos;
         if depth > self.limits.max_depth {
@@ -267,6 +270,32 @@ impl<'a, 't> Dec<'a, 't> {
         let tag = self.u8()?;
         match tag {
             tags::SMALL_INTEGER => Ok(Term::Int(i64::from(self.u8()?))),
+            tags::SMALL_TUPLE => {
+                let n = usize::from(self.u8()?);
+                self.tuple(n, depth, at + 1)
+            }
+            tags::LARGE_TUPLE => {
+                let n = self.u32()? as usize;
+                self.tuple(n, depth, at + 1)
+            }
+            tags::LIST => self.list(depth, at),
+            tags::MAP => self.map(depth, at),
+            tags::LOCAL => self.local(depth, at),
+            _ => self.scalar(tag, at),
+        }
+    }
+
+    #[inline(never)]
+    fn local(&mut self, depth: usize, at: usize) -> Result<Term, DecodeError> {
+        self.term(depth + 1)?;
+        let s = &self.buf[at..self.pos];
+        Ok(Term::Local(self.slice_bytes(s)))
+    }
+
+    /// Every term that holds no other terms.
+    #[inline(never)]
+    fn scalar(&mut self, tag: u8, at: usize) -> Result<Term, DecodeError> {
+        match tag {
             tags::INTEGER => Ok(Term::Int(i64::from(self.u32()? as i32))),
             tags::SMALL_BIG => {
                 let n = usize::from(self.u8()?);
@@ -284,22 +313,12 @@ impl<'a, 't> Dec<'a, 't> {
             tags::ATOM_UTF8 | tags::SMALL_ATOM_UTF8 | tags::ATOM | tags::SMALL_ATOM => {
                 Ok(Term::Atom(self.atom_body(tag, at)?))
             }
-            tags::SMALL_TUPLE => {
-                let n = usize::from(self.u8()?);
-                self.tuple(n, depth, at + 1)
-            }
-            tags::LARGE_TUPLE => {
-                let n = self.u32()? as usize;
-                self.tuple(n, depth, at + 1)
-            }
             tags::NIL => Ok(Term::List(Vec::new())),
             tags::STRING => {
                 let mut v = Vec::new();
                 self.string_into(&mut v, at + 1)?;
                 Ok(Term::List(v))
             }
-            tags::LIST => self.list(depth, at),
-            tags::MAP => self.map(depth, at),
             tags::BINARY => {
                 let n = self.u32()? as usize;
                 let s = self.take_len(n, at + 1)?;
@@ -379,11 +398,6 @@ impl<'a, 't> Dec<'a, 't> {
                 Ok(Term::Fun(Box::new(Fun::Export(ExportFun { module, function, arity }))))
             }
             tags::NEW_FUN => self.new_fun(at),
-            tags::LOCAL => {
-                self.term(depth + 1)?;
-                let s = &self.buf[at..self.pos];
-                Ok(Term::Local(self.slice_bytes(s)))
-            }
             tags::ATOM_CACHE_REF => self.err(at, K::AtomCacheRefNotAllowed),
             tags::DISTRIBUTION_HEADER | tags::DISTRIBUTION_HEADER_FRAGMENTED => {
                 self.err(at, K::DistributionHeaderNotAllowed)

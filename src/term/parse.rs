@@ -27,7 +27,7 @@ pub struct ParseError {
 }
 
 /// How deeply terms in text may nest.
-const MAX_DEPTH: usize = 1024;
+const MAX_DEPTH: usize = 512;
 
 pub(crate) fn parse(text: &str) -> Result<Term, ParseError> {
     let mut p = Parser { chars: text.chars().collect(), pos: 0, text };
@@ -132,24 +132,37 @@ impl Parser<'_> {
         }
     }
 
+    /// One term. Only containers recurse; everything else is read out of
+    /// line in [`Parser::scalar`] so the recursive frames stay small.
     fn term(&mut self, depth: usize) -> Result<Term, ParseError> {
         if depth > MAX_DEPTH {
             return Err(self.error_at(self.pos, format!("terms nest deeper than {MAX_DEPTH}")));
         }
         self.skip_ws();
-        let start = self.pos;
-        let Some(c) = self.peek() else { return self.fail("a term") };
-        match c {
-            '{' => {
+        match self.peek() {
+            Some('{') => {
                 self.pos += 1;
                 let elems = self.seq('}', depth)?;
                 Ok(Term::Tuple(elems))
             }
-            '[' => {
+            Some('[') => {
                 self.pos += 1;
                 self.list(depth)
             }
-            '#' => self.hash_form(depth),
+            Some('#') if self.peek_at(1) == Some('{') => {
+                self.pos += 2;
+                self.map(depth)
+            }
+            _ => self.scalar(),
+        }
+    }
+
+    #[inline(never)]
+    fn scalar(&mut self) -> Result<Term, ParseError> {
+        let start = self.pos;
+        let Some(c) = self.peek() else { return self.fail("a term") };
+        match c {
+            '#' => self.id_form(),
             '<' if self.peek_at(1) == Some('<') => {
                 self.pos += 2;
                 self.binary()
@@ -177,6 +190,27 @@ impl Parser<'_> {
             }
             _ => self.fail("a term"),
         }
+    }
+
+    /// `#{` already read: pairs up to `}`.
+    fn map(&mut self, depth: usize) -> Result<Term, ParseError> {
+        let mut pairs = Vec::new();
+        if !self.eat('}') {
+            loop {
+                let k = self.term(depth + 1)?;
+                if !self.eat_str("=>") {
+                    return self.fail("'=>'");
+                }
+                let v = self.term(depth + 1)?;
+                pairs.push((k, v));
+                if self.eat(',') {
+                    continue;
+                }
+                self.expect('}')?;
+                break;
+            }
+        }
+        Ok(Term::Map(Map::from_pairs(pairs)))
     }
 
     fn seq(&mut self, close: char, depth: usize) -> Result<Vec<Term>, ParseError> {
@@ -216,29 +250,11 @@ impl Parser<'_> {
         }
     }
 
-    fn hash_form(&mut self, depth: usize) -> Result<Term, ParseError> {
+    /// `#Pid<...>`, `#Port<...>` or `#Ref<...>`.
+    #[inline(never)]
+    fn id_form(&mut self) -> Result<Term, ParseError> {
         let start = self.pos;
         self.pos += 1;
-        if self.peek() == Some('{') {
-            self.pos += 1;
-            let mut pairs = Vec::new();
-            if !self.eat('}') {
-                loop {
-                    let k = self.term(depth + 1)?;
-                    if !self.eat_str("=>") {
-                        return self.fail("'=>'");
-                    }
-                    let v = self.term(depth + 1)?;
-                    pairs.push((k, v));
-                    if self.eat(',') {
-                        continue;
-                    }
-                    self.expect('}')?;
-                    break;
-                }
-            }
-            return Ok(Term::Map(Map::from_pairs(pairs)));
-        }
         let word: String = std::iter::from_fn(|| {
             let c = self.peek().filter(|c| c.is_ascii_alphabetic())?;
             self.pos += 1;
