@@ -91,3 +91,17 @@ impl From<&str> for Atom {
         Atom::new(text)
     }
 }
+
+impl Atom {
+    /// Makes an atom from text already known to be at most 255 characters.
+    pub(crate) fn new_unchecked(text: &str) -> Atom {
+        Atom(Arc::from(text))
+    }
+}
+
+impl fmt::Display for Atom {
+    /// The atom as Erlang prints it, quoted when needed: `ok`, `'EXIT'`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::display::write_atom(f, self.as_str())
+    }
+}

@@ -1,0 +1,68 @@
+//! A per-connection atom interner with a budget of distinct atoms.
+
+use std::collections::HashSet;
+
+use super::Atom;
+
+/// Interns atoms so that repeated atoms (a node name in every pid) share one
+/// allocation, and bounds how many distinct atoms one peer can make us keep.
+///
+/// ```
+/// use beamlink::term::AtomTable;
+/// let mut table = AtomTable::new(2);
+/// let a = table.intern("a").unwrap();
+/// assert_eq!(table.intern("a").unwrap(), a);
+/// table.intern("b").unwrap();
+/// assert!(table.intern("c").is_err());
+/// assert_eq!(table.len(), 2);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AtomTable {
+    atoms: HashSet<Atom>,
+    max_atoms: usize,
+}
+
+/// The atom budget of an [`AtomTable`] is used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtomBudgetExceeded {
+    /// The budget.
+    pub limit: usize,
+}
+
+impl std::error::Error for AtomBudgetExceeded {}
+
+impl AtomTable {
+    /// An empty table that holds at most `max_atoms` distinct atoms.
+    pub fn new(max_atoms: usize) -> AtomTable {
+        AtomTable { atoms: HashSet::new(), max_atoms }
+    }
+
+    /// How many distinct atoms the table holds.
+    pub fn len(&self) -> usize {
+        self.atoms.len()
+    }
+
+    /// True when the table holds no atoms.
+    pub fn is_empty(&self) -> bool {
+        self.atoms.is_empty()
+    }
+
+    /// The budget given to [`AtomTable::new`].
+    pub fn max_atoms(&self) -> usize {
+        self.max_atoms
+    }
+
+    /// The shared atom for `text`, adding it if it is new and the budget allows.
+    /// Text over 255 characters is the caller's to reject (the decoder does).
+    pub fn intern(&mut self, text: &str) -> Result<Atom, AtomBudgetExceeded> {
+        if let Some(atom) = self.atoms.get(text) {
+            return Ok(atom.clone());
+        }
+        if self.atoms.len() >= self.max_atoms {
+            return Err(AtomBudgetExceeded { limit: self.max_atoms });
+        }
+        let atom = Atom::new_unchecked(text);
+        self.atoms.insert(atom.clone());
+        Ok(atom)
+    }
+}
