@@ -280,10 +280,15 @@ impl Keeper {
     }
 
     async fn host_daemon(&mut self) -> Result<(), EpmdError> {
-        let mut addresses = vec![self.config.epmd_host];
-        for ip in self.config.auto_start.iter().flat_map(|a| &a.addresses) {
-            if !addresses.contains(ip) {
-                addresses.push(*ip);
+        let wanted: Vec<IpAddr> = self.config.auto_start.iter().flat_map(|a| a.addresses.iter().copied()).collect();
+        // A wildcard address of the same family already covers the loopback
+        // host, and binding both would collide.
+        let host = self.config.epmd_host;
+        let covered = wanted.iter().any(|ip| ip.is_unspecified() && ip.is_ipv4() == host.is_ipv4());
+        let mut addresses = if covered { Vec::new() } else { vec![host] };
+        for ip in wanted {
+            if !addresses.contains(&ip) {
+                addresses.push(ip);
             }
         }
         let daemon =

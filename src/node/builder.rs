@@ -215,15 +215,17 @@ impl NodeBuilder {
         let creation = match (self.creation, self.publish, listen_addr) {
             (Some(c), _, _) => c,
             (None, true, Some(addr)) => {
-                let config = epmd::registrar::RegistrarConfig {
-                    epmd_port: self.epmd_port,
-                    alive: name.alive().to_string(),
-                    dist_port: addr.port(),
-                    auto_start: self
-                        .auto_start_epmd
-                        .then(|| epmd::registrar::AutoStart { addresses: vec![addr.ip()] }),
-                    ..epmd::registrar::RegistrarConfig::default()
-                };
+                let mut config = epmd::registrar::RegistrarConfig::new(name.alive(), addr.port());
+                config.epmd_port = self.epmd_port;
+                // An EPMD started here listens where the node does, so that
+                // peers that can reach the node can also look it up.
+                config.auto_start = self.auto_start_epmd.then(|| epmd::registrar::AutoStart {
+                    addresses: if addr.ip().is_loopback() {
+                        epmd::registrar::AutoStart::default().addresses
+                    } else {
+                        vec![addr.ip()]
+                    },
+                });
                 let node = epmd::registrar::register_and_keep(config)
                     .await
                     .map_err(|e| NodeError::Start(format!("cannot register {name} with EPMD: {e}")))?;

@@ -28,6 +28,7 @@ mod connections;
 mod dispatch;
 mod error;
 mod gen_server;
+pub mod hostname;
 mod router;
 mod process;
 pub mod services;

@@ -19,7 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::DistFlags;
 use super::control::{Control, ControlError};
-use crate::term::{self, DecodeError, Decoder, EncodeError, EncodeSink, Term};
+use crate::term::{self, DecodeError, Decoder, EncodeError, Term};
 
 /// The pass-through tag that starts a packet without a distribution header.
 pub const PASS_THROUGH: u8 = 112;
@@ -286,20 +286,20 @@ impl ChunkSink {
     }
 }
 
-impl EncodeSink for ChunkSink {
+impl term::EncodeSink for ChunkSink {
     fn put_u8(&mut self, b: u8) {
-        self.current.put_u8(b);
+        BufMut::put_u8(&mut self.current, b);
         self.len += 1;
     }
 
     fn put_slice(&mut self, s: &[u8]) {
-        self.current.put_slice(s);
+        BufMut::put_slice(&mut self.current, s);
         self.len += s.len();
     }
 
     fn put_bytes(&mut self, b: &Bytes) {
         if b.len() < ZERO_COPY_MIN {
-            return self.put_slice(b);
+            return term::EncodeSink::put_slice(self, b);
         }
         if !self.current.is_empty() {
             self.chunks.push(self.current.split().freeze());

@@ -7,14 +7,10 @@
 //! address. A new backend (QUIC, Unix sockets, an in-memory pipe) touches
 //! nothing above this module.
 //!
-//! Backends: [`tcp::TcpTransport`] (what Erlang does by default) and, with
-//! the `tls` feature, [`tls::TlsTransport`] (mutual TLS, interoperable with
-//! OTP's `inet_tls_dist`).
+//! Backends: [`tcp::TcpTransport`] (what Erlang does by default).
 
 pub mod resolve;
 pub mod tcp;
-#[cfg(feature = "tls")]
-pub mod tls;
 
 use std::future::Future;
 use std::io;

@@ -116,9 +116,8 @@ impl Resolver for EpmdResolver {
             let mut last_error = None;
             for ip in host_addresses(host).await? {
                 let asked = ip.to_string();
-                let answer = tokio::time::timeout(self.timeout, epmd::client::port_please(&asked, self.epmd_port, node.alive()))
-                    .await
-                    .unwrap_or(Err(epmd::EpmdError::Timeout(format!("PORT_PLEASE2 to {asked}:{}", self.epmd_port))));
+                let client = epmd::client::EpmdClient::new(asked, self.epmd_port).with_timeout(self.timeout);
+                let answer = client.port_please(node.alive()).await;
                 match answer {
                     Ok(Some(info)) => {
                         if info.highest_version < 6 {
