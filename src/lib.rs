@@ -18,4 +18,3 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod term;

@@ -13,37 +13,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print a term given in Erlang syntax, and its External Term Format bytes.
-    Term {
-        /// A term in Erlang syntax, e.g. '{ok, [1,2,3], <<"bin">>}'.
-        text: String,
-    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Term { text } => match beamlink::term::parse(&text) {
-            Ok(term) => {
-                println!("{term}");
-                match beamlink::term::encode(&term) {
-                    Ok(bytes) => {
-                        let hex: Vec<String> = bytes.iter().map(|b| b.to_string()).collect();
-                        println!("<<{}>>", hex.join(","));
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
 }
 
