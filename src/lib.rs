@@ -11,6 +11,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`term`] | External Term Format codec and Erlang term syntax; no I/O |
+//! | [`pki`] | certificates and keys: PEM loading, certificate facts, node identity check (feature `tls`) |
+//! | [`certs`] | provisioning: cluster CA, node certificates, Erlang optfiles, inspection (feature `certs`) |
 //!
 //! Lower layers never depend on higher ones; see `DESIGN.md` in the source
 //! repository for the full picture.
@@ -18,3 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "certs")]
+pub mod certs;
+#[cfg(feature = "tls")]
+pub mod pki;

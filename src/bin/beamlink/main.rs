@@ -1,5 +1,8 @@
 //! The `beamlink` command-line tool: a thin shell over the library.
 
+#[cfg(feature = "certs")]
+mod certs_cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -13,12 +16,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[cfg(feature = "certs")]
+    /// Make and inspect certificates for TLS distribution (cluster CA, node certificates, erl optfiles).
+    Certs {
+        #[command(subcommand)]
+        command: certs_cmd::CertsCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
+        #[cfg(feature = "certs")]
+        Command::Certs { command } => certs_cmd::run(command),
     }
 }
 
