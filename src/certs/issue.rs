@@ -85,8 +85,9 @@ pub fn renew(opts: &RenewOptions) -> Result<NodeFiles, CertsError> {
     let days = match opts.days {
         Some(days) => days,
         None => {
+            // Rounded to the nearest day, so the five-minute backdating does not add a day per renewal.
             let secs = old.not_after.duration_since(old.not_before).map(|d| d.as_secs()).unwrap_or(0);
-            i64::try_from(secs.div_ceil(86_400)).unwrap_or(MAX_DAYS).clamp(1, MAX_DAYS)
+            i64::try_from((secs + 43_200) / 86_400).unwrap_or(MAX_DAYS).clamp(1, MAX_DAYS)
         }
     };
     let mut issue_opts = IssueOptions::new(&opts.dir, &opts.node)

@@ -56,3 +56,6 @@ pub use options::{
     CaOptions, DEFAULT_CA_DAYS, DEFAULT_CA_NAME, DEFAULT_NODE_DAYS, IssueOptions, KeyAlgorithm, KeyPurpose, MAX_DAYS,
     RenewOptions, UnknownKeyAlgorithm,
 };
+
+#[cfg(test)]
+mod tests;
