@@ -70,14 +70,10 @@ fn a_ca_and_two_nodes_in_three_commands() {
         assert_eq!(mode(&dir.join(key)), 0o600, "{key}");
     }
     assert_eq!(mode(&dir.join("ca.pem")), 0o644);
-    assert_eq!(listing(&dir), [
-        "alice@localhost.key",
-        "alice@localhost.pem",
-        "ca.key",
-        "ca.pem",
-        "erl@127.0.0.1.key",
-        "erl@127.0.0.1.pem"
-    ]);
+    assert_eq!(
+        listing(&dir),
+        ["alice@localhost.key", "alice@localhost.pem", "ca.key", "ca.pem", "erl@127.0.0.1.key", "erl@127.0.0.1.pem"]
+    );
 
     let out = ok(certs(&["inspect", s(&dir.join("alice@localhost.pem")), "--warn-days", "10"]));
     let text = stdout(&out);

@@ -54,7 +54,7 @@ pub use inspect::{ExpiryStatus, Inspection, inspect};
 pub use issue::{Backup, NodeFiles, issue, node_files, renew};
 pub use options::{
     CaOptions, DEFAULT_CA_DAYS, DEFAULT_CA_NAME, DEFAULT_NODE_DAYS, IssueOptions, KeyAlgorithm, KeyPurpose, MAX_DAYS,
-    RenewOptions, UnknownKeyAlgorithm,
+    RenewOptions, UnknownKeyAlgorithm, default_ca_name,
 };
 
 #[cfg(test)]

@@ -12,8 +12,17 @@ pub const MAX_DAYS: i64 = 36_500;
 pub const DEFAULT_CA_DAYS: i64 = 3_650;
 /// Default validity of a node certificate, in days.
 pub const DEFAULT_NODE_DAYS: i64 = 365;
-/// Default commonName of a new CA.
+/// Start of a new CA's default commonName; [`default_ca_name`] adds a random tag.
 pub const DEFAULT_CA_NAME: &str = "beamlink cluster CA";
+
+/// A default CA commonName: [`DEFAULT_CA_NAME`] and 8 random hex digits.
+///
+/// Two CAs with the same name confuse chain building (a verifier finds the
+/// wrong issuer by name and reports a bad signature instead of an unknown
+/// issuer) and CA rotation, so each default name is distinct.
+pub fn default_ca_name() -> String {
+    format!("{DEFAULT_CA_NAME} {:08x}", rand::random::<u32>())
+}
 
 /// The kind of key to generate.
 ///
@@ -91,11 +100,11 @@ pub struct CaOptions {
 }
 
 impl CaOptions {
-    /// Defaults: [`DEFAULT_CA_NAME`], [`DEFAULT_CA_DAYS`], ECDSA P-256, no force.
+    /// Defaults: [`default_ca_name`], [`DEFAULT_CA_DAYS`], ECDSA P-256, no force.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         CaOptions {
             dir: dir.into(),
-            name: DEFAULT_CA_NAME.to_string(),
+            name: default_ca_name(),
             days: DEFAULT_CA_DAYS,
             key: KeyAlgorithm::default(),
             force: false,
@@ -279,5 +288,13 @@ mod tests {
         }
         assert_eq!("RSA".parse::<KeyAlgorithm>(), Ok(KeyAlgorithm::Rsa { bits: 2048 }));
         assert!("dsa".parse::<KeyAlgorithm>().unwrap_err().to_string().contains("\"dsa\""));
+    }
+
+    #[test]
+    fn default_ca_names_differ() {
+        let (a, b) = (default_ca_name(), default_ca_name());
+        assert!(a.starts_with("beamlink cluster CA ") && a.len() == DEFAULT_CA_NAME.len() + 9, "{a}");
+        assert_ne!(a, b);
+        assert_ne!(CaOptions::new("d").name, CaOptions::new("d").name);
     }
 }

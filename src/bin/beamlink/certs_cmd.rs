@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use beamlink::certs::{
-    self, CaOptions, CertsError, DEFAULT_CA_DAYS, DEFAULT_CA_NAME, DEFAULT_NODE_DAYS, IssueOptions, KeyAlgorithm,
-    NodeFiles, RenewOptions,
+    self, CaOptions, CertsError, DEFAULT_CA_DAYS, DEFAULT_NODE_DAYS, IssueOptions, KeyAlgorithm, NodeFiles,
+    RenewOptions,
 };
 use clap::Subcommand;
 
@@ -22,9 +22,9 @@ pub enum CertsCommand {
         /// The certificate folder (created with mode 0700 if missing).
         #[arg(long)]
         dir: PathBuf,
-        /// The CA's common name.
-        #[arg(long, default_value = DEFAULT_CA_NAME)]
-        name: String,
+        /// The CA's common name [default: "beamlink cluster CA" and a random tag].
+        #[arg(long)]
+        name: Option<String>,
         /// Validity in days.
         #[arg(long, default_value_t = DEFAULT_CA_DAYS, allow_negative_numbers = true)]
         days: i64,
@@ -110,7 +110,11 @@ pub fn run(command: CertsCommand) -> ExitCode {
 fn execute(command: CertsCommand) -> Result<ExitCode, CertsError> {
     match command {
         CertsCommand::InitCa { dir, name, days, key, force } => {
-            let ca = certs::init_ca(&CaOptions::new(dir).name(name).days(days).key(key).force(force))?;
+            let mut opts = CaOptions::new(dir).days(days).key(key).force(force);
+            if let Some(name) = name {
+                opts = opts.name(name);
+            }
+            let ca = certs::init_ca(&opts)?;
             println!("wrote {} and {}", ca.cert.display(), ca.key.display());
             println!("CA {:?}, {}, serial {}", ca.info.subject, ca.info.key_type, ca.info.serial);
         }
