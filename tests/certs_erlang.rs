@@ -32,7 +32,14 @@ fn s(p: &Path) -> &str {
 /// Issues a certificate for `node` in `dir` and writes its optfile with
 /// `erlang-config --out`; returns the optfile's path.
 fn provision(dir: &Path, node: &str) -> PathBuf {
-    certs(&["issue", "--dir", s(dir), node]);
+    provision_with(dir, node, &[])
+}
+
+/// [`provision`] with more `issue` arguments.
+fn provision_with(dir: &Path, node: &str, issue_args: &[&str]) -> PathBuf {
+    let mut args = vec!["issue", "--dir", s(dir), node];
+    args.extend_from_slice(issue_args);
+    certs(&args);
     let optfile = dir.join(format!("{node}.conf"));
     certs(&["erlang-config", "--dir", s(dir), node, "--out", s(&optfile)]);
     optfile
@@ -95,7 +102,8 @@ fn ip_literal_long_name_nodes_ping_and_exchange_messages() {
     certs(&["init-ca", "--dir", s(dir)]);
     let (a, b) = (common::unique_name("tlsla"), common::unique_name("tlslb"));
     let conf_a = provision(dir, &format!("{a}@127.0.0.1"));
-    let conf_b = provision(dir, &format!("{b}@127.0.0.1"));
+    // One RSA node beside an ECDSA one: OTP takes both.
+    let conf_b = provision_with(dir, &format!("{b}@127.0.0.1"), &["--key", "rsa"]);
 
     let epmd = OtpEpmd::start();
     let mut node_b = tls_node(ErlName::Long(b), &epmd, &conf_b);
