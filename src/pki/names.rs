@@ -113,3 +113,95 @@ fn otp_cert_nodes(sources: &NameSources<'_>) -> Option<Vec<String>> {
         .collect();
     if hosts.is_empty() { None } else { Some(hosts) }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use x509_parser::prelude::FromDer;
+    use x509_parser::x509::X509Name;
+
+    use super::*;
+    use crate::pki::{CertInfo, KeyType, VerifyName};
+
+    /// DER of a Name with one RDN holding a commonName of the given string tag.
+    fn name_der(tag: u8, cn: &str) -> Vec<u8> {
+        let len = cn.len() as u8;
+        let mut atv = vec![0x06, 0x03, 0x55, 0x04, 0x03, tag, len];
+        atv.extend_from_slice(cn.as_bytes());
+        let mut out = vec![0x30, atv.len() as u8 + 4, 0x31, atv.len() as u8 + 2, 0x30, atv.len() as u8];
+        out.extend_from_slice(&atv);
+        out
+    }
+
+    fn dir_name(der: &[u8]) -> GeneralName<'_> {
+        GeneralName::DirectoryName(X509Name::from_der(der).unwrap().1)
+    }
+
+    #[test]
+    fn alive_names_pair_with_every_host() {
+        let (utf8, printable) = (name_der(0x0c, "alice"), name_der(0x13, "mallory"));
+        let (full, invalid) = (name_der(0x0c, "bob@elsewhere"), name_der(0x0c, "bad name"));
+        let sources = NameSources {
+            has_extensions: true,
+            san_extensions: vec![vec![
+                GeneralName::DNSName("localhost"),
+                GeneralName::DNSName("*.example.com"),
+                GeneralName::IPAddress(&[127, 0, 0, 1]),
+                dir_name(&utf8),
+                dir_name(&printable),
+                dir_name(&full),
+                dir_name(&invalid),
+            ]],
+        };
+        let names = read_names(&sources);
+        assert_eq!(names.node_names, ["alice@localhost", "alice@*.example.com", "bob@elsewhere"]);
+        assert_eq!(names.otp_cert_nodes, Some(vec!["localhost".to_string()]));
+    }
+
+    #[test]
+    fn otp_cert_nodes_as_otp_25_returns_them() {
+        let utf8 = name_der(0x0c, "alice");
+        let none = NameSources { has_extensions: false, san_extensions: Vec::new() };
+        assert_eq!(read_names(&none), Names::default());
+        let dir_first = NameSources {
+            has_extensions: true,
+            san_extensions: vec![vec![dir_name(&utf8), GeneralName::DNSName("h1"), GeneralName::DNSName("h2")]],
+        };
+        assert_eq!(read_names(&dir_first).otp_cert_nodes, Some(vec!["h1".to_string()]));
+        let names_only = NameSources { has_extensions: true, san_extensions: vec![vec![dir_name(&utf8)]] };
+        assert_eq!(read_names(&names_only), Names::default(), "no host: no node name, and OTP says undefined");
+        let two = NameSources {
+            has_extensions: true,
+            san_extensions: vec![vec![GeneralName::DNSName("h1")], vec![GeneralName::DNSName("h2")]],
+        };
+        assert_eq!(read_names(&two).otp_cert_nodes, Some(vec!["h1".to_string(), "h2".to_string()]));
+    }
+
+    #[test]
+    fn strict_check_follows_wildcard_hosts() {
+        let info = CertInfo {
+            subject: String::new(),
+            subject_common_name: None,
+            issuer: String::new(),
+            serial: "01".into(),
+            not_before: UNIX_EPOCH,
+            not_after: UNIX_EPOCH,
+            dns_names: vec!["*.example.com".into()],
+            ip_addresses: Vec::new(),
+            node_names: vec!["alice@*.example.com".into()],
+            otp_cert_nodes: None,
+            is_ca: false,
+            path_len_constraint: None,
+            key_usage: Vec::new(),
+            extended_key_usage: None,
+            key_type: KeyType::Ed25519,
+            sha256_fingerprint: [0; 32],
+        };
+        info.check_node("alice@n1.example.com", VerifyName::Strict).unwrap();
+        info.check_node("bob@n1.example.com", VerifyName::Host).unwrap();
+        assert!(info.check_node("alice@example.com", VerifyName::Strict).is_err());
+        assert!(info.check_node("alice@a.b.example.com", VerifyName::Host).is_err());
+        assert!(info.check_node("bob@n1.example.com", VerifyName::Strict).is_err());
+    }
+}
