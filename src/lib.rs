@@ -16,6 +16,8 @@
 //! | [`transport`] | the only layer that names TCP or TLS: transports and resolvers |
 //! | [`conn`] | the handshake driver and the reader/writer tasks of a connection |
 //! | [`node`] | the runtime: processes, links, monitors, connections, `net_kernel`, `rex` |
+//! | [`pki`] | certificates and keys: PEM loading, certificate facts, node identity check (feature `tls`) |
+//! | [`certs`] | provisioning: cluster CA, node certificates, Erlang optfiles, inspection (feature `certs`) |
 //!
 //! Lower layers never depend on higher ones; see `DESIGN.md` in the source
 //! repository for the full picture.
@@ -23,9 +25,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "certs")]
+pub mod certs;
 pub mod conn;
 pub mod epmd;
 pub mod node;
+#[cfg(feature = "tls")]
+pub mod pki;
 pub mod proto;
 pub mod term;
 pub mod transport;

@@ -1,6 +1,11 @@
 //! The `beamlink` command-line tool: a thin shell over the library.
 
+#[cfg(feature = "certs")]
+mod certs_cmd;
 mod epmd_cmd;
+mod node_args;
+mod oneshot;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,18 +20,38 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a node until SIGINT/SIGTERM, serving `echo`, `sink` and `rex`.
+    Serve(serve::ServeArgs),
+    /// Ping a node: prints `pong` (exit 0) or `pang` and the reason (exit 1).
+    Ping(oneshot::PingArgs),
+    /// Call MODULE:FUNCTION(ARGS...) on a node and print the result.
+    Rpc(oneshot::RpcArgs),
+    /// Send a term to a registered name on a node.
+    Send(oneshot::SendArgs),
     /// Run an EPMD (Erlang Port Mapper Daemon) in the foreground.
     Epmd(epmd_cmd::EpmdArgs),
     /// List the names registered with an EPMD, as `epmd -names` does.
     Names(epmd_cmd::NamesArgs),
+    #[cfg(feature = "certs")]
+    /// Make and inspect certificates for TLS distribution (cluster CA, node certificates, erl optfiles).
+    Certs {
+        #[command(subcommand)]
+        command: certs_cmd::CertsCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Ping(args) => oneshot::ping(args),
+        Command::Rpc(args) => oneshot::rpc(args),
+        Command::Send(args) => oneshot::send(args),
         Command::Epmd(args) => epmd_cmd::run_epmd(args),
         Command::Names(args) => epmd_cmd::run_names(args),
+        #[cfg(feature = "certs")]
+        Command::Certs { command } => certs_cmd::run(command),
     }
 }
 

@@ -1,0 +1,181 @@
+//! `beamlink certs ...`: a private cluster CA and node certificates, for Rust
+//! and Erlang nodes alike. Each subcommand calls one `beamlink::certs` function;
+//! errors go to stderr and exit with status 1.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use beamlink::certs::{
+    self, CaOptions, CertsError, DEFAULT_CA_DAYS, DEFAULT_NODE_DAYS, IssueOptions, KeyAlgorithm, NodeFiles,
+    RenewOptions,
+};
+use clap::Subcommand;
+
+/// The `certs` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Create a cluster CA: DIR/ca.pem and DIR/ca.key (mode 0600).
+    InitCa {
+        /// The certificate folder (created with mode 0700 if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's common name [default: "beamlink cluster CA" and a random tag].
+        #[arg(long)]
+        name: Option<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = DEFAULT_CA_DAYS, allow_negative_numbers = true)]
+        days: i64,
+        /// Key type: ecdsa-p256, ed25519, rsa (2048 bits), rsa3072 or rsa4096.
+        #[arg(long, default_value = "ecdsa-p256")]
+        key: KeyAlgorithm,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a key and certificate for a node: DIR/NODE@HOST.pem and DIR/NODE@HOST.key.
+    Issue {
+        /// The certificate folder holding the CA.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node name, e.g. alice@localhost or erl@127.0.0.1.
+        node: String,
+        /// Another host the node is reachable as (repeatable).
+        #[arg(long = "host", value_name = "H")]
+        hosts: Vec<String>,
+        /// An IP address to list in the certificate (repeatable).
+        #[arg(long = "ip", value_name = "ADDR")]
+        ips: Vec<IpAddr>,
+        /// Validity in days.
+        #[arg(long, default_value_t = DEFAULT_NODE_DAYS, allow_negative_numbers = true)]
+        days: i64,
+        /// Key type: ecdsa-p256 (OTP-compatible default), ed25519, rsa, rsa3072 or rsa4096.
+        #[arg(long, default_value = "ecdsa-p256")]
+        key: KeyAlgorithm,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show what a certificate says; exit 1 if it is expired or expires soon.
+    Inspect {
+        /// A PEM certificate file.
+        file: PathBuf,
+        /// Exit 1 when the certificate expires within this many days.
+        #[arg(long, default_value_t = 30)]
+        warn_days: u32,
+    },
+    /// Issue a fresh key and certificate with the same identities; the old pair is kept as a backup.
+    Renew {
+        /// The certificate folder holding the CA and the node's files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node name.
+        node: String,
+        /// Validity in days (default: as long as the old certificate's).
+        #[arg(long, allow_negative_numbers = true)]
+        days: Option<i64>,
+        /// Key type (default: the old key's type).
+        #[arg(long)]
+        key: Option<KeyAlgorithm>,
+    },
+    /// Print an -ssl_dist_optfile for an erl node; the matching erl flags go to stderr.
+    ErlangConfig {
+        /// The certificate folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node name the certificate was issued for.
+        node: String,
+        /// Write the optfile here instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// With --out: replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Runs one `certs` subcommand.
+pub fn run(command: CertsCommand) -> ExitCode {
+    match execute(command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: CertsCommand) -> Result<ExitCode, CertsError> {
+    match command {
+        CertsCommand::InitCa { dir, name, days, key, force } => {
+            let mut opts = CaOptions::new(dir).days(days).key(key).force(force);
+            if let Some(name) = name {
+                opts = opts.name(name);
+            }
+            let ca = certs::init_ca(&opts)?;
+            println!("wrote {} and {}", ca.cert.display(), ca.key.display());
+            println!("CA {:?}, {}, serial {}", ca.info.subject, ca.info.key_type, ca.info.serial);
+        }
+        CertsCommand::Issue { dir, node, hosts, ips, days, key, force } => {
+            let mut opts = IssueOptions::new(dir, node).days(days).key(key).force(force);
+            opts.hosts = hosts;
+            opts.ips = ips;
+            report_node(&certs::issue(&opts)?);
+        }
+        CertsCommand::Inspect { file, warn_days } => {
+            let inspection = certs::inspect(&file, SystemTime::now(), warn_days)?;
+            print!("{inspection}");
+            if inspection.needs_attention() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        CertsCommand::Renew { dir, node, days, key } => {
+            let mut opts = RenewOptions::new(dir, node);
+            opts.days = days;
+            opts.key = key;
+            let files = certs::renew(&opts)?;
+            report_node(&files);
+            if let Some(backup) = &files.backup {
+                println!("kept the old pair as {} and {}", backup.cert.display(), backup.key.display());
+            }
+        }
+        CertsCommand::ErlangConfig { dir, node, out, force } => {
+            let mut conf = certs::erlang_config(&dir, &node)?;
+            match out {
+                Some(path) => {
+                    conf = conf.at(&path)?;
+                    conf.write(force)?;
+                    eprintln!("wrote {}", conf.optfile_path.display());
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(conf.optfile_text.as_bytes());
+                    let _ = stdout.flush();
+                    eprintln!("# save the optfile above as {} (or use --out FILE)", conf.optfile_path.display());
+                }
+            }
+            eprintln!("# erl flags for {node} (add -setcookie COOKIE):");
+            eprintln!("{}", conf.erl_flags_line());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_node(files: &NodeFiles) {
+    let info = &files.info;
+    println!("wrote {} and {}", files.cert.display(), files.key.display());
+    println!("node names: {}", info.node_names.join(", "));
+    let ips: Vec<String> = info.ip_addresses.iter().map(IpAddr::to_string).collect();
+    println!(
+        "DNS names: {}; IP addresses: {}",
+        info.dns_names.join(", "),
+        if ips.is_empty() { "none".into() } else { ips.join(", ") }
+    );
+    println!("{}, serial {}, expires in {} days", info.key_type, info.serial, days_left(info));
+}
+
+fn days_left(info: &beamlink::pki::CertInfo) -> u64 {
+    info.expires_in(SystemTime::now()).map(|d| d.as_secs() / 86_400).unwrap_or(0)
+}

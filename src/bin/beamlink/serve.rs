@@ -1,0 +1,96 @@
+//! `beamlink serve`: a long-running node with the `echo` and `sink` services.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use beamlink::node::{Node, services};
+use clap::Args;
+
+use crate::node_args::{CookieArgs, NameArgs, runtime};
+
+/// Options of `beamlink serve`.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("node-name").required(true).args(["sname", "name"])))]
+pub struct ServeArgs {
+    #[command(flatten)]
+    name: NameArgs,
+    #[command(flatten)]
+    cookie: CookieArgs,
+    /// The distribution port to listen on [default: any free port].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Run hidden (as `erl -hidden`): no transitive connections, not in peers' nodes().
+    #[arg(long)]
+    hidden: bool,
+    /// Connect to NODE at start-up (repeatable).
+    #[arg(long = "connect", value_name = "NODE")]
+    connect: Vec<String>,
+    /// OTP's net_ticktime, in seconds: a silent peer is declared down after this long.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    ticktime: u64,
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let name = args.name.node_name()?.ok_or("give --sname NAME or --name NAME@HOST")?;
+    if args.ticktime == 0 {
+        return Err("--ticktime must be at least 1 second".into());
+    }
+    let builder = Node::builder(name.as_str())
+        .listen_port(args.port.unwrap_or(0))
+        .hidden(args.hidden)
+        .ticktime(Duration::from_secs(args.ticktime));
+    let node = args.cookie.apply(builder).start().await.map_err(|e| e.to_string())?;
+    services::echo::start(&node, "echo").map_err(|e| e.to_string())?;
+    services::sink::start(&node, "sink").map_err(|e| e.to_string())?;
+    for peer in &args.connect {
+        if let Err(e) = node.connect(peer).await {
+            tracing::warn!(%peer, error = %e, "could not connect at start-up");
+        }
+    }
+    println!("ready {}", node.name());
+    let _ = std::io::stdout().flush();
+    wait_for_signal().await;
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,108 @@
+//! Errors from reading certificates and keys, and from the node-identity check.
+
+use std::fmt;
+
+use super::identity::VerifyName;
+
+/// Reading a PEM file or a DER certificate failed.
+///
+/// Every variant names the file (or the label the caller gave for in-memory
+/// data) and what was wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// The file does not exist.
+    #[error("{file}: no such file")]
+    Missing {
+        /// The file.
+        file: String,
+    },
+    /// The file exists but could not be read.
+    #[error("{file}: cannot read it: {error}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// The operating system's reason.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The file is larger than any certificate or key file should be.
+    #[error("{file}: larger than {limit} bytes; not a certificate or key file")]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// The size limit in bytes.
+        limit: u64,
+    },
+    /// The data holds no PEM block at all.
+    #[error("{file}: no PEM block found (expected {expected})")]
+    NoPemBlock {
+        /// The file.
+        file: String,
+        /// What was looked for, e.g. `a CERTIFICATE block`.
+        expected: &'static str,
+    },
+    /// The data holds PEM blocks, but none of the expected type.
+    #[error("{file}: expected {expected}, found {}", found.join(", "))]
+    WrongBlockType {
+        /// The file.
+        file: String,
+        /// What was looked for.
+        expected: &'static str,
+        /// The labels of the blocks that were there, e.g. `PRIVATE KEY`.
+        found: Vec<String>,
+    },
+    /// A PEM block is malformed (bad base64, missing END line, ...).
+    #[error("{file}: malformed PEM: {reason}")]
+    BadPem {
+        /// The file.
+        file: String,
+        /// What the PEM reader reported.
+        reason: String,
+    },
+    /// A certificate's DER could not be parsed as X.509.
+    #[error("{file}: not a valid X.509 certificate: {reason}")]
+    BadCertificate {
+        /// The file, or a label such as `certificate` for in-memory DER.
+        file: String,
+        /// What the parser reported.
+        reason: String,
+    },
+}
+
+/// A peer's certificate does not vouch for the node name it claims.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The certificate is valid but for other names.
+    #[error("peer {claimed} presented a certificate for {good_for} (verify-name {policy})")]
+    Mismatch {
+        /// The node name the peer claimed in the distribution handshake.
+        claimed: String,
+        /// What the certificate is good for, ready to print (e.g. `alice@host`).
+        good_for: GoodFor,
+        /// The policy that was applied.
+        policy: VerifyName,
+    },
+    /// The claimed name is not a well-formed node name.
+    #[error("peer claimed the node name {claimed:?}, which is invalid: {reason} (verify-name {policy})")]
+    InvalidClaim {
+        /// The node name the peer claimed.
+        claimed: String,
+        /// Why it is not a node name.
+        reason: String,
+        /// The policy that was applied.
+        policy: VerifyName,
+    },
+}
+
+/// What a certificate is good for, as shown in an [`IdentityError`]: node
+/// names (strict policy) or hosts and addresses (host policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoodFor(pub Vec<String>);
+
+impl fmt::Display for GoodFor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() { f.write_str("no node name at all") } else { f.write_str(&self.0.join(", ")) }
+    }
+}
