@@ -10,7 +10,8 @@ use tokio::time::Instant;
 use super::ConnError;
 use crate::proto::frame::{FrameDecoder, LengthPrefix, encode_frame};
 use crate::proto::handshake::{
-    AcceptDecision, Acceptor, AcceptorEvent, Established, HandshakeConfig, Initiator, InitiatorEvent, PeerHello,
+    AcceptDecision, Acceptor, AcceptorEvent, Established, HandshakeConfig, HandshakeError, Initiator, InitiatorEvent,
+    PeerHello,
 };
 use crate::proto::NodeName;
 use crate::transport::BoxStream;
@@ -93,7 +94,12 @@ pub async fn initiate(
     let mut hs = Initiator::new(config, peer);
     io.flush(|| hs.poll_transmit()).await?;
     loop {
-        let msg = io.recv().await?;
+        let msg = match io.recv().await {
+            Err(ConnError::Closed) if hs.awaiting_ack() => {
+                return Err(HandshakeError::ClosedAfterReply { peer: hs.peer().clone() }.into());
+            }
+            other => other?,
+        };
         let event = hs.handle(&msg);
         let answer = match &event {
             Ok(InitiatorEvent::AliveQuestion) => Some(hs.answer_alive(!has_live_connection())),
@@ -126,9 +132,7 @@ pub async fn accept(
         let event = hs.handle(&msg);
         let decision = match (&event, decide.take()) {
             (Ok(AcceptorEvent::Decide(hello)), Some(decide)) => Some(hs.decide(decide(hello))),
-            (Ok(AcceptorEvent::Decide(_)), None) => Some(Err(crate::proto::handshake::HandshakeError::OutOfTurn(
-                "a second send_name arrived",
-            ))),
+            (Ok(AcceptorEvent::Decide(_)), None) => Some(Err(HandshakeError::OutOfTurn("a second send_name arrived"))),
             _ => None,
         };
         // Flush even on failure: a `not_allowed` or `nok` status must reach the peer.

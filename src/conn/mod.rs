@@ -63,6 +63,9 @@ pub enum ConnError {
     /// This node closed the connection.
     #[error("closed by this node: {0}")]
     Local(String),
+    /// Finding or reaching the peer failed before any handshake.
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl ConnError {

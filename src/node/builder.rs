@@ -252,6 +252,7 @@ impl NodeBuilder {
         let (events, _) = tokio::sync::broadcast::channel(256);
         let inner = Arc::new_cyclic(|weak| NodeInner {
             self_ref: weak.clone(),
+            runtime: tokio::runtime::Handle::current(),
             name,
             creation,
             mode,

@@ -154,7 +154,7 @@ impl NodeInner {
         let attempt = self.conns.next_id();
         let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
         let (status, rx) = watch::channel(SetupStatus::InProgress);
-        let task = tokio::spawn(me.dial(peer, attempt));
+        let task = self.runtime.spawn(me.dial(peer, attempt));
         map.insert(
             node.clone(),
             Entry::Pending(Pending { owner: attempt, dial: Some(task.abort_handle()), queue: queue.clone(), status }),
@@ -227,11 +227,11 @@ impl NodeInner {
         let timeout = self.options.connect_timeout;
         let resolved = tokio::time::timeout(timeout, self.resolver.resolve(peer))
             .await
-            .map_err(|_| ConnError::Local(format!("looking up {peer} took longer than {timeout:?}")))?
-            .map_err(|e| ConnError::Local(e.to_string()))?;
+            .map_err(|_| ConnError::Setup(format!("looking up {peer} took longer than {timeout:?}")))?
+            .map_err(|e| ConnError::Setup(e.to_string()))?;
         let established = tokio::time::timeout(timeout, self.transport.connect(resolved.addr, peer))
             .await
-            .map_err(|_| ConnError::Local(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr)))??;
+            .map_err(|_| ConnError::Setup(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr)))??;
         let mut stream = established.stream;
         let (est, leftover) = conn::handshake::initiate(
             &mut stream,
@@ -408,7 +408,7 @@ impl NodeInner {
             }
         };
         match &reason {
-            ConnError::Local(_) => tracing::info!(peer = %conn.peer, %reason, "connection closed"),
+            ConnError::Local(_) | ConnError::Closed => tracing::info!(peer = %conn.peer, %reason, "connection closed"),
             _ => tracing::warn!(peer = %conn.peer, %reason, "connection lost"),
         }
         self.announce_down(&conn.peer, reason.to_string());

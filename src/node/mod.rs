@@ -93,6 +93,9 @@ pub struct Node {
 pub(crate) struct NodeInner {
     /// A weak handle to this node, for tasks the node starts.
     pub self_ref: std::sync::Weak<NodeInner>,
+    /// The runtime the node was started on: processes and connections run
+    /// there, whichever thread asks for them.
+    pub runtime: tokio::runtime::Handle,
     pub name: NodeName,
     pub creation: u32,
     pub mode: NameMode,
@@ -237,6 +240,9 @@ impl Node {
 
     /// [`Node::ping`], with the reason on failure.
     pub async fn ping_detailed(&self, node: &str) -> Result<(), CallError> {
+        if node != self.inner.name.as_str() {
+            self.connect(node).await.map_err(|e| CallError::NoConnection(e.to_string()))?;
+        }
         let mut p = self.process();
         let request = Term::Tuple(vec![Term::atom("is_auth"), Term::Atom(self.inner.name.atom().clone())]);
         let timeout = self.inner.options.call_timeout;

@@ -92,8 +92,9 @@ where
         return Err(e);
     }
     let process = Process { node: node.clone(), slot: slot.clone(), rx, saved: VecDeque::new(), killed: None, exits_on_drop: false };
+    let runtime = node.inner.runtime.clone();
     let guard = ExitGuard { node, slot: slot.clone(), reason: None };
-    let task = tokio::spawn(async move {
+    let task = runtime.spawn(async move {
         let mut guard = guard;
         let reason = body(process).await.into_exit_reason();
         guard.reason = Some(reason);

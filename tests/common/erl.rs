@@ -115,6 +115,7 @@ impl ErlNode {
             .args(&opts.extra_args)
             .args(["-eval", AGENT])
             .env("ERL_EPMD_PORT", opts.epmd_port.to_string())
+            .env("ERL_CRASH_DUMP_SECONDS", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -234,6 +235,7 @@ pub fn node_with_private_epmd(name: &str, cookie: &str) -> (OtpEpmd, ErlNode) {
 pub fn erl_script(expr: &str, timeout: Duration) -> String {
     let mut child = Command::new("erl")
         .args(["-noshell", "-eval", expr, "-s", "init", "stop"])
+        .env("ERL_CRASH_DUMP_SECONDS", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -42,7 +42,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Long-running commands report connections as they come and go; one-shot
+    // commands print their own outcome and log only errors.
+    let long_running = matches!(cli.command, Command::Serve(_) | Command::Epmd(_));
+    init_logging(if long_running { "info" } else { "error" });
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Ping(args) => oneshot::ping(args),
@@ -55,9 +58,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Log to stderr, filtered by `RUST_LOG` (default: warnings and errors).
-fn init_logging() {
+/// Log to stderr, filtered by `RUST_LOG` (default: `default_level`).
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

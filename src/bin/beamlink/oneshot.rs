@@ -108,7 +108,7 @@ pub fn ping(args: PingArgs) -> ExitCode {
             }
             Err(e) => {
                 println!("pang");
-                eprintln!("{}: {}", target, explain(&e));
+                eprintln!("{}: {}", target, e.to_string());
                 ExitCode::FAILURE
             }
         }
@@ -143,7 +143,7 @@ pub fn rpc(args: RpcArgs) -> ExitCode {
                 println!("{}", Term::Tuple(vec![Term::atom("badrpc"), reason]));
                 ExitCode::FAILURE
             }
-            Err(e) => fail(format!("{target}: {}", explain(&e))),
+            Err(e) => fail(format!("{target}: {}", e.to_string())),
         }
     })
 }
@@ -168,7 +168,7 @@ pub fn send(args: SendArgs) -> ExitCode {
             node.send_named(&args.name, target.as_str(), message).await.map_err(|e| e.to_string())?;
             // A round trip on the same connection proves the message left: the
             // peer answers only after reading everything sent before.
-            node.ping_detailed(target.as_str()).await.map_err(|e| explain(&e))
+            node.ping_detailed(target.as_str()).await.map_err(|e| e.to_string())
         }
         .await;
         node.shutdown().await;
@@ -177,12 +177,4 @@ pub fn send(args: SendArgs) -> ExitCode {
             Err(e) => fail(format!("{target}: {e}")),
         }
     })
-}
-
-/// A call error in words an operator can act on.
-fn explain(e: &CallError) -> String {
-    match e {
-        CallError::NoConnection(_) | CallError::Send(_) => format!("{e} (is the node running, and is the cookie right?)"),
-        other => other.to_string(),
-    }
 }

@@ -51,6 +51,11 @@ impl Initiator {
         Initiator { config, peer, state: State::ExpectStatus, outbox }
     }
 
+    /// Whether our answer to the peer's challenge is out and its verdict pending.
+    pub fn awaiting_ack(&self) -> bool {
+        matches!(self.state, State::ExpectAck { .. })
+    }
+
     /// The peer this handshake dials.
     pub fn peer(&self) -> &NodeName {
         &self.peer

@@ -208,6 +208,13 @@ pub enum HandshakeError {
         /// The peer.
         peer: NodeName,
     },
+    /// The acceptor closed the connection right after our answer to its
+    /// challenge: OTP does that when our digest is wrong.
+    #[error("{peer} closed the connection after checking our answer to its challenge: the cookies most likely differ")]
+    ClosedAfterReply {
+        /// The peer.
+        peer: NodeName,
+    },
     /// An unknown status text.
     #[error("unknown handshake status {0:?}")]
     UnknownStatus(String),
