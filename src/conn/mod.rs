@@ -171,13 +171,14 @@ pub fn start(
         writer_finish(reason);
     });
 
-    let mut terms = Decoder::new(config.decode_limits.clone()).with_atom_table(AtomTable::new(config.max_atoms));
-    let _ = &mut terms;
+    let terms = Decoder::new(config.decode_limits.clone()).with_atom_table(AtomTable::new(config.max_atoms));
     let packets = PacketDecoder::new(format, terms, config.reassembly);
     let frames = FrameDecoder::connected(config.max_frame);
     let silence = config.ticktime;
+    let tick_queue = queue.clone();
     tokio::spawn(async move {
-        let read = reader::run(read_half, leftover, frames, packets, silence, deliver);
+        let on_tick = move || tick_queue.request_tick();
+        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, on_tick);
         let reason = tokio::select! {
             r = read => match r { Ok(()) => ConnError::Closed, Err(e) => e },
             _ = closed.wait_for(|c| *c) => ConnError::Local("connection closed".into()),

@@ -34,6 +34,9 @@ struct Inner {
 pub struct OutQueue {
     inner: Mutex<Inner>,
     closed: AtomicBool,
+    /// The reader saw a tick: answer it (OTP ticks a hidden peer only when it
+    /// has read nothing from it, and expects an answer).
+    tick_requested: AtomicBool,
     /// Wakes the writer when something is queued.
     work: Notify,
     /// Wakes senders waiting for room.
@@ -48,6 +51,7 @@ impl OutQueue {
         OutQueue {
             inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0 }),
             closed: AtomicBool::new(false),
+            tick_requested: AtomicBool::new(false),
             work: Notify::new(),
             room: Notify::new(),
             high_water,
@@ -116,6 +120,18 @@ impl OutQueue {
         out.extend(inner.items.drain(..));
         inner.bytes = 0;
         taken
+    }
+
+    /// Asks the writer to send a tick (to answer one the peer sent).
+    pub fn request_tick(&self) {
+        if !self.tick_requested.swap(true, Ordering::AcqRel) {
+            self.work.notify_one();
+        }
+    }
+
+    /// Takes a pending tick request.
+    pub fn take_tick_request(&self) -> bool {
+        self.tick_requested.swap(false, Ordering::AcqRel)
     }
 
     /// Tells waiting senders there is room again (the writer calls this after writing).

@@ -19,23 +19,28 @@ const MAX_READ: usize = 4 << 20;
 
 /// Runs until the peer closes, a packet is refused, or nothing (not even a
 /// tick) arrives for `silence_limit`. Each decoded control message is passed
-/// to `deliver`; when it returns an error the connection closes.
-pub async fn run<R, F>(
+/// to `deliver`; when it returns an error the connection closes. Each tick
+/// received is answered through `on_tick`.
+pub async fn run<R, F, T>(
     mut input: R,
     mut buf: BytesMut,
     frames: FrameDecoder,
     mut packets: PacketDecoder,
     silence_limit: Duration,
     mut deliver: F,
+    on_tick: T,
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin,
     F: FnMut(Control) -> Result<(), ConnError>,
+    T: Fn(),
 {
     loop {
         while let Some(frame) = frames.decode(&mut buf)? {
             if frame.is_empty() {
-                continue; // a tick: its arrival already counts as traffic
+                // A tick: its arrival already counts as traffic; answer it.
+                on_tick();
+                continue;
             }
             if let Some(control) = packets.decode(frame)? {
                 deliver(control)?;

@@ -75,7 +75,13 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                 Err(e) => tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded"),
             }
         }
+        let tick_asked = queue.take_tick_request();
         if pending.is_empty() {
+            if tick_asked {
+                write_all(&mut out, &TICK).await?;
+                last_write = Instant::now();
+                continue;
+            }
             let idle_until = last_write + config.tick_interval;
             tokio::select! {
                 _ = queue.wait_for_work() => continue,

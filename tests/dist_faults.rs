@@ -1,0 +1,134 @@
+//! Peers that die or stop answering are noticed: killed peers at once,
+//! paused peers within the tick time, in both directions.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use beamlink::node::NodeEvent;
+use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
+use common::rust::{BeamlinkProcess, TestNode};
+
+/// Waits for a Down event for `peer`, returning its reason.
+fn wait_down(rust: &TestNode, events: &mut tokio::sync::broadcast::Receiver<NodeEvent>, peer: &str, limit: Duration) -> String {
+    rust.run(limit, async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::Down { node, reason }) if node.as_str() == peer => return reason,
+                Ok(_) => {}
+                Err(e) => panic!("event stream: {e}"),
+            }
+        }
+    })
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_killed_erl_node_is_noticed_at_once() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let rust = TestNode::short("rust", "f1", epmd.port);
+    let mut erl = ErlNode::start_short(&common::unique_name("erl"), "f1", epmd.port);
+    let mut events = rust.node.events();
+    assert!(rust.run(Duration::from_secs(30), rust.node.ping(&erl.node)));
+    let started = Instant::now();
+    erl.kill();
+    wait_down(&rust, &mut events, &erl.node, Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_paused_erl_node_is_declared_down_within_the_tick_time() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let name = format!("{}@localhost", common::unique_name("rust"));
+    let ticktime = Duration::from_secs(4);
+    let rust = TestNode::start(&name, "f2", epmd.port, |b| b.ticktime(ticktime));
+    let erl = ErlNode::start_short(&common::unique_name("erl"), "f2", epmd.port);
+    let mut events = rust.node.events();
+    assert!(rust.run(Duration::from_secs(30), rust.node.ping(&erl.node)));
+    signal(erl.os_pid(), "STOP");
+    let started = Instant::now();
+    let reason = wait_down(&rust, &mut events, &erl.node, ticktime * 3);
+    signal(erl.os_pid(), "CONT");
+    let took = started.elapsed();
+    assert!(reason.contains("net_ticktime"), "{reason}");
+    assert!(took >= ticktime / 2 && took <= ticktime * 2, "declared down after {took:?} with ticktime {ticktime:?}");
+}
+
+fn erl_with_ticktime(epmd: &OtpEpmd, seconds: u32) -> ErlNode {
+    ErlNode::start(ErlOptions {
+        name: ErlName::Short(common::unique_name("erl")),
+        cookie: "f3".into(),
+        epmd_port: epmd.port,
+        extra_args: vec!["-kernel".into(), "net_ticktime".into(), seconds.to_string()],
+    })
+}
+
+#[test]
+fn erl_notices_a_killed_rust_node() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let mut serve = BeamlinkProcess::start(
+        &["serve", "--sname", &format!("{}@localhost", common::unique_name("srv")), "--cookie", "f3"],
+        epmd.port,
+    );
+    let mut erl = erl_with_ticktime(&epmd, 60);
+    let r = serve.node.clone();
+    assert_eq!(erl.eval(&format!("net_adm:ping('{r}')")), "pong");
+    erl.eval(&format!("monitor_node('{r}', true)"));
+    serve.kill();
+    assert_eq!(erl.eval(&format!("receive {{nodedown, '{r}'}} -> down after 10000 -> still_up end")), "down");
+}
+
+#[test]
+fn erl_declares_a_paused_rust_node_down_within_its_tick_time() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let serve = BeamlinkProcess::start(
+        &["serve", "--sname", &format!("{}@localhost", common::unique_name("srv")), "--cookie", "f3"],
+        epmd.port,
+    );
+    let mut erl = erl_with_ticktime(&epmd, 4);
+    let r = serve.node.clone();
+    assert_eq!(erl.eval(&format!("net_adm:ping('{r}')")), "pong");
+    erl.eval(&format!("monitor_node('{r}', true)"));
+    // While the Rust node runs, erl keeps it: our ticks satisfy OTP's checks.
+    assert_eq!(erl.eval_timeout(&format!("receive {{nodedown, '{r}'}} -> down after 9000 -> up end"), Duration::from_secs(15)), "up");
+    serve.signal("STOP");
+    let started = Instant::now();
+    let verdict = erl.eval_timeout(&format!("receive {{nodedown, '{r}'}} -> down after 15000 -> still_up end"), Duration::from_secs(20));
+    serve.signal("CONT");
+    assert_eq!(verdict, "down");
+    assert!(started.elapsed() <= Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_silent_client_is_dropped_at_the_handshake_timeout() {
+    let epmd = OtpEpmd::start();
+    let name = format!("{}@localhost", common::unique_name("rust"));
+    let rust = TestNode::start(&name, "f4", epmd.port, |b| b.handshake_timeout(Duration::from_millis(500)));
+    let addr = rust.node.listen_addr().unwrap();
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", addr.port())).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = std::io::Read::read(&mut silent, &mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the node closes the connection without a word");
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    // And serves an honest peer afterwards.
+    let other = TestNode::short("other", "f4", epmd.port);
+    assert!(other.run(Duration::from_secs(30), other.node.ping(&name)));
+}
