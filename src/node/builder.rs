@@ -10,8 +10,7 @@ use crate::conn::ConnConfig;
 use crate::epmd;
 use crate::proto::handshake::{HandshakeConfig, OutstandingChallenges};
 use crate::proto::{DistFlags, NodeName};
-use crate::transport::tcp::TcpTransport;
-use crate::transport::{EpmdResolver, Resolver, Transport};
+use crate::transport::{EpmdResolver, Resolver, Transport, default_transport};
 
 /// Where the cookie comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +47,7 @@ impl NodeBuilder {
         NodeBuilder {
             name: name.to_string(),
             cookie: Cookie::HomeFile,
-            transport: Arc::new(TcpTransport),
+            transport: default_transport(),
             resolver: None,
             listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
             publish: true,

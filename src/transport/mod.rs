@@ -25,6 +25,11 @@ pub use resolve::{EpmdResolver, ResolveError, Resolved, Resolver, StaticResolver
 use crate::proto::NodeName;
 use crate::proto::frame::LengthPrefix;
 
+/// The transport a node uses unless told otherwise: plain TCP, as Erlang.
+pub fn default_transport() -> Arc<dyn Transport> {
+    Arc::new(tcp::TcpTransport)
+}
+
 /// A boxed, sendable future (the trait methods return these so transports can be trait objects).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

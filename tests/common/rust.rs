@@ -66,9 +66,18 @@ impl BeamlinkProcess {
     /// Starts `beamlink ARGS...` with `ERL_EPMD_PORT` set and waits (30 s at
     /// most) for its `ready NODE` line.
     pub fn start(args: &[&str], epmd_port: u16) -> BeamlinkProcess {
-        let mut child = Command::new(beamlink_exe())
-            .args(args)
-            .env("ERL_EPMD_PORT", epmd_port.to_string())
+        let mut command = Command::new(beamlink_exe());
+        command.args(args).env("ERL_EPMD_PORT", epmd_port.to_string());
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "warn");
+        }
+        BeamlinkProcess::spawn(command)
+    }
+
+    /// Starts a prepared `beamlink` command and waits for its `ready NODE` line.
+    pub fn spawn(mut command: Command) -> BeamlinkProcess {
+        let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

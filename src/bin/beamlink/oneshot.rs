@@ -54,7 +54,8 @@ pub struct SendArgs {
     /// The node (`name@host`).
     node: String,
     /// The registered name to send to.
-    name: String,
+    #[arg(value_name = "NAME")]
+    registered: String,
     /// The message, in Erlang syntax.
     term: String,
     #[command(flatten)]
@@ -165,7 +166,7 @@ pub fn send(args: SendArgs) -> ExitCode {
         };
         let result = async {
             node.connect(target.as_str()).await.map_err(|e| e.to_string())?;
-            node.send_named(&args.name, target.as_str(), message).await.map_err(|e| e.to_string())?;
+            node.send_named(&args.registered, target.as_str(), message).await.map_err(|e| e.to_string())?;
             // A round trip on the same connection proves the message left: the
             // peer answers only after reading everything sent before.
             node.ping_detailed(target.as_str()).await.map_err(|e| e.to_string())

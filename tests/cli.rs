@@ -1,0 +1,124 @@
+//! The command-line contract: `serve`, `ping`, `rpc`, `send`, against each
+//! other and against real `erl`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::erl::{ErlNode, OtpEpmd};
+use common::rust::{BeamlinkProcess, beamlink};
+
+const T: Duration = Duration::from_secs(60);
+
+fn serve(epmd: &OtpEpmd, cookie: &str) -> BeamlinkProcess {
+    let name = format!("{}@localhost", common::unique_name("srv"));
+    BeamlinkProcess::start(&["serve", "--sname", &name, "--cookie", cookie], epmd.port)
+}
+
+#[test]
+fn ping_rpc_and_send_against_beamlink_serve() {
+    let epmd = OtpEpmd::start();
+    let srv = serve(&epmd, "k1");
+    let n = srv.node.as_str();
+
+    let (code, out, _) = beamlink(&["ping", n, "--cookie", "k1"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"));
+
+    let (code, out, _) = beamlink(&["rpc", n, "erlang", "node", "--cookie", "k1"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, n));
+    let (code, out, _) = beamlink(&["rpc", n, "erlang", "whereis", "[sink]", "--cookie", "k1"], epmd.port, T);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("#Pid<"), "{out}");
+    let (code, out, _) = beamlink(&["rpc", n, "erlang", "registered", "--cookie", "k1"], epmd.port, T);
+    assert_eq!(code, 0);
+    for name in ["echo", "sink", "rex", "net_kernel"] {
+        assert!(out.contains(name), "{name} missing from {out}");
+    }
+    let (code, out, _) = beamlink(&["rpc", n, "nosuch", "fn", "[1, foo, \"bar\"]", "--cookie", "k1"], epmd.port, T);
+    assert_eq!(code, 1);
+    assert_eq!(out.trim(), "{badrpc,{'EXIT',{undef,[{nosuch,fn,[1,foo,\"bar\"],[]}]}}}");
+
+    let (code, _, err) = beamlink(&["rpc", n, "erlang", "node", "not a list", "--cookie", "k1"], epmd.port, T);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot parse ARGS"), "{err}");
+
+    for _ in 0..3 {
+        let (code, _, err) = beamlink(&["send", n, "sink", "{hello, [1, 2.5, <<\"x\">>]}", "--cookie", "k1"], epmd.port, T);
+        assert_eq!(code, 0, "{err}");
+    }
+    // The sink counted them: ask it from a node of our own.
+    let counted = common::rust::TestNode::short("ask", "k1", epmd.port);
+    let node = counted.node.clone();
+    let target = n.to_string();
+    let count = counted.run(T, async move {
+        let mut p = node.process();
+        let me = p.pid().clone();
+        p.send_named("sink", &target, beamlink::term::Term::Tuple(vec![beamlink::term::Term::atom("done"), beamlink::term::Term::Pid(me)]))
+            .await
+            .unwrap();
+        p.recv_timeout(T).await.unwrap().unwrap()
+    });
+    assert_eq!(count.to_string(), "{count,3}");
+}
+
+#[test]
+fn ping_reports_why_it_failed() {
+    let epmd = OtpEpmd::start();
+    let srv = serve(&epmd, "k2");
+    let (code, out, err) = beamlink(&["ping", &srv.node, "--cookie", "wrong"], epmd.port, T);
+    assert_eq!((code, out.trim()), (1, "pang"));
+    assert!(err.contains("cookies most likely differ"), "{err}");
+    let (code, out, err) = beamlink(&["ping", "nobody@localhost", "--cookie", "k2"], epmd.port, T);
+    assert_eq!((code, out.trim()), (1, "pang"));
+    assert!(err.contains("not registered with EPMD"), "{err}");
+    let (code, _, err) = beamlink(&["ping", "no-at-sign", "--cookie", "k2"], epmd.port, T);
+    assert_eq!(code, 1);
+    assert!(err.contains("no '@'"), "{err}");
+}
+
+#[test]
+fn the_cli_talks_to_erl() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let mut erl = ErlNode::start_short(&common::unique_name("erl"), "k3", epmd.port);
+    let (code, out, _) = beamlink(&["ping", &erl.node, "--cookie", "k3"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"));
+    let (code, out, _) = beamlink(&["rpc", &erl.node, "lists", "reverse", "[[1, 2, 3]]", "--cookie", "k3"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "[3,2,1]"));
+    let (code, out, _) = beamlink(&["rpc", &erl.node, "string", "uppercase", "[\"abc\"]", "--cookie", "k3"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "\"ABC\""));
+    erl.eval("register(inbox, self())");
+    let (code, _, err) = beamlink(&["send", &erl.node, "inbox", "{from_cli, 42}", "--cookie", "k3"], epmd.port, T);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(erl.eval("receive M -> M after 5000 -> nothing end"), "{from_cli,42}");
+
+    // And erl reaches `beamlink serve`.
+    let srv = serve(&epmd, "k3");
+    assert_eq!(erl.eval(&format!("gen_server:call({{echo, '{}'}}, {{ping, 1}})", srv.node)), "{ping,1}");
+    assert_eq!(erl.eval(&format!("rpc:call('{}', erlang, node, [])", srv.node)), srv.node);
+}
+
+#[test]
+fn serve_reads_the_cookie_from_home_and_stops_on_sigterm() {
+    let epmd = OtpEpmd::start();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".erlang.cookie"), "fromfile\n").unwrap();
+    let name = format!("{}@localhost", common::unique_name("srv"));
+    let mut child = std::process::Command::new(common::rust::beamlink_exe());
+    child.args(["serve", "--sname", &name]).env("HOME", home.path()).env("ERL_EPMD_PORT", epmd.port.to_string());
+    let mut srv = BeamlinkProcess::spawn(child);
+    let (code, out, _) = beamlink(&["ping", &srv.node, "--cookie", "fromfile"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"));
+    srv.signal("TERM");
+    let status = srv.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn serve_requires_a_name() {
+    let (code, _, err) = beamlink(&["serve"], 1, T);
+    assert_eq!(code, 2);
+    assert!(err.contains("--sname") && err.contains("--name"), "{err}");
+}
