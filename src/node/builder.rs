@@ -269,6 +269,8 @@ impl NodeBuilder {
             background: Mutex::new(Vec::new()),
             published: Mutex::new(published),
             group_leader: Mutex::new(None),
+            node_watchers: Mutex::new(Vec::new()),
+            persistent: Mutex::new(Default::default()),
         });
         if let Some(listener) = listener {
             let task = tokio::spawn(connections::accept_loop(Arc::downgrade(&inner), listener));

@@ -3,7 +3,7 @@
 //! node up/down bookkeeping.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -22,10 +22,26 @@ pub(crate) struct PeerConn {
     pub peer: NodeName,
     pub flags: DistFlags,
     pub creation: u32,
-    pub hidden: bool,
+    /// Listed in `nodes()`: the peer advertised PUBLISHED (Erlang), or said
+    /// hello as a visible beamlink node.
+    pub visible: AtomicBool,
+    /// The peer is a beamlink node taking part in the mesh.
+    pub beamlink: AtomicBool,
     pub identity: PeerIdentity,
     pub queue: Arc<OutQueue>,
     running: Running,
+}
+
+impl PeerConn {
+    /// Whether the peer is listed in `nodes()`.
+    pub fn is_visible(&self) -> bool {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// Whether the peer is a visible beamlink node of the mesh.
+    pub fn is_mesh_member(&self) -> bool {
+        self.is_visible() && self.beamlink.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,9 +204,10 @@ impl NodeInner {
         }
     }
 
-    /// Closes the connection to `node`.
+    /// Closes the connection to `node` (and stops keeping it connected).
     pub(crate) fn disconnect(&self, node: &str) -> bool {
         let Ok(atom) = Atom::try_new(node) else { return false };
+        self.forget_persistent(&atom);
         match self.conns.get(&atom) {
             Some(c) => {
                 c.running.close();
@@ -377,7 +394,8 @@ impl NodeInner {
             peer: peer.clone(),
             flags: est.flags,
             creation: est.peer_creation,
-            hidden,
+            visible: AtomicBool::new(!hidden),
+            beamlink: AtomicBool::new(false),
             identity,
             queue,
             running,
@@ -392,6 +410,7 @@ impl NodeInner {
             self.announce_down(&old.peer, "replaced by a new connection from the same node".into());
         }
         tracing::info!(peer = %peer, transport = self.transport.name(), ?direction, hidden, "connection up");
+        self.notify_node_watchers("nodeup", peer.atom());
         let _ = self.events.send(NodeEvent::Up { node: peer, hidden });
     }
 
@@ -416,6 +435,7 @@ impl NodeInner {
 
     fn announce_down(&self, peer: &NodeName, reason: String) {
         self.node_down_cleanup(peer.atom());
+        self.notify_node_watchers("nodedown", peer.atom());
         let _ = self.events.send(NodeEvent::Down { node: peer.clone(), reason });
     }
 

@@ -28,6 +28,7 @@ mod connections;
 mod dispatch;
 mod error;
 mod gen_server;
+mod mesh;
 pub mod hostname;
 mod router;
 mod process;
@@ -116,6 +117,10 @@ pub(crate) struct NodeInner {
     pub published: Mutex<Option<crate::epmd::registrar::PublishedNode>>,
     /// The group leader given to remote calls (answers I/O requests).
     pub group_leader: Mutex<Option<Pid>>,
+    /// Processes that asked for `{nodeup, Node}` / `{nodedown, Node}` messages.
+    pub node_watchers: Mutex<Vec<Pid>>,
+    /// Nodes the program asked to stay connected to.
+    pub persistent: Mutex<std::collections::HashSet<Atom>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -252,9 +257,22 @@ impl Node {
         }
     }
 
-    /// The peers this node is connected to and that are visible (not hidden).
+    /// The peers this node is connected to and that are visible: Erlang
+    /// nodes that are not hidden, and beamlink nodes of the mesh (`nodes()`).
     pub fn nodes(&self) -> Vec<NodeName> {
-        self.inner.conns.peers(|c| !c.hidden)
+        self.inner.conns.peers(|c| c.is_visible())
+    }
+
+    /// Keeps a connection to `node`: connects now and, whenever the connection
+    /// drops, again in the background with exponential back-off (100 ms to 30 s),
+    /// until [`Node::disconnect`] or shutdown.
+    pub fn keep_connected(&self, node: &str) -> Result<(), ConnectError> {
+        let peer: NodeName = node.parse().map_err(|e: crate::proto::NameError| ConnectError::BadName(e.to_string()))?;
+        if peer == self.inner.name {
+            return Err(ConnectError::ToSelf);
+        }
+        self.inner.keep_connected(peer);
+        Ok(())
     }
 
     /// Every connected peer, hidden or not (`nodes(connected)`).

@@ -274,6 +274,17 @@ impl Process {
         self.node.inner.monitor_node(&self.slot, node);
     }
 
+    /// Asks for `{nodeup, Node}` and `{nodedown, Node}` messages whenever a
+    /// connection comes up or goes down (`net_kernel:monitor_nodes(true)`),
+    /// or stops them.
+    pub fn monitor_nodes(&self, on: bool) {
+        let mut watchers = self.node.inner.node_watchers.lock().unwrap_or_else(|p| p.into_inner());
+        watchers.retain(|p| p != self.pid());
+        if on {
+            watchers.push(self.pid().clone());
+        }
+    }
+
     /// Sends an exit signal to `pid` (`exit(Pid, Reason)`).
     pub fn exit(&self, pid: &Pid, reason: Term) {
         self.node.inner.send_exit2(self.pid(), pid, reason);

@@ -23,7 +23,7 @@ pub struct ServeArgs {
     /// Run hidden (as `erl -hidden`): no transitive connections, not in peers' nodes().
     #[arg(long)]
     hidden: bool,
-    /// Connect to NODE at start-up (repeatable).
+    /// Connect to NODE at start-up and keep reconnecting when it drops (repeatable).
     #[arg(long = "connect", value_name = "NODE")]
     connect: Vec<String>,
     /// OTP's net_ticktime, in seconds: a silent peer is declared down after this long.
@@ -63,8 +63,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     services::sink::start(&node, "sink").map_err(|e| e.to_string())?;
     for peer in &args.connect {
         if let Err(e) = node.connect(peer).await {
-            tracing::warn!(%peer, error = %e, "could not connect at start-up");
+            tracing::warn!(%peer, error = %e, "could not connect at start-up; retrying in the background");
         }
+        node.keep_connected(peer).map_err(|e| e.to_string())?;
     }
     println!("ready {}", node.name());
     let _ = std::io::stdout().flush();

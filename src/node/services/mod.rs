@@ -23,5 +23,6 @@ pub(crate) fn start_builtin(node: &Node) -> Result<(), NodeError> {
     rpc::start_rex(node)?;
     group_leader::start(node)?;
     rpc::register_builtins(node);
+    super::mesh::start(node)?;
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! Cluster membership: the full mesh among beamlink nodes, node-event
+//! messages, and connections kept up in the background.
+//!
+//! There is no mesh logic in the distribution protocol itself: OTP's
+//! transitive connections come from `global`, which beamlink does not speak.
+//! beamlink nodes therefore connect to Erlang nodes as *hidden* nodes (as C
+//! nodes and jinterface do) and run their own small protocol among
+//! themselves: whenever a connection comes up, each side sends the other's
+//! `beamlink_mesh` process `{beamlink_mesh_hello, Node, [KnownBeamlinkNode]}`;
+//! the receiver marks the sender visible and connects to every node in the
+//! list it is not connected to yet. When {A, B} meets {C, D}, the hellos
+//! exchanged on each new connection spread until all four are connected.
+//! Erlang nodes drop messages to the unknown name, so they stay out of it.
+//! A hidden beamlink node sends no hello and follows none.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{Node, NodeError, NodeEvent, NodeInner};
+use crate::proto::NodeName;
+use crate::term::{Atom, Term};
+
+/// The registered name of the mesh process on every visible beamlink node.
+pub(crate) const MESH_NAME: &str = "beamlink_mesh";
+const HELLO: &str = "beamlink_mesh_hello";
+
+/// Starts the mesh process (visible nodes only).
+pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
+    if node.inner.options.hidden {
+        return Ok(());
+    }
+    node.spawn_registered(MESH_NAME, |mut p| async move {
+        p.monitor_nodes(true);
+        while let Ok(msg) = p.recv().await {
+            let node = p.node().clone();
+            match msg.as_tuple() {
+                Some([tag, Term::Atom(peer)]) if tag.is_atom("nodeup") => {
+                    let hello = Term::Tuple(vec![
+                        Term::atom(HELLO),
+                        Term::Atom(node.name().atom().clone()),
+                        Term::list(node.inner.mesh_members().into_iter().map(Term::Atom).collect()),
+                    ]);
+                    let _ = p.send_named(MESH_NAME, peer.as_str(), hello).await;
+                }
+                Some([tag, Term::Atom(peer), known]) if tag.is_atom(HELLO) => {
+                    if let Some(conn) = node.inner.conns.get(peer) {
+                        conn.beamlink.store(true, Ordering::Release);
+                        conn.visible.store(true, Ordering::Release);
+                    }
+                    for other in known.as_list().unwrap_or(&[]) {
+                        if let Term::Atom(n) = other
+                            && n != node.name().atom()
+                            && node.inner.conns.get(n).is_none()
+                        {
+                            tracing::debug!(via = %peer.as_str(), node = %n.as_str(), "joining a mesh member");
+                            node.inner.ensure_connection(n);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    })?;
+    Ok(())
+}
+
+impl NodeInner {
+    /// The visible beamlink peers: what a hello tells a newcomer.
+    fn mesh_members(&self) -> Vec<Atom> {
+        self.conns.peers(|c| c.is_mesh_member()).into_iter().map(|n| n.atom().clone()).collect()
+    }
+
+    /// Sends `{Event, Node}` to every process that asked for node events.
+    pub(crate) fn notify_node_watchers(&self, event: &str, node: &Atom) {
+        let watchers = self.node_watchers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let msg = Term::Tuple(vec![Term::atom(event), Term::Atom(node.clone())]);
+        for pid in watchers {
+            self.deliver_local(&pid, msg.clone());
+        }
+    }
+
+    /// Starts keeping `peer` connected (idempotent).
+    pub(crate) fn keep_connected(&self, peer: NodeName) {
+        let newly = self.persistent.lock().unwrap_or_else(|p| p.into_inner()).insert(peer.atom().clone());
+        if !newly {
+            return;
+        }
+        let Some(me) = self.self_ref.upgrade() else { return };
+        let task = self.runtime.spawn(reconnect_loop(Arc::downgrade(&me), peer));
+        self.background.lock().unwrap_or_else(|p| p.into_inner()).push(task.abort_handle());
+    }
+
+    /// Stops keeping `node` connected.
+    pub(crate) fn forget_persistent(&self, node: &Atom) {
+        self.persistent.lock().unwrap_or_else(|p| p.into_inner()).remove(node);
+    }
+}
+
+/// Connects, waits for the connection to drop, reconnects with back-off.
+async fn reconnect_loop(node: std::sync::Weak<NodeInner>, peer: NodeName) {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(30);
+    let mut backoff = FIRST;
+    loop {
+        let Some(inner) = node.upgrade() else { return };
+        if !inner.persistent.lock().unwrap_or_else(|p| p.into_inner()).contains(peer.atom()) {
+            return;
+        }
+        let mut events = inner.events.subscribe();
+        match inner.connect(&peer).await {
+            Ok(()) => {
+                backoff = FIRST;
+                drop(inner);
+                // Wait for this peer's connection to go down.
+                loop {
+                    match events.recv().await {
+                        Ok(NodeEvent::Down { node: n, .. }) if n == peer => break,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let Some(inner) = node.upgrade() else { return };
+                            if inner.conns.get(peer.atom()).is_none() {
+                                break;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+            Err(e) => {
+                drop(inner);
+                tracing::debug!(%peer, error = %e, retry_in = ?backoff, "reconnect failed");
+                let jitter = Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 4 + 1));
+                tokio::time::sleep(backoff + jitter).await;
+                backoff = (backoff * 2).min(MAX);
+            }
+        }
+    }
+}
