@@ -169,9 +169,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 s.put_u8(tags::LARGE_TUPLE);
                 put_u32(s, n);
             }
-            for e in t {
-                encode_term(e, s)?;
-            }
+            encode_elements(t, s)?;
         }
         Term::List(l) => {
             if l.is_empty() {
@@ -188,9 +186,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 let n = len32("list", l.len())?;
                 s.put_u8(tags::LIST);
                 put_u32(s, n);
-                for e in l {
-                    encode_term(e, s)?;
-                }
+                encode_elements(l, s)?;
                 s.put_u8(tags::NIL);
             }
         }
@@ -199,9 +195,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 let n = len32("list", l.len())?;
                 s.put_u8(tags::LIST);
                 put_u32(s, n);
-                for e in l {
-                    encode_term(e, s)?;
-                }
+                encode_elements(l, s)?;
             }
             encode_term(tail, s)?;
         }
@@ -219,14 +213,37 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
     Ok(())
 }
 
+/// Encodes tuple or list elements, with integers (the most common element) inline.
+#[inline]
+fn encode_elements<S: EncodeSink + ?Sized>(elems: &[Term], s: &mut S) -> Result<(), EncodeError> {
+    for e in elems {
+        match e {
+            Term::Int(i) => encode_int(*i, s),
+            other => encode_term(other, s)?,
+        }
+    }
+    Ok(())
+}
+
+/// The encoded length of tuple or list elements.
+#[inline]
+fn elements_len(elems: &[Term]) -> usize {
+    elems
+        .iter()
+        .map(|e| match e {
+            Term::Int(i) => int_len(*i),
+            other => encoded_len(other),
+        })
+        .sum()
+}
+
 #[inline]
 fn encode_int<S: EncodeSink + ?Sized>(i: i64, s: &mut S) {
     if (0..=255).contains(&i) {
-        s.put_u8(tags::SMALL_INTEGER);
-        s.put_u8(i as u8);
+        s.put_slice(&[tags::SMALL_INTEGER, i as u8]);
     } else if let Ok(v) = i32::try_from(i) {
-        s.put_u8(tags::INTEGER);
-        s.put_slice(&v.to_be_bytes());
+        let b = v.to_be_bytes();
+        s.put_slice(&[tags::INTEGER, b[0], b[1], b[2], b[3]]);
     } else {
         let mag = i.unsigned_abs();
         let n = 8 - (mag.leading_zeros() / 8) as usize;
@@ -270,6 +287,7 @@ fn encode_atom<S: EncodeSink + ?Sized>(a: &Atom, s: &mut S) {
     s.put_slice(text);
 }
 
+#[inline]
 fn int_len(i: i64) -> usize {
     if (0..=255).contains(&i) {
         2
@@ -306,19 +324,17 @@ pub(crate) fn encoded_len(term: &Term) -> usize {
             Fun::Export(e) => 1 + atom_len(&e.module) + atom_len(&e.function) + 2,
             Fun::Local(l) => l.encoded.len(),
         },
-        Term::Tuple(t) => (if t.len() <= 255 { 2 } else { 5 }) + t.iter().map(encoded_len).sum::<usize>(),
+        Term::Tuple(t) => (if t.len() <= 255 { 2 } else { 5 }) + elements_len(t),
         Term::List(l) => {
             if l.is_empty() {
                 1
             } else if is_byte_string(l) {
                 3 + l.len()
             } else {
-                6 + l.iter().map(encoded_len).sum::<usize>()
+                6 + elements_len(l)
             }
         }
-        Term::ImproperList(l, tail) => {
-            (if l.is_empty() { 0 } else { 5 + l.iter().map(encoded_len).sum::<usize>() }) + encoded_len(tail)
-        }
+        Term::ImproperList(l, tail) => (if l.is_empty() { 0 } else { 5 + elements_len(l) }) + encoded_len(tail),
         Term::Map(m) => 5 + m.iter().map(|(k, v)| encoded_len(k) + encoded_len(v)).sum::<usize>(),
         Term::Local(b) => b.len(),
     }
@@ -326,7 +342,7 @@ pub(crate) fn encoded_len(term: &Term) -> usize {
 
 pub(crate) fn encode_compressed(term: &Term, level: u32) -> Result<Vec<u8>, EncodeError> {
     use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut plain = Vec::with_capacity(1 + encoded_len(term));
+    let mut plain = Vec::with_capacity(256);
     plain.push(VERSION_MAGIC);
     encode_term(term, &mut plain)?;
     let real_size = plain.len() - 1;
