@@ -4,6 +4,11 @@
 //! the [`DecodeLimits`] before anything is allocated for it; nesting is
 //! bounded by [`DecodeLimits::max_depth`] (list tails are followed in a loop,
 //! not by recursion); nothing panics on any input.
+//!
+//! `LOCAL_EXT` (121, written by OTP 26+ for `term_to_binary(T, [local])` and
+//! never sent between nodes) is read as the tag followed by one term, and kept
+//! as opaque bytes; OTP 25 cannot produce it, so that layout is not checked
+//! against a real node.
 
 use bytes::Bytes;
 use num_bigint::{BigInt, Sign};
@@ -730,4 +735,40 @@ fn inflate(data: &[u8], declared: usize) -> Result<(Vec<u8>, usize), K> {
         return Err(K::DecompressedSizeMismatch { declared, actual: out.len() });
     }
     Ok((out, z.total_in() as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_tags_decode_to_current_values() {
+        // PID_EXT, PORT_EXT, REFERENCE_EXT, NEW_REFERENCE_EXT with 1-byte creations.
+        let pid = [131, 103, 100, 0, 3, b'a', b'@', b'h', 0, 0, 0, 7, 0, 0, 0, 1, 2];
+        assert_eq!(crate::term::decode(&pid).unwrap(), Term::Pid(Pid::new(Atom::new("a@h"), 7, 1, 2)));
+        let port = [131, 102, 115, 1, b'n', 0, 0, 0, 5, 3];
+        assert_eq!(crate::term::decode(&port).unwrap(), Term::Port(Port { node: Atom::new("n"), id: 5, creation: 3 }));
+        let old_ref = [131, 101, 115, 1, b'n', 0, 0, 0, 9, 1];
+        let r = crate::term::decode(&old_ref).unwrap();
+        assert_eq!(r.as_reference().unwrap().id(), &[9]);
+        let new_ref = [131, 114, 0, 2, 119, 1, b'n', 1, 0, 0, 0, 1, 0, 0, 0, 2];
+        assert_eq!(crate::term::decode(&new_ref).unwrap().as_reference().unwrap().id(), &[1, 2]);
+    }
+
+    #[test]
+    fn zero_copy_binaries_share_the_input() {
+        let input = Bytes::from(vec![131, 109, 0, 0, 0, 3, 1, 2, 3]);
+        let t = Decoder::default().decode(&input).unwrap();
+        let b = t.as_binary().unwrap();
+        assert_eq!(b.as_ptr(), input[6..].as_ptr());
+    }
+
+    #[test]
+    fn local_ext_is_kept_opaque() {
+        let input = [131, 121, 104, 1, 97, 5, 97, 1];
+        let (t, used) = decode_top(&input, None, true, &DecodeLimits::default(), None).unwrap();
+        assert_eq!(used, 6);
+        assert_eq!(t, Term::Local(Bytes::from_static(&[121, 104, 1, 97, 5])));
+        assert_eq!(crate::term::encode(&t).unwrap(), &input[..6]);
+    }
 }

@@ -374,3 +374,40 @@ pub(crate) fn encode_compressed(term: &Term, level: u32) -> Result<Vec<u8>, Enco
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::term::{Term, encode, encoded_len};
+    use num_bigint::BigInt;
+
+    #[test]
+    fn integers_pick_otps_tags() {
+        let cases: &[(i64, &[u8])] = &[
+            (0, &[131, 97, 0]),
+            (255, &[131, 97, 255]),
+            (256, &[131, 98, 0, 0, 1, 0]),
+            (-1, &[131, 98, 255, 255, 255, 255]),
+            (1 << 31, &[131, 110, 4, 0, 0, 0, 0, 128]),
+            (-(1 << 31) - 1, &[131, 110, 4, 1, 1, 0, 0, 128]),
+            (i64::MIN, &[131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128]),
+        ];
+        for (i, want) in cases {
+            assert_eq!(encode(&Term::from(*i)).unwrap(), *want, "{i}");
+            assert_eq!(encoded_len(&Term::from(*i)) + 1, want.len());
+        }
+        let big = Term::from_bigint(BigInt::from(1) << 2040);
+        let bytes = encode(&big).unwrap();
+        assert_eq!(&bytes[..7], &[131, 111, 0, 0, 1, 0, 0]);
+        assert_eq!(encoded_len(&big) + 1, bytes.len());
+    }
+
+    #[test]
+    fn lists_strings_and_atoms() {
+        assert_eq!(encode(&Term::string("ab")).unwrap(), [131, 107, 0, 2, 97, 98]);
+        assert_eq!(encode(&Term::nil()).unwrap(), [131, 106]);
+        assert_eq!(encode(&Term::list(vec![Term::from(256)])).unwrap(), [131, 108, 0, 0, 0, 1, 98, 0, 0, 1, 0, 106]);
+        assert_eq!(encode(&Term::atom("ok")).unwrap(), [131, 119, 2, b'o', b'k']);
+        let wide = Term::atom(&"\u{539f}".repeat(100));
+        assert_eq!(&encode(&wide).unwrap()[..4], &[131, 118, 1, 44]);
+    }
+}
