@@ -254,7 +254,10 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 /// Runs the corpus through `erl` and returns, per case, (minor-2 bytes, default bytes, `~p` text).
-fn erl_encodings(cases: &[Case]) -> (Vec<(Vec<u8>, Vec<u8>, String)>, Vec<u8>) {
+/// Per case: bytes with UTF-8 atoms, bytes of `term_to_binary/1`, and the `~p` text.
+type ErlRow = (Vec<u8>, Vec<u8>, String);
+
+fn erl_encodings(cases: &[Case]) -> (Vec<ErlRow>, Vec<u8>) {
     let mut script = String::from(
         "Out = fun(I, T) -> io:format(\"G ~b ~s ~s ~s~n\", [I, binary:encode_hex(term_to_binary(T, [{minor_version, 2}])), \
          binary:encode_hex(term_to_binary(T)), \

@@ -66,3 +66,18 @@ impl AtomTable {
         Ok(atom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_and_bounds() {
+        let mut t = AtomTable::new(1);
+        let a = t.intern("node@host").unwrap();
+        let b = t.intern("node@host").unwrap();
+        assert!(std::ptr::eq(a.as_str().as_ptr(), b.as_str().as_ptr()));
+        assert_eq!(t.intern("other"), Err(AtomBudgetExceeded { limit: 1 }));
+        assert_eq!(t.len(), 1);
+    }
+}

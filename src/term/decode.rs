@@ -4,6 +4,11 @@
 //! the [`DecodeLimits`] before anything is allocated for it; nesting is
 //! bounded by [`DecodeLimits::max_depth`] (list tails are followed in a loop,
 //! not by recursion); nothing panics on any input.
+//!
+//! `LOCAL_EXT` (121, written by OTP 26+ for `term_to_binary(T, [local])` and
+//! never sent between nodes) is read as the tag followed by one term, and kept
+//! as opaque bytes; OTP 25 cannot produce it, so that layout is not checked
+//! against a real node.
 
 use bytes::Bytes;
 use num_bigint::{BigInt, Sign};
@@ -136,7 +141,16 @@ fn decode_top(
     limits: &DecodeLimits,
     atoms: Option<&mut AtomTable>,
 ) -> Result<(Term, usize), DecodeError> {
-    let mut d = Dec { buf, pos: 0, owner, limits, atoms, budget: limits.max_decoded_bytes };
+    let mut d = Dec {
+        buf,
+        pos: 0,
+        owner,
+        limits,
+        atoms,
+        budget: limits.max_decoded_bytes,
+        recent: Default::default(),
+        next_recent: 0,
+    };
     if versioned {
         let v = d.u8()?;
         if v != VERSION_MAGIC {
@@ -159,7 +173,13 @@ struct Dec<'a, 't> {
     atoms: Option<&'t mut AtomTable>,
     /// Decoded bytes still allowed.
     budget: usize,
+    /// The last few atoms made without a table, so that an atom repeated
+    /// within one term (a node name in every pid) is allocated once.
+    recent: [Option<Atom>; RECENT_ATOMS],
+    next_recent: usize,
 }
+
+const RECENT_ATOMS: usize = 4;
 
 const NODE: usize = std::mem::size_of::<Term>();
 
@@ -278,11 +298,41 @@ impl<'a, 't> Dec<'a, 't> {
                 let n = self.u32()? as usize;
                 self.tuple(n, depth, at + 1)
             }
-            tags::LIST => self.list(depth, at),
+            tags::LIST => self.list(depth),
             tags::MAP => self.map(depth, at),
             tags::LOCAL => self.local(depth, at),
             _ => self.scalar(tag, at),
         }
+    }
+
+    /// Decodes one element straight into `out` (tuples and lists): the
+    /// common small terms are built in place instead of being returned
+    /// through the stack, which keeps long lists of integers and atoms fast.
+    #[inline]
+    fn push_term(&mut self, depth: usize, out: &mut Vec<Term>) -> Result<(), DecodeError> {
+        let at = self.pos;
+        match self.buf.get(at) {
+            Some(&tags::SMALL_INTEGER) if self.budget >= NODE => {
+                if let Some(&b) = self.buf.get(at + 1) {
+                    self.budget -= NODE;
+                    self.pos += 2;
+                    out.push(Term::Int(i64::from(b)));
+                    return Ok(());
+                }
+            }
+            Some(&tags::INTEGER) if self.budget >= NODE => {
+                if let Some(s) = self.buf.get(at + 1..at + 5) {
+                    self.budget -= NODE;
+                    self.pos += 5;
+                    out.push(Term::Int(i64::from(i32::from_be_bytes([s[0], s[1], s[2], s[3]]))));
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        let t = self.term(depth)?;
+        out.push(t);
+        Ok(())
     }
 
     #[inline(never)]
@@ -480,8 +530,16 @@ impl<'a, 't> Dec<'a, 't> {
                 table.intern(text).map_err(|e| DecodeError::new(at, K::AtomBudgetExceeded { limit: e.limit }))
             }
             None => {
+                for a in self.recent.iter().flatten() {
+                    if a.as_str() == text {
+                        return Ok(a.clone());
+                    }
+                }
                 self.charge(text.len(), at)?;
-                Ok(Atom::new_unchecked(text))
+                let atom = Atom::new_unchecked(text);
+                self.recent[self.next_recent % RECENT_ATOMS] = Some(atom.clone());
+                self.next_recent = self.next_recent.wrapping_add(1);
+                Ok(atom)
             }
         }
     }
@@ -505,7 +563,7 @@ impl<'a, 't> Dec<'a, 't> {
         self.check_count(n, 1, field_at)?;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
-            v.push(self.term(depth + 1)?);
+            self.push_term(depth + 1, &mut v)?;
         }
         Ok(Term::Tuple(v))
     }
@@ -521,7 +579,7 @@ impl<'a, 't> Dec<'a, 't> {
     }
 
     /// `LIST_EXT`, with tails that are themselves lists followed in a loop.
-    fn list(&mut self, depth: usize, at: usize) -> Result<Term, DecodeError> {
+    fn list(&mut self, depth: usize) -> Result<Term, DecodeError> {
         let mut v: Vec<Term> = Vec::new();
         loop {
             let field_at = self.pos;
@@ -533,7 +591,7 @@ impl<'a, 't> Dec<'a, 't> {
             }
             v.reserve(n);
             for _ in 0..n {
-                v.push(self.term(depth + 1)?);
+                self.push_term(depth + 1, &mut v)?;
             }
             let tail_at = self.pos;
             match self.peek()? {
@@ -551,7 +609,6 @@ impl<'a, 't> Dec<'a, 't> {
                 }
                 _ => {
                     let tail = self.term(depth + 1)?;
-                    let _ = at;
                     return Ok(if v.is_empty() { tail } else { Term::ImproperList(v, Box::new(tail)) });
                 }
             }
@@ -634,6 +691,8 @@ impl<'a, 't> Dec<'a, 't> {
             limits: self.limits,
             atoms: self.atoms.as_deref_mut(),
             budget: self.budget,
+            recent: Default::default(),
+            next_recent: 0,
         };
         let term = inner.term(0)?;
         if inner.pos != inflated.len() {
@@ -676,4 +735,40 @@ fn inflate(data: &[u8], declared: usize) -> Result<(Vec<u8>, usize), K> {
         return Err(K::DecompressedSizeMismatch { declared, actual: out.len() });
     }
     Ok((out, z.total_in() as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_tags_decode_to_current_values() {
+        // PID_EXT, PORT_EXT, REFERENCE_EXT, NEW_REFERENCE_EXT with 1-byte creations.
+        let pid = [131, 103, 100, 0, 3, b'a', b'@', b'h', 0, 0, 0, 7, 0, 0, 0, 1, 2];
+        assert_eq!(crate::term::decode(&pid).unwrap(), Term::Pid(Pid::new(Atom::new("a@h"), 7, 1, 2)));
+        let port = [131, 102, 115, 1, b'n', 0, 0, 0, 5, 3];
+        assert_eq!(crate::term::decode(&port).unwrap(), Term::Port(Port { node: Atom::new("n"), id: 5, creation: 3 }));
+        let old_ref = [131, 101, 115, 1, b'n', 0, 0, 0, 9, 1];
+        let r = crate::term::decode(&old_ref).unwrap();
+        assert_eq!(r.as_reference().unwrap().id(), &[9]);
+        let new_ref = [131, 114, 0, 2, 119, 1, b'n', 1, 0, 0, 0, 1, 0, 0, 0, 2];
+        assert_eq!(crate::term::decode(&new_ref).unwrap().as_reference().unwrap().id(), &[1, 2]);
+    }
+
+    #[test]
+    fn zero_copy_binaries_share_the_input() {
+        let input = Bytes::from(vec![131, 109, 0, 0, 0, 3, 1, 2, 3]);
+        let t = Decoder::default().decode(&input).unwrap();
+        let b = t.as_binary().unwrap();
+        assert_eq!(b.as_ptr(), input[6..].as_ptr());
+    }
+
+    #[test]
+    fn local_ext_is_kept_opaque() {
+        let input = [131, 121, 104, 1, 97, 5, 97, 1];
+        let (t, used) = decode_top(&input, None, true, &DecodeLimits::default(), None).unwrap();
+        assert_eq!(used, 6);
+        assert_eq!(t, Term::Local(Bytes::from_static(&[121, 104, 1, 97, 5])));
+        assert_eq!(crate::term::encode(&t).unwrap(), &input[..6]);
+    }
 }

@@ -328,3 +328,38 @@ pub(crate) fn write_atom<W: Write + ?Sized>(w: &mut W, text: &str) -> fmt::Resul
 fn write_quoted_atom<W: Write + ?Sized>(w: &mut W, text: &str) -> fmt::Result {
     write_string(w, text.chars(), '\'')
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::term::Term;
+
+    #[test]
+    fn atoms_are_quoted_like_erlang() {
+        for (text, shown) in [
+            ("ok", "ok"),
+            ("a@b_C9", "a@b_C9"),
+            ("Hello", "'Hello'"),
+            ("_x", "'_x'"),
+            ("a.b", "'a.b'"),
+            ("after", "'after'"),
+            ("", "''"),
+            ("h\u{e9}llo", "h\u{e9}llo"),
+            ("\u{539f}", "'\u{539f}'"),
+            ("a'b\\", "'a\\'b\\\\'"),
+            ("a\nb", "'a\\nb'"),
+        ] {
+            assert_eq!(Term::atom(text).to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn strings_binaries_and_bounded_output() {
+        assert_eq!(Term::string("a\"b").to_string(), "\"a\\\"b\"");
+        assert_eq!(Term::string("\u{263a}").to_string(), "[9786]");
+        assert_eq!(Term::binary(vec![0u8, 255]).to_string(), "<<0,255>>");
+        assert_eq!(Term::binary(&b"x y"[..]).to_string(), "<<\"x y\">>");
+        let t = Term::list((0..100).map(Term::from).collect());
+        assert_eq!(t.bounded(5).to_string(), "[0,1,...");
+        assert_eq!(format!("{:?}", Term::from(7)), "7");
+    }
+}

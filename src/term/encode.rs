@@ -169,9 +169,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 s.put_u8(tags::LARGE_TUPLE);
                 put_u32(s, n);
             }
-            for e in t {
-                encode_term(e, s)?;
-            }
+            encode_elements(t, s)?;
         }
         Term::List(l) => {
             if l.is_empty() {
@@ -188,9 +186,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 let n = len32("list", l.len())?;
                 s.put_u8(tags::LIST);
                 put_u32(s, n);
-                for e in l {
-                    encode_term(e, s)?;
-                }
+                encode_elements(l, s)?;
                 s.put_u8(tags::NIL);
             }
         }
@@ -199,9 +195,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 let n = len32("list", l.len())?;
                 s.put_u8(tags::LIST);
                 put_u32(s, n);
-                for e in l {
-                    encode_term(e, s)?;
-                }
+                encode_elements(l, s)?;
             }
             encode_term(tail, s)?;
         }
@@ -219,14 +213,37 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
     Ok(())
 }
 
+/// Encodes tuple or list elements, with integers (the most common element) inline.
+#[inline]
+fn encode_elements<S: EncodeSink + ?Sized>(elems: &[Term], s: &mut S) -> Result<(), EncodeError> {
+    for e in elems {
+        match e {
+            Term::Int(i) => encode_int(*i, s),
+            other => encode_term(other, s)?,
+        }
+    }
+    Ok(())
+}
+
+/// The encoded length of tuple or list elements.
+#[inline]
+fn elements_len(elems: &[Term]) -> usize {
+    elems
+        .iter()
+        .map(|e| match e {
+            Term::Int(i) => int_len(*i),
+            other => encoded_len(other),
+        })
+        .sum()
+}
+
 #[inline]
 fn encode_int<S: EncodeSink + ?Sized>(i: i64, s: &mut S) {
     if (0..=255).contains(&i) {
-        s.put_u8(tags::SMALL_INTEGER);
-        s.put_u8(i as u8);
+        s.put_slice(&[tags::SMALL_INTEGER, i as u8]);
     } else if let Ok(v) = i32::try_from(i) {
-        s.put_u8(tags::INTEGER);
-        s.put_slice(&v.to_be_bytes());
+        let b = v.to_be_bytes();
+        s.put_slice(&[tags::INTEGER, b[0], b[1], b[2], b[3]]);
     } else {
         let mag = i.unsigned_abs();
         let n = 8 - (mag.leading_zeros() / 8) as usize;
@@ -270,6 +287,7 @@ fn encode_atom<S: EncodeSink + ?Sized>(a: &Atom, s: &mut S) {
     s.put_slice(text);
 }
 
+#[inline]
 fn int_len(i: i64) -> usize {
     if (0..=255).contains(&i) {
         2
@@ -306,19 +324,17 @@ pub(crate) fn encoded_len(term: &Term) -> usize {
             Fun::Export(e) => 1 + atom_len(&e.module) + atom_len(&e.function) + 2,
             Fun::Local(l) => l.encoded.len(),
         },
-        Term::Tuple(t) => (if t.len() <= 255 { 2 } else { 5 }) + t.iter().map(encoded_len).sum::<usize>(),
+        Term::Tuple(t) => (if t.len() <= 255 { 2 } else { 5 }) + elements_len(t),
         Term::List(l) => {
             if l.is_empty() {
                 1
             } else if is_byte_string(l) {
                 3 + l.len()
             } else {
-                6 + l.iter().map(encoded_len).sum::<usize>()
+                6 + elements_len(l)
             }
         }
-        Term::ImproperList(l, tail) => {
-            (if l.is_empty() { 0 } else { 5 + l.iter().map(encoded_len).sum::<usize>() }) + encoded_len(tail)
-        }
+        Term::ImproperList(l, tail) => (if l.is_empty() { 0 } else { 5 + elements_len(l) }) + encoded_len(tail),
         Term::Map(m) => 5 + m.iter().map(|(k, v)| encoded_len(k) + encoded_len(v)).sum::<usize>(),
         Term::Local(b) => b.len(),
     }
@@ -326,7 +342,7 @@ pub(crate) fn encoded_len(term: &Term) -> usize {
 
 pub(crate) fn encode_compressed(term: &Term, level: u32) -> Result<Vec<u8>, EncodeError> {
     use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut plain = Vec::with_capacity(1 + encoded_len(term));
+    let mut plain = Vec::with_capacity(256);
     plain.push(VERSION_MAGIC);
     encode_term(term, &mut plain)?;
     let real_size = plain.len() - 1;
@@ -357,4 +373,41 @@ pub(crate) fn encode_compressed(term: &Term, level: u32) -> Result<Vec<u8>, Enco
         return Ok(plain);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::term::{Term, encode, encoded_len};
+    use num_bigint::BigInt;
+
+    #[test]
+    fn integers_pick_otps_tags() {
+        let cases: &[(i64, &[u8])] = &[
+            (0, &[131, 97, 0]),
+            (255, &[131, 97, 255]),
+            (256, &[131, 98, 0, 0, 1, 0]),
+            (-1, &[131, 98, 255, 255, 255, 255]),
+            (1 << 31, &[131, 110, 4, 0, 0, 0, 0, 128]),
+            (-(1 << 31) - 1, &[131, 110, 4, 1, 1, 0, 0, 128]),
+            (i64::MIN, &[131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 128]),
+        ];
+        for (i, want) in cases {
+            assert_eq!(encode(&Term::from(*i)).unwrap(), *want, "{i}");
+            assert_eq!(encoded_len(&Term::from(*i)) + 1, want.len());
+        }
+        let big = Term::from_bigint(BigInt::from(1) << 2040);
+        let bytes = encode(&big).unwrap();
+        assert_eq!(&bytes[..7], &[131, 111, 0, 0, 1, 0, 0]);
+        assert_eq!(encoded_len(&big) + 1, bytes.len());
+    }
+
+    #[test]
+    fn lists_strings_and_atoms() {
+        assert_eq!(encode(&Term::string("ab")).unwrap(), [131, 107, 0, 2, 97, 98]);
+        assert_eq!(encode(&Term::nil()).unwrap(), [131, 106]);
+        assert_eq!(encode(&Term::list(vec![Term::from(256)])).unwrap(), [131, 108, 0, 0, 0, 1, 98, 0, 0, 1, 0, 106]);
+        assert_eq!(encode(&Term::atom("ok")).unwrap(), [131, 119, 2, b'o', b'k']);
+        let wide = Term::atom(&"\u{539f}".repeat(100));
+        assert_eq!(&encode(&wide).unwrap()[..4], &[131, 118, 1, 44]);
+    }
 }

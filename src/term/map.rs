@@ -142,3 +142,38 @@ impl std::fmt::Debug for Map {
         std::fmt::Debug::fmt(&Term::Map(self.clone()).bounded(super::display::DEBUG_MAX_CHARS), f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sorted_unique_later_wins() {
+        let m = Map::from_pairs([
+            (Term::atom("b"), Term::from(1)),
+            (Term::from(2), Term::from(2)),
+            (Term::float(1.0).unwrap(), Term::from(3)),
+            (Term::atom("b"), Term::from(4)),
+        ]);
+        assert_eq!(m.len(), 3);
+        let keys: Vec<String> = m.keys().map(|k| k.to_string()).collect();
+        assert_eq!(keys, ["2", "1.0", "b"]);
+        assert_eq!(m.get_atom("b"), Some(&Term::from(4)));
+        assert_eq!(m.get(&Term::from(1)), None);
+    }
+
+    #[test]
+    fn insert_remove_and_order_independent_equality() {
+        let mut a = Map::new();
+        assert!(a.is_empty());
+        assert_eq!(a.insert(Term::atom("x"), Term::from(1)), None);
+        assert_eq!(a.insert(Term::atom("y"), Term::from(2)), None);
+        assert_eq!(a.insert(Term::atom("x"), Term::from(3)), Some(Term::from(1)));
+        let b = Map::from_pairs([(Term::atom("y"), Term::from(2)), (Term::atom("x"), Term::from(3))]);
+        assert_eq!(a, b);
+        assert_eq!(a.remove(&Term::atom("x")), Some(Term::from(3)));
+        assert_eq!(a.remove(&Term::atom("x")), None);
+        assert_eq!(a.values().cloned().collect::<Vec<_>>(), vec![Term::from(2)]);
+        assert_eq!(a.into_iter().count(), 1);
+    }
+}

@@ -73,7 +73,9 @@ pub fn decode_bytes(input: &Bytes) -> Result<Term, DecodeError> {
 
 /// Encodes `131` followed by `term`, byte for byte as OTP does.
 pub fn encode(term: &Term) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::with_capacity(1 + encoded_len(term));
+    // Growing the vector costs less than walking the term twice (large
+    // binaries reserve their exact size when they are appended).
+    let mut out = Vec::with_capacity(256);
     encode_into(term, &mut out)?;
     Ok(out)
 }

@@ -342,3 +342,63 @@ impl Ord for Map {
         cmp_maps(self, other, false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::term::{Atom, BitString};
+
+    fn f(x: f64) -> Term {
+        Term::float(x).unwrap()
+    }
+
+    #[test]
+    fn numbers_compare_by_value_with_integers_first_on_ties() {
+        assert!(Term::from(1) < f(1.5));
+        assert!(f(0.5) < Term::from(1));
+        assert!(Term::from(1) < f(1.0));
+        assert_ne!(Term::from(1), f(1.0));
+        assert!(f(-0.0) < f(0.0));
+        let big = Term::from(u64::MAX);
+        assert!(Term::from(i64::MAX) < big);
+        assert!(f(1e30) > big);
+        assert!(Term::from(i64::MIN) > f(-1e30));
+        // Map-key order puts every integer first.
+        assert!(key_cmp(&Term::from(2), &f(1.0)).is_lt());
+    }
+
+    #[test]
+    fn type_order() {
+        let pid = Term::Pid(crate::term::Pid::new(Atom::new("a@h"), 1, 0, 0));
+        let ordered = vec![
+            Term::from(1),
+            Term::atom("a"),
+            Term::from(crate::term::Reference::new(Atom::new("a@h"), 0, &[1]).unwrap()),
+            Term::from(crate::term::ExportFun::new("m", "f", 0)),
+            Term::Port(crate::term::Port { node: Atom::new("a@h"), id: 1, creation: 0 }),
+            pid,
+            Term::tuple(vec![]),
+            Term::map([]),
+            Term::nil(),
+            Term::list(vec![Term::from(1)]),
+            Term::binary(&b""[..]),
+        ];
+        let mut sorted = ordered.clone();
+        sorted.reverse();
+        sorted.sort();
+        assert_eq!(sorted, ordered);
+    }
+
+    #[test]
+    fn lists_and_bits() {
+        let improper = Term::improper(vec![Term::atom("a")], Term::atom("b"));
+        // [a|b] < [a, b]: the tail atom b is below the list [b].
+        assert!(improper < Term::list(vec![Term::atom("a"), Term::atom("b")]));
+        // [1] < [1|<<>>]: nil sorts before a binary.
+        assert!(Term::list(vec![Term::from(1)]) < Term::improper(vec![Term::from(1)], Term::binary(&b""[..])));
+        let one_bit = Term::BitString(BitString::new(vec![0x80u8], 1).unwrap());
+        assert!(Term::binary(vec![0u8]) < one_bit);
+        assert!(one_bit < Term::binary(vec![128u8]));
+        assert!(Term::binary(&b""[..]) < one_bit);
+    }
+}

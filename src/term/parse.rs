@@ -713,3 +713,59 @@ impl BitWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use crate::term::Term;
+
+    #[test]
+    fn syntax() {
+        let cases: &[(&str, &str)] = &[
+            ("16#FF", "255"),
+            ("2#101", "5"),
+            ("-16#10", "-16"),
+            ("1_000", "1000"),
+            ("$a", "97"),
+            ("$\\n", "10"),
+            ("-2.5e-3", "-0.0025"),
+            ("'hello world'", "'hello world'"),
+            ("'a\\'b'", "'a\\'b'"),
+            ("\"a\\nb\\x{263a}\"", "[97,10,98,9786]"),
+            ("<<\"x\"/utf8>>", "<<\"x\">>"),
+            ("<<\"\\x{263a}\"/utf8>>", "<<226,152,186>>"),
+            ("<<1,2:3>>", "<<1,2:3>>"),
+            ("<<-1:16>>", "<<\"ÿÿ\">>"),
+            ("[1,2|3]", "[1,2|3]"),
+            ("[1|[2]]", "[1,2]"),
+            ("{ a , [ ] , #{ } }.", "{a,[],#{}}"),
+            ("fun lists:map/2", "fun lists:map/2"),
+            ("#{b => 2, a => 1}", "#{a => 1,b => 2}"),
+            ("#Pid<'a@h'.1.2.3>", "#Pid<'a@h'.1.2.3>"),
+            ("#Port<a@h.5.3>", "#Port<'a@h'.5.3>"),
+            ("#Ref<'a@h'.3.1.2.3>", "#Ref<'a@h'.3.1.2.3>"),
+            ("% a comment\n ok % another\n.", "ok"),
+            ("\"ab\" \"cd\"", "\"abcd\""),
+            ("123456789012345678901234567890", "123456789012345678901234567890"),
+        ];
+        for (text, shown) in cases {
+            let t = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(t.to_string(), *shown, "{text}");
+        }
+        assert_eq!(parse("\"\"").unwrap(), Term::nil());
+    }
+
+    #[test]
+    fn errors_name_what_was_expected_and_where() {
+        let e = parse("{1,\n  2").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 4));
+        assert!(e.message.contains("expected '}'"), "{e}");
+        let e = parse("[1 2]").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 4));
+        assert!(parse("X").unwrap_err().message.contains("variable"));
+        assert!(parse("ok ok").is_err());
+        assert!(parse("#Pid<a.1>").is_err());
+        assert!(parse("1.0e999").is_err());
+        assert!(parse(&"[".repeat(600)).unwrap_err().message.contains("nest"));
+    }
+}

@@ -319,3 +319,39 @@ impl BitString {
         (self.bytes.len() as u64).saturating_sub(1) * 8 + u64::from(self.bits)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::term::Atom;
+
+    #[test]
+    fn improper_normalises() {
+        assert_eq!(Term::improper(vec![], Term::atom("t")), Term::atom("t"));
+        assert_eq!(Term::improper(vec![Term::from(1)], Term::nil()), Term::list(vec![Term::from(1)]));
+        let nested = Term::improper(vec![Term::from(2)], Term::atom("t"));
+        assert_eq!(Term::improper(vec![Term::from(1)], nested).to_string(), "[1,2|t]");
+    }
+
+    #[test]
+    fn constructors_and_accessors() {
+        assert_eq!(Term::from(u64::MAX).as_u64(), Some(u64::MAX));
+        assert!(matches!(Term::from(u64::MAX), Term::BigInt(_)));
+        assert_eq!(Term::from_bigint(BigInt::from(5)), Term::Int(5));
+        assert_eq!(Term::from(-5i8).as_i64(), Some(-5));
+        assert_eq!(Term::from(-5i8).as_u64(), None);
+        assert_eq!(Term::from(true), Term::atom("true"));
+        assert!(Term::float(f64::NAN).is_none());
+        assert_eq!(Term::string("h\u{e9}").to_string_value().as_deref(), Some("h\u{e9}"));
+        assert_eq!(Term::binary(&b"abc"[..]).to_string_value().as_deref(), Some("abc"));
+        assert_eq!(Term::binary(vec![0xFFu8]).to_string_value(), None);
+        assert_eq!(Term::binary(vec![0xFFu8]).as_str_lossy().as_deref(), Some("\u{fffd}"));
+        assert!(Term::nil().is_nil() && Term::nil().as_list() == Some(&[][..]));
+        assert!(Term::atom("ok").is_atom("ok"));
+        assert_eq!(Term::atom("ok").as_atom(), Some(&Atom::new("ok")));
+        assert_eq!(Term::tuple(vec![]).kind_name(), "tuple");
+        assert_eq!(Term::from(1).as_bigint(), Some(BigInt::from(1)));
+        assert!(BitString::new(vec![1u8], 8).is_none());
+        assert_eq!(BitString::new(vec![0xFFu8], 3).unwrap().bytes[0], 0xE0);
+    }
+}
