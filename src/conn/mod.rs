@@ -177,7 +177,7 @@ pub fn start(
     let silence = config.ticktime;
     let tick_queue = queue.clone();
     tokio::spawn(async move {
-        let on_tick = move || tick_queue.request_tick();
+        let on_tick = move || tick_queue.tick_received();
         let read = reader::run(read_half, leftover, frames, packets, silence, deliver, on_tick);
         let reason = tokio::select! {
             r = read => match r { Ok(()) => ConnError::Closed, Err(e) => e },

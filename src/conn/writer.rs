@@ -79,6 +79,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
         if pending.is_empty() {
             if tick_asked {
                 write_all(&mut out, &TICK).await?;
+                queue.note_written();
                 last_write = Instant::now();
                 continue;
             }
@@ -87,6 +88,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                 _ = queue.wait_for_work() => continue,
                 _ = tokio::time::sleep_until(idle_until) => {
                     write_all(&mut out, &TICK).await?;
+                    queue.note_written();
                     last_write = Instant::now();
                     continue;
                 }
@@ -94,6 +96,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
         }
         emit_round(&mut pending, &mut chunks);
         write_chunks(&mut out, &mut chunks, &mut small).await?;
+        queue.note_written();
         last_write = Instant::now();
     }
 }
