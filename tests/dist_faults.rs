@@ -132,3 +132,29 @@ fn a_silent_client_is_dropped_at_the_handshake_timeout() {
     let other = TestNode::short("other", "f4", epmd.port);
     assert!(other.run(Duration::from_secs(30), other.node.ping(&name)));
 }
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn idle_beamlink_nodes_tick_without_answering_each_others_answers() {
+    let epmd = OtpEpmd::start();
+    let tick = Duration::from_secs(1);
+    let a = TestNode::start(&format!("{}@localhost", common::unique_name("ta")), "f5", epmd.port, |b| b.ticktime(tick));
+    let b = TestNode::start(&format!("{}@localhost", common::unique_name("tb")), "f5", epmd.port, |b| b.ticktime(tick));
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&b.name())));
+    let before = cpu_seconds();
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_seconds() - before;
+    // Both ends tick every 250 ms: a handful of 4-byte writes. A tick storm
+    // (each side answering the other's answers) burns whole cores.
+    assert!(used < 0.5, "idle connection used {used:.2} CPU seconds in 3 s");
+    assert_eq!(a.node.connected_nodes().len(), 1, "the connection stayed up on ticks alone");
+    assert_eq!(b.node.connected_nodes().len(), 1);
+}
