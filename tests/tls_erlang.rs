@@ -275,3 +275,31 @@ fn a_rust_node_configured_from_the_erl_optfile_talks_to_erl() {
     assert!(rust.run(T, rust.node.ping(&erl_full)));
     assert_eq!(carrier(&mut erl, &rust_name), "tls");
 }
+
+#[test]
+fn a_plain_erl_node_and_a_tls_rust_node_refuse_each_other_with_clear_reasons() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    capture_logs();
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let ours = short("rplain");
+    pki.issue(&ours);
+    let tls = TlsTransport::new(pki.config(&ours).handshake_timeout(Duration::from_secs(1))).unwrap();
+    let rust = tls_node(&ours, epmd.port, &tls, |b| b);
+    let mut erl = ErlNode::start_short(&common::unique_name("eplain"), COOKIE, epmd.port);
+
+    // Plain erl dials the TLS node: refused at the first bytes, named as plain distribution.
+    assert_eq!(erl.eval(&format!("net_adm:ping('{ours}')")), "pang");
+    let line = wait_log(&["the peer does not speak TLS: it opened with a plain-TCP distribution handshake"], T);
+    assert!(line.contains("-proto_dist inet_tls"), "{line}");
+
+    // The TLS node dials plain erl, which waits for a 5635-byte frame: the TLS limit ends it.
+    let started = std::time::Instant::now();
+    let err = rust.run(T, rust.node.connect(&erl.node)).unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(err.contains("no TLS handshake reply within 1s; it may be a plain-TCP distribution node"), "{err}");
+    // erl is unharmed.
+    assert_eq!(erl.eval("erlang:is_alive()"), "true");
+}

@@ -345,3 +345,75 @@ fn expiry_is_reported_and_warned_about() {
     assert!(tls.cert_expires_in().unwrap() > DAY * 360);
     assert!(!logs().contains(&format!("CN={fine}\" (serial")), "no warning for a fresh certificate");
 }
+
+#[test]
+fn a_client_sending_an_ip_literal_as_sni_is_served() {
+    // `erl -name x@127.0.0.1` sends "127.0.0.1" as SNI, which RFC 6066 does not
+    // allow; rustls proceeds as if no SNI had been sent. openssl does the same
+    // as OTP here, so this runs without Erlang.
+    let pki = Pki::new();
+    pki.issue("srv@127.0.0.1");
+    let client = pki.issue("cli@127.0.0.1");
+    let server = TlsTransport::new(pki.config("srv@127.0.0.1")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(server.listen("127.0.0.1:0".parse().unwrap())).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = rt.spawn(async move {
+        let incoming = listener.accept().await.unwrap();
+        incoming.finish().await.map_err(|e| e.to_string())
+    });
+    let s = |p: &std::path::Path| p.display().to_string();
+    let output = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "127.0.0.1"])
+        .args(["-CAfile", &s(&pki.ca()), "-cert", &s(&client.cert), "-key", &s(&client.key), "-verify_return_error"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let established = rt.block_on(async { tokio::time::timeout(T, accepted).await }).expect("in time").unwrap();
+    let established =
+        established.unwrap_or_else(|e| panic!("refused: {e}\nopenssl: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(leaf_serial(&established), client.info.serial);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Verify return code: 0 (ok)"), "{stdout}");
+}
+
+#[test]
+fn session_resumption_is_off_by_default_and_when_on_keeps_the_peer_identity() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::new();
+    pki.issue("rs@localhost");
+    pki.issue("rc@localhost");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let peer = NodeName::new("rs@localhost").unwrap();
+    for resumption in [false, true] {
+        let server = TlsTransport::new(pki.config("rs@localhost").session_resumption(resumption)).unwrap();
+        let client = TlsTransport::new(pki.config("rc@localhost").session_resumption(resumption)).unwrap();
+        let (guard, captured) = capture_thread_logs("beamlink::transport::tls=debug");
+        rt.block_on(async {
+            let listener = server.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            for round in 0..3 {
+                let accept = async { listener.accept().await.unwrap().finish().await.unwrap() };
+                let (accepted, connected) = tokio::join!(accept, client.connect(addr, &peer));
+                let (mut accepted, mut connected) = (accepted, connected.unwrap());
+                let claimed = |n: &str| NodeName::new(n).unwrap();
+                let on_server = server.authorize(&accepted.identity, &claimed("rc@localhost"));
+                on_server.unwrap_or_else(|e| panic!("round {round}: {e}"));
+                let on_client = client.authorize(&connected.identity, &claimed("rs@localhost"));
+                on_client.unwrap_or_else(|e| panic!("round {round}: {e}"));
+                // A byte each way, so the client also reads the session tickets.
+                accepted.stream.write_all(b"x").await.unwrap();
+                accepted.stream.flush().await.unwrap();
+                let mut byte = [0u8; 1];
+                connected.stream.read_exact(&mut byte).await.unwrap();
+            }
+        });
+        drop(guard);
+        let text = read_capture(&captured);
+        let resumed = text
+            .lines()
+            .filter(|l| l.contains("TLS connection established") && l.contains("kind=Some(Resumed)"))
+            .count();
+        assert_eq!(resumed, if resumption { 2 } else { 0 }, "resumption {resumption}:\n{text}");
+    }
+}

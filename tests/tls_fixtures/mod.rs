@@ -147,6 +147,24 @@ fn capture() -> &'static Arc<Mutex<Vec<u8>>> {
     })
 }
 
+/// Captures the log output of this thread only, at `filter` (e.g.
+/// `beamlink=debug`), until the guard drops; read it with [`read_capture`].
+pub fn capture_thread_logs(filter: &str) -> (tracing::subscriber::DefaultGuard, Arc<Mutex<Vec<u8>>>) {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = Capture(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (tracing::subscriber::set_default(subscriber), buffer)
+}
+
+/// The text in a buffer from [`capture_thread_logs`].
+pub fn read_capture(buffer: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
 /// Starts capturing this process's log output (call before anything logs).
 pub fn capture_logs() {
     capture();

@@ -304,6 +304,7 @@ impl Shared {
         tracing::debug!(
             %peer, %addr,
             version = ?conn.protocol_version(),
+            kind = ?conn.handshake_kind(),
             suite = ?conn.negotiated_cipher_suite().map(|s| s.suite()),
             "TLS connection established"
         );
@@ -344,6 +345,7 @@ impl Shared {
         tracing::debug!(
             %addr,
             version = ?conn.protocol_version(),
+            kind = ?conn.handshake_kind(),
             suite = ?conn.negotiated_cipher_suite().map(|s| s.suite()),
             "TLS connection accepted"
         );
