@@ -11,6 +11,7 @@ mod tls_fixtures;
 use std::path::Path;
 use std::time::Duration;
 
+use beamlink::certs::KeyAlgorithm;
 use beamlink::node::RpcException;
 use beamlink::pki::VerifyName;
 use beamlink::term::Term;
@@ -59,7 +60,9 @@ fn both_directions(long: bool) {
     let epmd = OtpEpmd::start();
     let pki = Pki::new();
     let (rust_name, erl_name, erl_fixture) = names(long);
-    pki.issue(&rust_name);
+    // An RSA node beside an ECDSA one in the long-name run.
+    let key = if long { KeyAlgorithm::Rsa { bits: 2048 } } else { KeyAlgorithm::EcdsaP256 };
+    pki.issue_with(&rust_name, |o| o.key(key));
     pki.issue(&erl_name);
     let optfile = pki.optfile(&erl_name);
     let rust = tls_node(&rust_name, epmd.port, &pki.transport(&rust_name), |b| b);

@@ -8,7 +8,7 @@
 //! nothing above this module.
 //!
 //! Backends: [`tcp::TcpTransport`] (what Erlang does by default) and, with
-//! feature `tls`, [`tls::TlsTransport`] (mutual TLS, OTP's `inet_tls_dist`).
+//! feature `tls`, `tls::TlsTransport` (mutual TLS, OTP's `inet_tls_dist`).
 
 pub mod resolve;
 pub mod tcp;

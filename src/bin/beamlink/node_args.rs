@@ -113,8 +113,12 @@ impl TlsArgs {
 /// Warns when this node's certificate does not vouch for its own name.
 #[cfg(feature = "tls")]
 pub fn warn_unless_certified(tls: &beamlink::transport::tls::TlsTransport, name: &NodeName) {
-    if let Err(e) = tls.check_local_name(name.as_str()) {
-        tracing::warn!("this node is {name}, but {e}: peers will refuse it under that policy");
+    match tls.check_local_name(name.as_str()) {
+        Ok(()) => {}
+        Err(beamlink::pki::IdentityError::Mismatch { good_for, policy, .. }) => tracing::warn!(
+            "this node is {name}, but its certificate is good for {good_for}: peers using --verify-name {policy} will refuse it"
+        ),
+        Err(e) => tracing::warn!("this node's name does not fit its certificate: {e}"),
     }
 }
 

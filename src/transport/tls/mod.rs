@@ -33,9 +33,11 @@
 //! - Erlang clients send the host part of the node name as SNI, also for
 //!   single-label hosts (`-sname x@localhost`) and IP literals
 //!   (`-name x@127.0.0.1`). A literal IP in SNI is not allowed by RFC 6066;
-//!   rustls (0.23.5 on) parses it and proceeds as if no SNI had been sent,
-//!   which is right here, since a node has one certificate whatever name it
-//!   is reached by. No SNI-based certificate choice is made.
+//!   rustls since its pull request 1881 (spring 2024; the locked release has
+//!   it, and a test with `openssl s_client -servername 127.0.0.1` guards it)
+//!   parses it and proceeds as if no SNI had been sent. That is right here:
+//!   a node has one certificate whatever name it is reached by, so no
+//!   SNI-based certificate choice is made and no custom resolver is needed.
 //! - [`TlsConfig::from_ssl_dist_optfile`] reads OTP's own `-ssl_dist_optfile`.
 //!
 //! ## Sessions, reload and expiry
