@@ -7,10 +7,13 @@
 //! address. A new backend (QUIC, Unix sockets, an in-memory pipe) touches
 //! nothing above this module.
 //!
-//! Backends: [`tcp::TcpTransport`] (what Erlang does by default).
+//! Backends: [`tcp::TcpTransport`] (what Erlang does by default) and, with
+//! feature `tls`, `tls::TlsTransport` (mutual TLS, OTP's `inet_tls_dist`).
 
 pub mod resolve;
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::future::Future;
 use std::io;
