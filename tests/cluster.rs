@@ -373,3 +373,17 @@ fn simultaneous_connects_leave_exactly_one_connection() {
         assert_eq!(b.node.connected_nodes().len(), 1);
     }
 }
+
+#[test]
+fn many_nodes_joining_through_one_at_once_form_a_full_mesh() {
+    let epmd = OtpEpmd::start();
+    let nodes: Vec<TestNode> = (0..8).map(|i| TestNode::short(&format!("star{i}"), "mesh", epmd.port)).collect();
+    let hub = nodes[0].name();
+    for n in &nodes[1..] {
+        let node = n.node.clone();
+        let hub = hub.clone();
+        n.rt.spawn(async move { node.connect(&hub).await });
+    }
+    let all: Vec<&Node> = nodes.iter().map(|n| &n.node).collect();
+    wait_for_mesh(&all, 7);
+}
