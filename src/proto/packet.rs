@@ -19,7 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::DistFlags;
 use super::control::{Control, ControlError};
-use crate::term::{self, DecodeError, Decoder, EncodeError, Term};
+use crate::term::{self, DecodeError, Decoder, EncodeError};
 
 /// The pass-through tag that starts a packet without a distribution header.
 pub const PASS_THROUGH: u8 = 112;
@@ -311,24 +311,55 @@ impl term::EncodeSink for ChunkSink {
 
 /// Encodes one control message (and its payload) as the body of a message
 /// in `format`, without packet headers: the caller wraps it with
-/// [`Fragments`].
-pub fn encode_message(format: PacketFormat, control: &Term, payload: Option<&Term>) -> Result<ChunkSink, EncodeError> {
+/// [`Fragments`]. Large binaries in the payload are referenced, not copied.
+pub fn encode_message(format: PacketFormat, control: &Control, flags: DistFlags) -> Result<ChunkSink, EncodeError> {
     let mut sink = ChunkSink::new();
-    match format {
-        PacketFormat::PassThrough => {
-            term::encode_into(control, &mut sink)?;
-            if let Some(p) = payload {
-                term::encode_into(p, &mut sink)?;
-            }
-        }
-        PacketFormat::Header { .. } => {
-            term::encode_bare_into(control, &mut sink)?;
-            if let Some(p) = payload {
-                term::encode_bare_into(p, &mut sink)?;
-            }
-        }
-    }
+    encode_body(format, control, flags, &mut sink)?;
     Ok(sink)
+}
+
+fn encode_body<S: term::EncodeSink + ?Sized>(
+    format: PacketFormat,
+    control: &Control,
+    flags: DistFlags,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    let versioned = format == PacketFormat::PassThrough;
+    let payload = control.encode_into(flags, versioned, sink)?;
+    match (payload, versioned) {
+        (Some(p), true) => term::encode_into(p, sink),
+        (Some(p), false) => term::encode_bare_into(p, sink),
+        (None, _) => Ok(()),
+    }
+}
+
+/// Appends one whole message as a single packet — length prefix, packet
+/// header, control, payload — straight into `out`, with no intermediate
+/// buffer: the fast path for messages that need no fragmenting. Returns the
+/// packet's size. On error `out` is left as it was.
+pub fn encode_packet_into(
+    format: PacketFormat,
+    control: &Control,
+    flags: DistFlags,
+    out: &mut BytesMut,
+) -> Result<usize, EncodeError> {
+    let start = out.len();
+    out.put_u32(0);
+    match format {
+        PacketFormat::PassThrough => out.put_u8(PASS_THROUGH),
+        PacketFormat::Header { .. } => out.put_slice(&[term::VERSION_MAGIC, DIST_HEADER, 0]),
+    }
+    if let Err(e) = encode_body(format, control, flags, out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let len = out.len() - start - 4;
+    let Ok(len32) = u32::try_from(len) else {
+        out.truncate(start);
+        return Err(EncodeError::TooLong { what: "packet", len });
+    };
+    out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
+    Ok(len + 4)
 }
 
 /// The packets of one outgoing message, produced one at a time so a writer
