@@ -110,9 +110,35 @@ pub enum PacketError {
     Control(#[from] ControlError),
 }
 
+/// An unfinished fragmented message: its parts so far, joined once complete.
 struct Sequence {
     next_frag: u64,
-    data: BytesMut,
+    parts: Vec<Bytes>,
+    len: usize,
+}
+
+/// Fragments shorter than this are copied out of the read buffer instead of
+/// referenced, so a peer sending many tiny fragments cannot pin whole read
+/// buffers with them.
+const PIN_MIN: usize = 16 * 1024;
+
+impl Sequence {
+    fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        self.parts.push(if data.len() < PIN_MIN { Bytes::copy_from_slice(&data) } else { data });
+    }
+
+    /// The whole message: one copy into a buffer of exactly its size.
+    fn join(mut self) -> Bytes {
+        if self.parts.len() == 1 {
+            return self.parts.pop().unwrap_or_default();
+        }
+        let mut all = BytesMut::with_capacity(self.len);
+        for part in &self.parts {
+            all.put_slice(part);
+        }
+        all.freeze()
+    }
 }
 
 /// Turns incoming packets into control messages, reassembling fragments.
@@ -188,9 +214,9 @@ impl PacketDecoder {
             )));
         }
         self.hold(data.len())?;
-        let mut buf = BytesMut::with_capacity(data.len());
-        buf.put_slice(&data);
-        self.sequences.insert(seq, Sequence { next_frag: frag - 1, data: buf });
+        let mut sequence = Sequence { next_frag: frag - 1, parts: Vec::new(), len: 0 };
+        sequence.push(data);
+        self.sequences.insert(seq, sequence);
         Ok(None)
     }
 
@@ -208,7 +234,7 @@ impl PacketDecoder {
         self.hold(data.len())?;
         let done = {
             let s = self.sequences.get_mut(&seq).ok_or_else(|| PacketError::Fragment("sequence vanished".into()))?;
-            s.data.put_slice(&data);
+            s.push(data);
             s.next_frag -= 1;
             s.next_frag == 0
         };
@@ -216,8 +242,8 @@ impl PacketDecoder {
             return Ok(None);
         }
         let s = self.sequences.remove(&seq).ok_or_else(|| PacketError::Fragment("sequence vanished".into()))?;
-        self.held -= s.data.len();
-        self.decode_body(s.data.freeze(), false).map(Some)
+        self.held -= s.len;
+        self.decode_body(s.join(), false).map(Some)
     }
 
     fn hold(&mut self, n: usize) -> Result<(), PacketError> {
