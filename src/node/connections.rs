@@ -280,7 +280,9 @@ impl NodeInner {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {
                 tracing::warn!(%peer_addr, transport = self.transport.name(), error = %e, "refused an incoming connection");
-                self.auth_failed(peer_addr.ip());
+                if matches!(e, crate::transport::TransportError::Identity(_)) {
+                    self.auth_failed(peer_addr.ip());
+                }
                 return;
             }
             Err(_) => {

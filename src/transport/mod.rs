@@ -85,7 +85,9 @@ pub enum TransportError {
     /// The transport's own handshake (e.g. TLS) failed.
     #[error("{0}")]
     Handshake(String),
-    /// The peer's verified identity does not permit the node name it claimed.
+    /// The peer failed authentication: its certificate was missing or
+    /// refused, or its verified identity does not permit the node name it
+    /// claimed. The node counts these against the peer's address.
     #[error("{0}")]
     Identity(String),
     /// The operation took too long.

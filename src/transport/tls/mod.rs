@@ -335,8 +335,21 @@ impl Shared {
             }
             let slot = RejectionSlot::default();
             slot.watch(TlsAcceptor::from(loaded.server.clone()).accept(tcp)).await.map_err(|e| {
-                let why = diagnose::handshake_failure(&e, slot.take(), &loaded.leaf, &loaded.trust, PeerRole::Client);
-                TransportError::Handshake(format!("TLS client at {addr}: {why}"))
+                let rejected = slot.take();
+                // A refused or missing client certificate is an authentication
+                // failure (the node backs off repeat offenders); anything else
+                // (no common version or suite, a hang-up) is not.
+                let certificate_problem = rejected.is_some()
+                    || matches!(
+                        diagnose::rustls_error(&e),
+                        Some(rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_))
+                    );
+                let why = diagnose::handshake_failure(&e, rejected, &loaded.leaf, &loaded.trust, PeerRole::Client);
+                if certificate_problem {
+                    TransportError::Identity(format!("TLS client at {addr}: {why}"))
+                } else {
+                    TransportError::Handshake(format!("TLS client at {addr}: {why}"))
+                }
             })
         };
         let stream = tokio::time::timeout(limit, handshake).await.map_err(|_| {
