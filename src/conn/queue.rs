@@ -83,7 +83,10 @@ impl OutQueue {
         Ok(())
     }
 
-    /// Queues a message unless the queue is above its high-water mark.
+    /// Queues a message unless the queue is above its high-water mark. A
+    /// refused message comes back with the error, so the caller can retry
+    /// without a copy.
+    #[allow(clippy::result_large_err)]
     pub fn try_push(&self, control: Control, cost: usize) -> Result<(), (QueueError, Control)> {
         if self.is_closed() {
             return Err((QueueError::Closed, control));

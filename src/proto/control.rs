@@ -569,7 +569,7 @@ impl Control {
     /// The payload is borrowed: messages are encoded without being copied.
     pub fn to_wire(&self, flags: DistFlags) -> (Term, Option<&Term>) {
         let (elems, payload) = self.wire_parts(flags);
-        (Term::Tuple(elems.as_slice().iter().map(Elem::to_term).collect()), payload)
+        (Term::Tuple(elems.as_slice().iter().copied().map(Elem::to_term).collect()), payload)
     }
 
     /// Writes the control tuple to `sink` (with the `131` version byte when
@@ -585,7 +585,7 @@ impl Control {
             sink.put_u8(term::VERSION_MAGIC);
         }
         piecewise::tuple_header(elems.len, sink)?;
-        for elem in elems.as_slice() {
+        for elem in elems.as_slice().iter().copied() {
             elem.encode(sink)?;
         }
         Ok(payload)
@@ -629,8 +629,8 @@ enum Elem<'a> {
 }
 
 impl Elem<'_> {
-    fn to_term(&self) -> Term {
-        match *self {
+    fn to_term(self) -> Term {
+        match self {
             Elem::Int(i) => Term::Int(i),
             Elem::U64(u) => Term::from(u),
             Elem::Pid(p) => Term::Pid(p.clone()),
@@ -643,8 +643,8 @@ impl Elem<'_> {
         }
     }
 
-    fn encode<S: EncodeSink + ?Sized>(&self, s: &mut S) -> Result<(), EncodeError> {
-        match *self {
+    fn encode<S: EncodeSink + ?Sized>(self, s: &mut S) -> Result<(), EncodeError> {
+        match self {
             Elem::Int(i) => piecewise::int(i, s),
             Elem::U64(u) => match i64::try_from(u) {
                 Ok(i) => piecewise::int(i, s),

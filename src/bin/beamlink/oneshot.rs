@@ -129,7 +129,7 @@ pub fn ping(args: PingArgs) -> ExitCode {
             }
             Err(e) => {
                 println!("pang");
-                eprintln!("{}: {}", target, e.to_string());
+                eprintln!("{target}: {e}");
                 ExitCode::FAILURE
             }
         }
@@ -164,7 +164,7 @@ pub fn rpc(args: RpcArgs) -> ExitCode {
                 println!("{}", Term::Tuple(vec![Term::atom("badrpc"), reason]));
                 ExitCode::FAILURE
             }
-            Err(e) => fail(format!("{target}: {}", e.to_string())),
+            Err(e) => fail(format!("{target}: {e}")),
         }
     })
 }
