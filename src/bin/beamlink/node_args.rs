@@ -77,6 +77,10 @@ pub struct TlsArgs {
     /// Use mutual TLS with the certfile, keyfile, cacertfile and verify settings of OTP's -ssl_dist_optfile.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "cert", "key"], help_heading = "TLS distribution")]
     pub ssl_dist_optfile: Option<std::path::PathBuf>,
+    /// Trust the public web PKI (the Mozilla roots built in) instead of a cluster CA, with --cert and --key:
+    /// for nodes with publicly issued certificates.
+    #[arg(long, conflicts_with_all = ["ca", "ssl_dist_optfile"], help_heading = "TLS distribution")]
+    pub web_pki: bool,
 }
 
 #[cfg(feature = "tls")]
@@ -86,6 +90,10 @@ impl TlsArgs {
         use beamlink::transport::tls::{TlsConfig, TlsTransport};
         let config = match (&self.ssl_dist_optfile, &self.ca, &self.cert, &self.key) {
             (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile(optfile).map_err(|e| e.to_string())?,
+            (None, None, Some(cert), Some(key)) if self.web_pki => TlsConfig::web_pki(cert, key),
+            (None, None, _, _) if self.web_pki => {
+                return Err("--web-pki needs this node's --cert and --key".into());
+            }
             (None, Some(ca), Some(cert), Some(key)) => TlsConfig::from_files(ca, cert, key),
             (None, None, None, None) if self.verify_name.is_none() => return Ok(None),
             (None, None, None, None) => {
