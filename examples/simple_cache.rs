@@ -519,9 +519,14 @@ mod demo {
         }
     }
 
+    /// A free port for the demo's EPMD, below Linux's ephemeral range so that
+    /// no outgoing connection takes it before the EPMD binds it.
     fn free_port() -> Result<u16, String> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+        let start = 20_000 + (std::process::id() % 12_000) as u16;
+        (0..12_000u16)
+            .map(|i| 20_000 + (start - 20_000 + i) % 12_000)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .ok_or_else(|| "no free port for the demo's EPMD".to_string())
     }
 
     /// Removes the demo's certificate folder when the demo ends.
