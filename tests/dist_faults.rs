@@ -158,3 +158,30 @@ fn idle_beamlink_nodes_tick_without_answering_each_others_answers() {
     assert_eq!(a.node.connected_nodes().len(), 1, "the connection stayed up on ticks alone");
     assert_eq!(b.node.connected_nodes().len(), 1);
 }
+
+#[test]
+fn an_epmd_restart_leaves_connections_alone_and_nodes_re_register() {
+    let epmd = OtpEpmd::start();
+    let port = epmd.port;
+    let a = TestNode::short("ea", "f6", port);
+    let b_name = format!("{}@localhost", common::unique_name("eb"));
+    let b = TestNode::start(&b_name, "f6", port, |x| x);
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&b_name)));
+
+    drop(epmd); // kills OTP's epmd by pid
+    // The established connection does not need EPMD.
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&b_name)));
+    // A newcomer cannot look B up, and says why.
+    let c = TestNode::start(&format!("{}@localhost", common::unique_name("ec")), "f6", port, |x| x.no_listen());
+    let err = c.run(Duration::from_secs(30), c.node.ping_detailed(&b_name)).unwrap_err();
+    assert!(err.to_string().contains("EPMD"), "{err}");
+
+    // EPMD comes back on the same port: B re-registers by itself (with its old creation).
+    let _epmd = common::erl::OtpEpmd::start_on(port);
+    let creation = b.node.creation();
+    common::wait_for("B to re-register and be found", Duration::from_secs(20), || {
+        c.run(Duration::from_secs(10), c.node.ping(&b_name)).then_some(())
+    });
+    assert_eq!(b.node.creation(), creation);
+    drop(a);
+}

@@ -63,6 +63,38 @@ impl OtpEpmd {
     }
 }
 
+impl OtpEpmd {
+    /// Starts `epmd -port PORT` on a given port (e.g. to restart one), waiting
+    /// (bounded) until it accepts connections.
+    pub fn start_on(port: u16) -> OtpEpmd {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = Command::new("epmd")
+                .arg("-port")
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start OTP epmd");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(2) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if listening(port) {
+                    return OtpEpmd { port, child };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(Instant::now() < deadline, "could not restart epmd on port {port}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 fn listening(port: u16) -> bool {
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
