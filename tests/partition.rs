@@ -39,8 +39,10 @@ struct Net {
 
 impl Net {
     fn create() -> Result<Net, String> {
-        let id = std::process::id();
-        let subnet = 64 + id % 128;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = std::process::id() * 4 + n;
+        let subnet = 64 + (std::process::id() % 64) * 2 + n % 2;
         let net = Net {
             a: format!("bl_pa_{id}"),
             b: format!("bl_pb_{id}"),
@@ -65,6 +67,13 @@ impl Net {
     /// Cuts (or heals) the link: with A's end down, nothing passes either way.
     fn set_link(&self, up: bool) {
         ip(&["-n", &self.a, "link", "set", &self.veth_a, if up { "up" } else { "down" }]).expect("toggle the link");
+    }
+
+    /// Cuts (or heals) one direction only: A's packets to B are dropped, B's reach A.
+    fn set_a_to_b(&self, up: bool) {
+        let route = format!("{}/32", self.addr_b);
+        let verb = if up { "del" } else { "add" };
+        ip(&["-n", &self.a, "route", verb, "blackhole", &route]).expect("toggle the blackhole route");
     }
 }
 
@@ -131,8 +140,26 @@ impl Drop for Proc {
     }
 }
 
+/// How the test cuts the network between A and B.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// Nothing passes either way.
+    Both,
+    /// A's packets to B are dropped; B's still reach A.
+    OneWay,
+}
+
 #[test]
 fn a_partition_is_noticed_on_both_sides_and_heals_on_the_next_send() {
+    partition(Cut::Both);
+}
+
+#[test]
+fn a_one_way_partition_brings_both_sides_down_too() {
+    partition(Cut::OneWay);
+}
+
+fn partition(cut: Cut) {
     if std::env::var_os(ROLE_ENV).is_some() {
         return; // this process is node A; see partition_node_a
     }
@@ -162,18 +189,24 @@ fn a_partition_is_noticed_on_both_sides_and_heals_on_the_next_send() {
     let mut a = Proc::spawn(a_cmd, false);
     a.wait_line("A ready", Duration::from_secs(60), |l| l.contains("ROLE: ready"));
 
-    net.set_link(false);
-    let cut = Instant::now();
+    match cut {
+        Cut::Both => net.set_link(false),
+        Cut::OneWay => net.set_a_to_b(false),
+    }
+    let cut_at = Instant::now();
     let a_saw = a.wait_line("A noticing the partition", Duration::from_secs(TICKTIME * 4), |l| l.contains("ROLE: down"));
     let b_saw = b.wait_line("B noticing the partition", Duration::from_secs(TICKTIME * 4), |l| {
         l.contains("connection lost") && l.contains("a@")
     });
-    let took = cut.elapsed();
+    let took = cut_at.elapsed();
     assert!(a_saw.contains("exit=noconnection") && a_saw.contains("monitor=noconnection") && a_saw.contains("nodedown"), "{a_saw}");
     assert!(b_saw.contains("net_ticktime"), "{b_saw}");
     assert!(took <= Duration::from_secs(TICKTIME * 3), "noticed after {took:?}");
 
-    net.set_link(true);
+    match cut {
+        Cut::Both => net.set_link(true),
+        Cut::OneWay => net.set_a_to_b(true),
+    }
     a.say("reconnect");
     let line = a.wait_line("A reconnecting on the next call", Duration::from_secs(60), |l| l.contains("ROLE: reconnected"));
     assert!(line.contains("echo on B is now undefined"), "the linked process on B survived the partition: {line}");
