@@ -17,8 +17,9 @@
 %%
 %%   MODE throughput: COUNT messages, each a binary of SIZE bytes, to
 %%        {sink, NODE} as fast as the distribution's back-pressure allows,
-%%        after a warm-up (not timed; reset with a done round); the clock
-%%        stops at the {count, M} reply, and M must equal COUNT. With
+%%        after a warm-up (0.3 s or 256 MiB, not timed; reset with a done
+%%        round); the clock stops at the {count, M} reply, and M must equal
+%%        COUNT. With
 %%        seconds=S the count is chosen from the warm-up's rate so the timed
 %%        part runs about S seconds, COUNT being the most (0: no limit).
 %%        Prints: throughput size=S count=N msgs_per_s=X mb_per_s=Y
@@ -41,6 +42,7 @@
 -export([start/0, run/1]).
 
 -define(WARMUP_US, 300000).
+-define(WARMUP_BYTES, 268435456).
 -define(WARMUP_ROUNDS, 1000).
 -define(TIMEOUT_MS, 60000).
 -define(USER_HZ, 100).
@@ -138,7 +140,8 @@ throughput(Node, Size, Count, Seconds, Server) ->
     Bin = binary:copy(<<16#5a>>, Size),
     Cap = case Count of 0 when Seconds =/= undefined -> infinity; _ -> Count end,
     WarmStart = now_us(),
-    Warm = warm_up(Sink, Bin, Cap, WarmStart + ?WARMUP_US, 0),
+    WarmCap = min(Cap, max(1, ?WARMUP_BYTES div max(1, Size))),
+    Warm = warm_up(Sink, Bin, WarmCap, WarmStart + ?WARMUP_US, 0),
     case done_round(Sink) of
         Warm -> ok;
         Counted -> throw({warm_up_count, Counted, Warm})

@@ -121,15 +121,11 @@ fn metrics() -> Vec<Metric> {
             better: "higher",
         },
     ];
-    for (size, name) in SIZES.iter().skip(1) {
+    for (size, label) in [(1024, "1 KiB: MB/s"), (65536, "64 KiB: MB/s"), (1_048_576, "1 MiB: MB/s")] {
         rows.push(Metric {
-            label: match name {
-                &"1 KiB" => "1 KiB: MB/s",
-                &"64 KiB" => "64 KiB: MB/s",
-                _ => "1 MiB: MB/s",
-            },
+            label,
             kind: "throughput",
-            size: Some(*size),
+            size: Some(size),
             value: |r| r.num("mb_per_s"),
             better: "higher",
         });
@@ -301,7 +297,13 @@ fn targets(results: &Results) -> Vec<Check> {
     let within = |target, transport: &str, slack: f64| match (lat("rust_rust", transport, "roundtrip", "p50_us"), raw) {
         (Some(rt), Some(raw)) => Check {
             target,
-            measured: format!("{} µs vs raw {} µs (+{} µs)", num(rt), num(raw), num(rt - raw)),
+            measured: format!(
+                "{} µs vs raw {} µs ({}{} µs)",
+                num(rt),
+                num(raw),
+                if rt >= raw { "+" } else { "−" },
+                num((rt - raw).abs())
+            ),
             met: Some(rt - raw <= slack),
         },
         _ => Check { target, measured: "not measured".into(), met: None },
@@ -401,25 +403,22 @@ fn markdown(results: &Results, svg_link: &str) -> String {
     ] {
         let _ = writeln!(out, "| {label} | {} |", results.meta(name).replace('|', "/"));
     }
-    let mut negotiated: Vec<String> = results
-        .tls
-        .iter()
-        .filter_map(|t| {
-            Some(format!(
-                "{} {} (seen by the {} generator)",
-                t.get("version")?,
-                t.get("suite")?,
-                pair_name(t.get("pair")?)
-            ))
-        })
-        .collect();
-    negotiated.sort();
-    negotiated.dedup();
-    let _ = writeln!(
-        out,
-        "| TLS negotiated | {} |",
-        if negotiated.is_empty() { "–".into() } else { negotiated.join("; ") }
-    );
+    // What each messaging pair's generator saw negotiated, grouped by outcome.
+    let mut negotiated: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for t in &results.tls {
+        let (Some(version), Some(suite), Some(pair)) = (t.get("version"), t.get("suite"), t.get("pair")) else {
+            continue;
+        };
+        let Some((_, name)) = PAIRS.iter().find(|(p, _)| *p == pair) else { continue };
+        let names = negotiated.entry(format!("{version} with {suite}")).or_default();
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    let negotiated: Vec<String> =
+        negotiated.iter().map(|(what, names)| format!("{what} ({})", names.join(", "))).collect();
+    let negotiated = if negotiated.is_empty() { "–".to_string() } else { negotiated.join("; ") };
+    let _ = writeln!(out, "| TLS negotiated | {negotiated} |");
     out.push('\n');
 
     out.push_str("## Messaging over plain TCP\n\n");
@@ -488,10 +487,6 @@ fn markdown(results: &Results, svg_link: &str) -> String {
     out
 }
 
-fn pair_name(pair: &str) -> &str {
-    PAIRS.iter().find(|(p, _)| *p == pair).map(|(_, n)| *n).unwrap_or(pair)
-}
-
 const COLORS: [RGBColor; 4] =
     [RGBColor(0xa2, 0x3b, 0x72), RGBColor(0xde, 0x6a, 0x10), RGBColor(0xf0, 0xb0, 0x7a), RGBColor(0xc8, 0x8e, 0xb0)];
 
@@ -532,6 +527,7 @@ fn bars(
                 .x_labels(groups.len() + 1)
                 .x_label_formatter(&label_of)
                 .y_desc(unit)
+                .y_label_formatter(&|y| num(*y))
                 .label_style(("sans-serif", 12))
                 .draw()?;
             for (p, (_, name)) in PAIRS.iter().enumerate() {
@@ -570,7 +566,7 @@ fn bars(
         let top = 10f64.powf((max * 2.0).log10().ceil());
         draw!(builder.build_cartesian_2d(-0.5..n - 0.5, (floor..top).log_scale())?, floor);
     } else {
-        draw!(builder.build_cartesian_2d(-0.5..n - 0.5, 0.0..max * 1.25)?, 0.0);
+        draw!(builder.build_cartesian_2d(-0.5..n - 0.5, 0.0..max * 1.6)?, 0.0);
     }
     Ok(())
 }

@@ -82,8 +82,11 @@ pub struct BenchArgs {
     timeout: u64,
 }
 
-/// Messages sent (or the time spent) before the clock starts, in throughput mode.
+/// How long the throughput warm-up sends before the clock starts...
 const WARMUP_TIME: Duration = Duration::from_millis(300);
+/// ...and at most how many payload bytes: a send may return before its
+/// message is written, so time alone does not bound what is in flight.
+const WARMUP_BYTES: u64 = 256 << 20;
 /// Round trips before the clock starts, in round-trip modes.
 const WARMUP_ROUNDS: u64 = 1000;
 /// Bytes per packet of the raw TCP ping-pong.
@@ -184,7 +187,8 @@ async fn throughput(node: &Node, target: &str, args: &BenchArgs, timeout: Durati
     // round that resets the sink. It also gives the rate --seconds needs.
     let warm_started = Instant::now();
     let mut warm = 0u64;
-    while warm < cap && (warm == 0 || warm_started.elapsed() < WARMUP_TIME) {
+    let warm_cap = cap.min((WARMUP_BYTES / args.size.max(1) as u64).max(1));
+    while warm < warm_cap && (warm == 0 || warm_started.elapsed() < WARMUP_TIME) {
         send(&p, "sink", target, payload.clone()).await?;
         warm += 1;
     }
