@@ -102,7 +102,14 @@ pub fn run(args: BenchArgs) -> ExitCode {
     let outcome = match args.mode {
         Mode::RawRoundtrip => raw_roundtrip(args.count.unwrap_or(20_000)),
         _ => match runtime() {
-            Ok(rt) => rt.block_on(drive(&args, &tally)),
+            // The load runs as a task on the runtime's workers, where the
+            // connection's tasks run too (as a program's processes would), not
+            // on the thread that waits for it.
+            Ok(rt) => {
+                let tally = tally.clone();
+                let load = rt.spawn(async move { drive(&args, &tally).await });
+                rt.block_on(load).unwrap_or_else(|e| Err(format!("the load generator failed: {e}")))
+            }
             Err(e) => Err(e),
         },
     };
