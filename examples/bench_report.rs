@@ -466,7 +466,7 @@ fn markdown(results: &Results, svg_link: &str) -> String {
         "- Pairs are sender→receiver. The receiver runs `beamlink serve` or `erl -s beamlink_bench start`; the \
          sender is `beamlink bench` or `erl -run beamlink_bench run`, a hidden node, started afresh for every run. \
          Both generators measure the same way and print the same lines.\n\
-         - Throughput: each run warms up for 0.3 s (then a `done` round resets the sink), picks its count from the \
+         - Throughput: each run warms up for 0.3 s or 256 MiB, whichever comes first (then a `done` round resets the sink), picks its count from the \
          warm-up's rate so the timed part lasts about the configured time, sends every message to `{sink, Node}` \
          as fast as the distribution's back-pressure allows, and stops the clock when the sink's `{count, N}` \
          answer arrives (N must equal the count sent). MB/s is payload bytes, 10^6 per MB.\n\
