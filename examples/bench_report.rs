@@ -466,8 +466,9 @@ fn markdown(results: &Results, svg_link: &str) -> String {
         "- Pairs are sender→receiver. The receiver runs `beamlink serve` or `erl -s beamlink_bench start`; the \
          sender is `beamlink bench` or `erl -run beamlink_bench run`, a hidden node, started afresh for every run. \
          Both generators measure the same way and print the same lines.\n\
-         - Throughput: each run warms up for 0.3 s or 256 MiB, whichever comes first (then a `done` round resets the sink), picks its count from the \
-         warm-up's rate so the timed part lasts about the configured time, sends every message to `{sink, Node}` \
+         - Throughput: each run warms up for 0.3 s or 256 MiB, whichever comes first (then a `done` round resets \
+         the sink), picks its count from the warm-up's rate so the timed part lasts about the configured time, \
+         sends every message to `{sink, Node}` \
          as fast as the distribution's back-pressure allows, and stops the clock when the sink's `{count, N}` \
          answer arrives (N must equal the count sent). MB/s is payload bytes, 10^6 per MB.\n\
          - Round trip: `{self(), I}` to `{echo, Node}` and back, one at a time, after 1000 rounds of warm-up.\n\
@@ -656,7 +657,8 @@ mod tests {
     #[test]
     fn medians_ratios_and_targets_come_from_the_run_lines() {
         let text = "meta cores 2\n\
-            run pair=erl_erl transport=tcp rep=1 kind=throughput size=16 count=100 msgs_per_s=100 mb_per_s=1 client_s=1 server_s=1\n\
+            run pair=erl_erl transport=tcp rep=1 kind=throughput size=16 count=100 msgs_per_s=100 mb_per_s=1 \
+            client_s=1 server_s=1\n\
             run pair=erl_erl transport=tcp rep=2 kind=throughput size=16 count=100 msgs_per_s=300 mb_per_s=1\n\
             run pair=erl_erl transport=tcp rep=3 kind=throughput size=16 count=100 msgs_per_s=200 mb_per_s=1\n\
             run pair=rust_rust transport=tcp rep=1 kind=throughput size=16 count=100 msgs_per_s=500 mb_per_s=1\n\
