@@ -1,5 +1,6 @@
 //! The `beamlink` command-line tool: a thin shell over the library.
 
+mod bench;
 #[cfg(feature = "certs")]
 mod certs_cmd;
 mod epmd_cmd;
@@ -32,6 +33,8 @@ enum Command {
     Epmd(epmd_cmd::EpmdArgs),
     /// List the names registered with an EPMD, as `epmd -names` does.
     Names(epmd_cmd::NamesArgs),
+    /// Drive the `sink` and `echo` services of a node: throughput, round trips, set-up, memory.
+    Bench(bench::BenchArgs),
     #[cfg(feature = "certs")]
     /// Make and inspect certificates for TLS distribution (cluster CA, node certificates, erl optfiles).
     Certs {
@@ -45,7 +48,10 @@ fn main() -> ExitCode {
     // Long-running commands report connections as they come and go; one-shot
     // commands print their own outcome and log only errors.
     let long_running = matches!(cli.command, Command::Serve(_) | Command::Epmd(_));
-    init_logging(if long_running { "info" } else { "error" });
+    // `bench` sets up its own logging (it also tallies TLS handshakes).
+    if !matches!(cli.command, Command::Bench(_)) {
+        init_logging(if long_running { "info" } else { "error" });
+    }
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Ping(args) => oneshot::ping(args),
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         Command::Send(args) => oneshot::send(args),
         Command::Epmd(args) => epmd_cmd::run_epmd(args),
         Command::Names(args) => epmd_cmd::run_names(args),
+        Command::Bench(args) => bench::run(args),
         #[cfg(feature = "certs")]
         Command::Certs { command } => certs_cmd::run(command),
     }
