@@ -185,3 +185,53 @@ fn an_epmd_restart_leaves_connections_alone_and_nodes_re_register() {
     assert_eq!(b.node.creation(), creation);
     drop(a);
 }
+
+#[test]
+fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
+    let epmd = OtpEpmd::start();
+    let serve = common::rust::BeamlinkProcess::start(
+        &["serve", "--sname", &format!("{}@localhost", common::unique_name("stall")), "--cookie", "f7"],
+        epmd.port,
+    );
+    let limit = 4 << 20;
+    let a = TestNode::start(&format!("{}@localhost", common::unique_name("fast")), "f7", epmd.port, |b| b.send_queue_limit(limit));
+    let peer = serve.node.clone();
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&peer)));
+    serve.signal("STOP");
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let node = a.node.clone();
+    let target = peer.clone();
+    let sender = a.rt.spawn(async move {
+        let p = node.process();
+        loop {
+            // A fresh 64 KiB payload each time: nothing is shared, so queued
+            // messages really take memory.
+            let payload = beamlink::term::Term::binary(vec![counter.load(std::sync::atomic::Ordering::Relaxed) as u8; 64 << 10]);
+            if p.send_named("sink", &target, payload).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let after_two = sent.load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(1));
+    let after_three = sent.load(std::sync::atomic::Ordering::Relaxed);
+    // Everything accepted fits in the queue limit plus what the kernel's
+    // socket buffers and the writer's own round hold.
+    let accepted_bytes = after_three * (64 << 10);
+    assert!(accepted_bytes < limit + (24 << 20), "{after_three} messages ({accepted_bytes} bytes) accepted by a stalled peer");
+    assert_eq!(after_two, after_three, "the sender keeps going although the peer reads nothing");
+    // A non-waiting send says so.
+    let p = a.node.process();
+    let someone_there = beamlink::term::Pid::new(beamlink::term::Atom::new(&peer), 1, 0, 1);
+    let busy = p.try_send(&someone_there, beamlink::term::Term::atom("x"));
+    assert!(matches!(busy, Err(beamlink::node::SendError::Busy(_))), "{busy:?}");
+    // Once the peer reads again, the sender moves on.
+    serve.signal("CONT");
+    common::wait_for("the sender to move on", Duration::from_secs(20), || {
+        (sent.load(std::sync::atomic::Ordering::Relaxed) > after_three + 100).then_some(())
+    });
+    sender.abort();
+}

@@ -27,6 +27,9 @@ pub enum QueueError {
 
 struct Inner {
     items: VecDeque<(Control, usize)>,
+    /// Bytes accepted and not yet written: queued, or taken by the writer
+    /// and still in its hands. Senders wait on this, so a writer that has
+    /// taken a lot does not make room for more until it has written it.
     bytes: usize,
 }
 
@@ -118,14 +121,41 @@ impl OutQueue {
         }
     }
 
-    /// Moves everything queued into `out` (the writer's side). Returns the
-    /// total cost taken.
-    pub fn drain_into(&self, out: &mut Vec<(Control, usize)>) -> usize {
+    /// Moves queued messages into `out` (the writer's side), oldest first,
+    /// until their costs add up to at least `budget` (at least one message
+    /// when any is queued). Their bytes still count against the high-water
+    /// mark until the writer reports them written with [`OutQueue::written`].
+    /// Returns the total cost taken.
+    pub fn take_into(&self, out: &mut Vec<(Control, usize)>, budget: usize) -> usize {
         let mut inner = self.lock();
-        let taken = inner.bytes;
-        out.extend(inner.items.drain(..));
-        inner.bytes = 0;
+        let mut taken = 0;
+        while taken < budget {
+            let Some((control, cost)) = inner.items.pop_front() else { break };
+            taken += cost;
+            out.push((control, cost));
+        }
         taken
+    }
+
+    /// The writer wrote messages whose costs add up to `cost`: make room and
+    /// wake senders waiting for it.
+    pub fn written(&self, cost: usize) {
+        if cost == 0 {
+            return;
+        }
+        let below = {
+            let mut inner = self.lock();
+            inner.bytes = inner.bytes.saturating_sub(cost);
+            inner.bytes <= self.high_water
+        };
+        if below {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// Whether messages are waiting to be taken.
+    pub fn has_queued(&self) -> bool {
+        !self.lock().items.is_empty()
     }
 
     /// A tick arrived from the peer. It is answered unless this side wrote
@@ -156,17 +186,12 @@ impl OutQueue {
         self.tick_requested.swap(false, Ordering::AcqRel)
     }
 
-    /// Tells waiting senders there is room again (the writer calls this after writing).
-    pub fn wake_senders(&self) {
-        self.room.notify_waiters();
-    }
-
     /// Waits until something may have been queued.
     pub async fn wait_for_work(&self) {
         self.work.notified().await
     }
 
-    /// Bytes queued and not yet taken by the writer.
+    /// Bytes accepted and not yet written.
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
     }

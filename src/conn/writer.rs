@@ -2,7 +2,7 @@
 //! fragments of long messages with short ones, batches everything into few
 //! system calls, and ticks when there is nothing else to say.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,24 +36,30 @@ const COALESCE_MAX: usize = 16 * 1024;
 /// Bytes emitted per round before new work is taken from the queue, so a
 /// long message cannot delay short ones (or ticks) by more than this much.
 const ROUND_BUDGET: usize = 256 * 1024;
+/// Most message bytes in the writer's hands at once; the rest wait in the
+/// queue, where they count against its high-water mark (back-pressure).
+const TAKE_BUDGET: usize = 1 << 20;
 
 /// One message in the writer's hands, and the process it must stay in order with.
 struct Pending {
     order_key: Option<(u32, u32)>,
     packets: Fragments,
+    cost: usize,
 }
 
 /// Runs until the queue is closed or a write fails.
 ///
-/// Each round takes everything queued. A message small enough to need no
-/// fragmenting, when no long message is in progress, is encoded straight
-/// into the output buffer (the fast path: no allocation per message);
-/// others are encoded into chunks, their large binaries referenced rather
-/// than copied, and sent one fragment at a time between other senders'
-/// messages.
+/// Each round takes up to [`TAKE_BUDGET`] bytes of queued messages. A
+/// message small enough to need no fragmenting, when no long message is in
+/// progress, is encoded straight into the output buffer (the fast path: no
+/// allocation per message); others are encoded into chunks, their large
+/// binaries referenced rather than copied, and sent one fragment at a time
+/// between other senders' messages. Messages count against the queue's
+/// high-water mark until they are written.
 pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config: WriterConfig) -> Result<(), ConnError> {
     let mut taken: Vec<(Control, usize)> = Vec::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut pending_cost = 0usize;
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut next_seq: u64 = 1;
@@ -62,12 +68,14 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
         if queue.is_closed() {
             return Ok(());
         }
-        queue.drain_into(&mut taken);
-        if !taken.is_empty() {
-            queue.wake_senders();
+        let room = TAKE_BUDGET.saturating_sub(pending_cost);
+        if room > 0 {
+            queue.take_into(&mut taken, room);
         }
+        let mut written_cost = 0;
         for (control, cost) in taken.drain(..) {
             if pending.is_empty() && cost <= config.fragment_size {
+                written_cost += cost;
                 if let Err(e) = encode_packet_into(config.format, &control, config.flags, &mut buf) {
                     tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded");
                 }
@@ -80,15 +88,20 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                     if packets.is_fragmented() {
                         next_seq += 1;
                     }
-                    pending.push_back(Pending { order_key, packets });
+                    pending_cost += cost;
+                    pending.push_back(Pending { order_key, packets, cost });
                 }
                 // The sender checked the size limit; anything else is a bug
                 // in what was queued. Drop that message, keep the connection.
-                Err(e) => tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded"),
+                Err(e) => {
+                    written_cost += cost;
+                    tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded");
+                }
             }
         }
         let tick_asked = queue.take_tick_request();
         if pending.is_empty() && buf.is_empty() {
+            queue.written(written_cost);
             if tick_asked {
                 write_all(&mut out, &TICK).await?;
                 queue.note_written();
@@ -106,26 +119,34 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                 }
             }
         }
-        emit_round(&mut pending, &mut chunks);
+        let completed = emit_round(&mut pending, &mut chunks);
+        pending_cost -= completed;
         write_chunks(&mut out, &mut chunks, &mut buf).await?;
+        queue.written(written_cost + completed);
         queue.note_written();
         last_write = Instant::now();
     }
 }
 
 /// Emits up to [`ROUND_BUDGET`] bytes of packets: whole short messages, and
-/// one fragment at a time of long ones, keeping each sender's messages in order.
-fn emit_round(pending: &mut VecDeque<Pending>, chunks: &mut Vec<Bytes>) {
+/// one fragment at a time of long ones, keeping each sender's messages in
+/// order. Returns the cost of the messages it finished.
+fn emit_round(pending: &mut VecDeque<Pending>, chunks: &mut Vec<Bytes>) -> usize {
+    let mut completed = 0;
     let any_fragmented = pending.iter().any(|p| !p.packets.is_done() && p.packets.is_fragmented());
     if !any_fragmented {
-        // The common case: short messages only, all of them, in order.
+        // Short messages only: all of them, in order.
         while let Some(mut p) = pending.pop_front() {
             while p.packets.next_packet(chunks) > 0 {}
+            completed += p.cost;
         }
-        return;
+        return completed;
     }
     let mut budget = ROUND_BUDGET;
-    let mut blocked: HashSet<Option<(u32, u32)>> = HashSet::new();
+    // Senders with an unfinished message earlier in the list: their later
+    // messages wait. The writer holds at most TAKE_BUDGET bytes, so this
+    // list stays short.
+    let mut blocked: Vec<Option<(u32, u32)>> = Vec::new();
     let mut i = 0;
     while i < pending.len() && budget > 0 {
         let key = pending[i].order_key;
@@ -136,14 +157,17 @@ fn emit_round(pending: &mut VecDeque<Pending>, chunks: &mut Vec<Bytes>) {
         let emitted = pending[i].packets.next_packet(chunks);
         budget = budget.saturating_sub(emitted);
         if pending[i].packets.is_done() {
-            pending.remove(i);
+            if let Some(p) = pending.remove(i) {
+                completed += p.cost;
+            }
         } else {
             // The rest of this message, and everything its sender sent after
             // it, waits for the next round.
-            blocked.insert(key);
+            blocked.push(key);
             i += 1;
         }
     }
+    completed
 }
 
 async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> Result<(), ConnError> {
