@@ -111,7 +111,9 @@ pub fn erlang_config(dir: &Path, node: &str) -> Result<ErlangConfig, CertsError>
 /// checks each peer's certificate against it (`{crl_check, peer}`; a peer
 /// whose CA has no CRL there is refused, as beamlink does by default).
 /// OTP's `ssl_crl_hash_dir` re-reads the directory at each handshake, so
-/// later revocations reach `erl` without a restart.
+/// later revocations reach `erl` without a restart. Unlike beamlink's
+/// default, OTP refuses every peer once the CRL is past its nextUpdate:
+/// refresh it in time (`beamlink certs crl`).
 fn crl_hash_dir(dir: &Path, ca: &Path) -> Result<Option<PathBuf>, CertsError> {
     let crl = dir.join(CRL_FILE);
     if crl.symlink_metadata().is_err() {
