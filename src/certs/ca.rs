@@ -67,6 +67,7 @@ pub fn init_ca(opts: &CaOptions) -> Result<CaFiles, CertsError> {
 /// A CA loaded from a folder, ready to sign.
 pub(crate) struct LoadedCa {
     pub(crate) cert_path: PathBuf,
+    pub(crate) der: CertificateDer<'static>,
     pub(crate) info: CertInfo,
     pub(crate) issuer: Issuer<'static, KeyPair>,
 }
@@ -94,7 +95,7 @@ pub(crate) fn load_ca(dir: &Path) -> Result<LoadedCa, CertsError> {
         return Err(CertsError::CaKeyMismatch { cert: cert_path, key: key_path });
     }
     let issuer = Issuer::from_ca_cert_der(&der, key).map_err(CertsError::crypto("reading the CA certificate"))?;
-    Ok(LoadedCa { cert_path, info, issuer })
+    Ok(LoadedCa { cert_path, der, info, issuer })
 }
 
 /// The subject public key bits of a DER certificate.

@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use super::ca::CA_CERT_FILE;
+use super::crl::{CRL_FILE, hash_link_path};
 use super::files::{PUBLIC_MODE, Staged, ensure_dir, refuse_existing};
 use super::{CertsError, node_files};
-use crate::pki::parse_node_name;
+use crate::pki::{self, parse_node_name};
 
 /// An optfile for one node, and the `erl` flags that use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub struct ErlangConfig {
     pub optfile_path: PathBuf,
     /// The optfile's text: one Erlang term, `[{server, ..}, {client, ..}].`.
     pub optfile_text: String,
+    /// The CRL hash directory the optfile makes `erl` check peers against
+    /// (`DIR/crl.d`), when the folder has a CRL.
+    pub crl_dir: Option<PathBuf>,
     /// The `erl` arguments that go with it: the name flag (`-sname` for a
     /// single-label host, `-name` otherwise), `-proto_dist inet_tls` and
     /// `-ssl_dist_optfile PATH`.
@@ -55,7 +59,9 @@ impl ErlangConfig {
 }
 
 /// The optfile for `node`'s certificate in `dir`: mutual verification with
-/// the folder's CA, TLS 1.3 and 1.2, secure renegotiation, absolute paths.
+/// the folder's CA, TLS 1.3 and 1.2, secure renegotiation, absolute paths,
+/// and, when the folder has a CRL (`crl.pem`, from `beamlink certs revoke` or
+/// `crl`), a revocation check of each peer against it through `crl.d`.
 /// It is meant to be saved as `DIR/NODE@HOST.ssl_dist.conf` unless
 /// [`ErlangConfig::at`] names another place.
 pub fn erlang_config(dir: &Path, node: &str) -> Result<ErlangConfig, CertsError> {
@@ -77,12 +83,19 @@ pub fn erlang_config(dir: &Path, node: &str) -> Result<ErlangConfig, CertsError>
     let dir = dir.canonicalize().map_err(CertsError::io("resolve", dir))?;
     let (cert, key) = node_files(&dir, node);
     let ca = dir.join(CA_CERT_FILE);
-    let common = format!(
+    let mut common = format!(
         "{{certfile, {}}},\n    {{keyfile, {}}},\n    {{cacertfile, {}}},\n    {{verify, verify_peer}},\n",
         erlang_string(&cert)?,
         erlang_string(&key)?,
         erlang_string(&ca)?,
     );
+    let crl_dir = crl_hash_dir(&dir, &ca)?;
+    if let Some(crl_dir) = &crl_dir {
+        common.push_str(&format!(
+            "    {{crl_check, peer}},\n    {{crl_cache, {{ssl_crl_hash_dir, {{internal, [{{dir, {}}}]}}}}}},\n",
+            erlang_string(crl_dir)?
+        ));
+    }
     let tail = "{secure_renegotiate, true},\n    {versions, ['tlsv1.3', 'tlsv1.2']}";
     let optfile_text = format!(
         "%% TLS distribution options for {node}: erl -proto_dist inet_tls -ssl_dist_optfile THIS_FILE\n\
@@ -91,7 +104,36 @@ pub fn erlang_config(dir: &Path, node: &str) -> Result<ErlangConfig, CertsError>
     );
     let optfile_path = dir.join(format!("{node}.ssl_dist.conf"));
     let erl_flags = erl_flags(node, &optfile_path)?;
-    Ok(ErlangConfig { node: node.to_string(), optfile_path, optfile_text, erl_flags })
+    Ok(ErlangConfig { node: node.to_string(), optfile_path, optfile_text, crl_dir, erl_flags })
+}
+
+/// The CRL hash directory of `dir` when the folder has a CRL: `erl` then
+/// checks each peer's certificate against it (`{crl_check, peer}`; a peer
+/// whose CA has no CRL there is refused, as beamlink does by default).
+/// OTP's `ssl_crl_hash_dir` re-reads the directory at each handshake, so
+/// later revocations reach `erl` without a restart. Unlike beamlink's
+/// default, OTP refuses every peer once the CRL is past its nextUpdate:
+/// refresh it in time (`beamlink certs crl`).
+fn crl_hash_dir(dir: &Path, ca: &Path) -> Result<Option<PathBuf>, CertsError> {
+    let crl = dir.join(CRL_FILE);
+    if crl.symlink_metadata().is_err() {
+        return Ok(None);
+    }
+    let ca_der = pki::load_certs(ca)?.into_iter().next();
+    let link = ca_der.and_then(|der| hash_link_path(dir, der.as_ref())).ok_or_else(|| CertsError::BadCrl {
+        path: crl.clone(),
+        reason: "the CA's name cannot be hashed for a CRL hash directory; configure erl's crl_cache by hand".into(),
+    })?;
+    if link.metadata().is_err() {
+        return Err(CertsError::BadCrl {
+            path: link,
+            reason: format!(
+                "missing, so erl cannot find the CRL; make it with `beamlink certs crl --dir {}`",
+                dir.display()
+            ),
+        });
+    }
+    Ok(link.parent().map(Path::to_path_buf))
 }
 
 fn erl_flags(node: &str, optfile: &Path) -> Result<Vec<String>, CertsError> {

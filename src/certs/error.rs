@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::pki::PkiError;
+use crate::transport::tls::RevocationReason;
 
 /// A provisioning step failed. Each variant says what to fix; nothing was
 /// left half-written when one is returned.
@@ -99,6 +100,46 @@ pub enum CertsError {
     NonUtf8Path {
         /// The path.
         path: PathBuf,
+    },
+    /// A serial number given to revoke is not one.
+    #[error("invalid serial number {serial:?}: {reason}")]
+    InvalidSerial {
+        /// The serial as given.
+        serial: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A revocation reason that a CRL of this kind cannot carry.
+    #[error("the revocation reason {reason} belongs in delta CRLs only; choose another reason")]
+    UnsupportedReason {
+        /// The reason asked for.
+        reason: RevocationReason,
+    },
+    /// The certificate to revoke was not issued by the folder's CA.
+    #[error("{} was not issued by the CA in {}: only the CA that issued a certificate can revoke it",
+        cert.display(), ca.display())]
+    NotIssuedByCa {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The folder's CA certificate.
+        ca: PathBuf,
+    },
+    /// The folder's CRL was not signed by the folder's CA.
+    #[error("{} was not signed by the CA in {} (was the CA replaced?); move it away to start a new CRL",
+        crl.display(), ca.display())]
+    ForeignCrl {
+        /// The CRL file.
+        crl: PathBuf,
+        /// The folder's CA certificate.
+        ca: PathBuf,
+    },
+    /// The folder's CRL cannot be read.
+    #[error("{}: cannot use it as a CRL: {reason}", path.display())]
+    BadCrl {
+        /// The CRL file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// Reading a certificate or key failed.
     #[error(transparent)]

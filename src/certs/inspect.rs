@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::CertsError;
 use crate::pki::{CertInfo, load_certs};
+use crate::transport::tls::{CrlInfo, TlsError, load_crls};
 
 /// Where a certificate stands on its validity timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +107,82 @@ impl fmt::Display for Inspection {
             ExpiryStatus::ExpiringSoon => format!("EXPIRING: expires within {} days", self.warn_days),
             ExpiryStatus::Expired => "EXPIRED".to_string(),
             ExpiryStatus::NotYetValid => "NOT YET VALID".to_string(),
+        };
+        row(f, "status:", &status)
+    }
+}
+
+/// The result of [`inspect_crl`]; `Display` prints the report.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CrlInspection {
+    /// The file inspected.
+    pub path: PathBuf,
+    /// What its (first) CRL says.
+    pub info: CrlInfo,
+    /// How many CRLs the file holds.
+    pub crl_count: usize,
+    /// The time the verdict is for.
+    pub now: SystemTime,
+}
+
+impl CrlInspection {
+    /// True when the CRL is past its nextUpdate: the case `beamlink certs
+    /// inspect` exits 1 for (refresh it with `beamlink certs crl`).
+    pub fn needs_attention(&self) -> bool {
+        self.info.is_stale_at(self.now)
+    }
+}
+
+/// Reads the CRL(s) in `path` (PEM or DER) and reports on the first one:
+/// issuer, number, update times, and every revoked serial.
+pub fn inspect_crl(path: &Path, now: SystemTime) -> Result<CrlInspection, CertsError> {
+    let file = path.display().to_string();
+    let as_certs_error = |e: TlsError| match e {
+        TlsError::BadCrl { file, reason } => CertsError::BadCrl { path: file, reason },
+        other => CertsError::BadCrl { path: path.to_path_buf(), reason: other.to_string() },
+    };
+    let crls = load_crls(path).map_err(as_certs_error)?;
+    let Some(first) = crls.first() else {
+        return Err(CertsError::BadCrl { path: path.to_path_buf(), reason: "no CRL in it".into() });
+    };
+    let info = CrlInfo::from_der(first.as_ref(), &file).map_err(as_certs_error)?;
+    Ok(CrlInspection { path: path.to_path_buf(), info, crl_count: crls.len(), now })
+}
+
+impl fmt::Display for CrlInspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = &self.info;
+        let row = |f: &mut fmt::Formatter<'_>, label: &str, value: &dyn fmt::Display| writeln!(f, "{label:<14}{value}");
+        row(f, "file:", &self.path.display())?;
+        if self.crl_count > 1 {
+            row(f, "CRLs:", &format!("{} in the file; this report is about the first", self.crl_count))?;
+        }
+        row(f, "kind:", &"certificate revocation list")?;
+        row(f, "issuer:", &info.issuer)?;
+        row(f, "CRL number:", &info.number.as_deref().unwrap_or("(none)"))?;
+        row(f, "this update:", &utc(info.this_update))?;
+        let next = match info.next_update {
+            None => "(none)".to_string(),
+            Some(next) => match next.duration_since(self.now) {
+                Ok(left) => format!("{} (in {})", utc(next), span(left)),
+                Err(late) => format!("{} ({} ago)", utc(next), span(late.duration())),
+            },
+        };
+        row(f, "next update:", &next)?;
+        row(
+            f,
+            "revoked:",
+            &format!("{} certificate{}", info.revoked.len(), if info.revoked.len() == 1 { "" } else { "s" }),
+        )?;
+        for entry in &info.revoked {
+            let reason = entry.reason.map(|r| format!(", {r}")).unwrap_or_default();
+            writeln!(f, "  serial {} since {}{reason}", entry.serial, utc(entry.revoked_at))?;
+        }
+        let status = if self.needs_attention() {
+            "STALE: past its nextUpdate; refresh it (beamlink certs crl --dir DIR)"
+        } else {
+            "OK"
         };
         row(f, "status:", &status)
     }

@@ -67,6 +67,21 @@ impl Pki {
         TlsTransport::new(self.config(node).handshake_timeout(Duration::from_secs(3))).expect("TLS transport")
     }
 
+    /// The CA's CRL, `DIR/crl.pem` (made by [`Pki::revoke`] or [`Pki::empty_crl`]).
+    pub fn crl(&self) -> PathBuf {
+        beamlink::certs::crl_path(self.dir())
+    }
+
+    /// Revokes `node`'s current certificate; returns the CRL path.
+    pub fn revoke(&self, node: &str) -> PathBuf {
+        beamlink::certs::revoke(&beamlink::certs::RevokeOptions::new(self.dir(), node)).expect("revoke").path
+    }
+
+    /// Makes (or refreshes) the CA's CRL without revoking anything; returns its path.
+    pub fn empty_crl(&self) -> PathBuf {
+        beamlink::certs::update_crl(&beamlink::certs::CrlOptions::new(self.dir())).expect("update_crl").path
+    }
+
     /// Writes `node`'s `-ssl_dist_optfile` with `beamlink::certs::erlang_config`; returns its path.
     pub fn optfile(&self, node: &str) -> PathBuf {
         let config = erlang_config(self.dir(), node).expect("erlang_config");

@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use beamlink::certs::{
-    self, CaOptions, CertsError, DEFAULT_CA_DAYS, DEFAULT_NODE_DAYS, IssueOptions, KeyAlgorithm, NodeFiles,
-    RenewOptions,
+    self, CaOptions, CertsError, CrlFile, CrlOptions, DEFAULT_CA_DAYS, DEFAULT_CRL_DAYS, DEFAULT_NODE_DAYS,
+    IssueOptions, KeyAlgorithm, NodeFiles, RenewOptions, RevokeOptions,
 };
+use beamlink::pki::PkiError;
+use beamlink::transport::tls::RevocationReason;
 use clap::Subcommand;
 
 /// The `certs` subcommands.
@@ -58,9 +60,10 @@ pub enum CertsCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Show what a certificate says; exit 1 if it is expired or expires soon.
+    /// Show what a certificate or CRL says; exit 1 if the certificate is expired or expires soon,
+    /// or the CRL is past its next update.
     Inspect {
-        /// A PEM certificate file.
+        /// A PEM certificate file, or a CRL (PEM or DER).
         file: PathBuf,
         /// Exit 1 when the certificate expires within this many days.
         #[arg(long, default_value_t = 30)]
@@ -79,6 +82,37 @@ pub enum CertsCommand {
         /// Key type (default: the old key's type).
         #[arg(long)]
         key: Option<KeyAlgorithm>,
+    },
+    /// Revoke a node's certificate: add its serial to the CA's CRL, DIR/crl.pem (created on first use).
+    Revoke {
+        /// The certificate folder holding the CA.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node whose current certificate (DIR/NODE@HOST.pem) is revoked.
+        #[arg(required_unless_present_any = ["cert", "serial"], conflicts_with_all = ["cert", "serial"])]
+        node: Option<String>,
+        /// Revoke the certificate in this file instead (e.g. a backup kept by renew).
+        #[arg(long, value_name = "FILE", conflicts_with = "serial")]
+        cert: Option<PathBuf>,
+        /// Revoke the certificate with this serial number (hex) instead.
+        #[arg(long, value_name = "HEX")]
+        serial: Option<String>,
+        /// Why: key-compromise, superseded, cessation-of-operation, affiliation-changed, privilege-withdrawn,
+        /// ca-compromise, certificate-hold, aa-compromise or unspecified.
+        #[arg(long, value_name = "R")]
+        reason: Option<RevocationReason>,
+        /// Days until the CRL's next update (refresh it before then with `certs crl`).
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS, allow_negative_numbers = true)]
+        days: i64,
+    },
+    /// Re-sign the CA's CRL (DIR/crl.pem) with a new next update, keeping its entries; creates an empty one.
+    Crl {
+        /// The certificate folder holding the CA.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Days until the CRL's next update.
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS, allow_negative_numbers = true)]
+        days: i64,
     },
     /// Print an -ssl_dist_optfile for an erl node; the matching erl flags go to stderr.
     ErlangConfig {
@@ -125,11 +159,57 @@ fn execute(command: CertsCommand) -> Result<ExitCode, CertsError> {
             report_node(&certs::issue(&opts)?);
         }
         CertsCommand::Inspect { file, warn_days } => {
-            let inspection = certs::inspect(&file, SystemTime::now(), warn_days)?;
-            print!("{inspection}");
-            if inspection.needs_attention() {
+            let needs_attention = match certs::inspect(&file, SystemTime::now(), warn_days) {
+                Ok(inspection) => {
+                    print!("{inspection}");
+                    inspection.needs_attention()
+                }
+                Err(CertsError::Pki(PkiError::WrongBlockType { found, .. }))
+                    if found.iter().any(|f| f == "X509 CRL") =>
+                {
+                    inspect_crl(&file)?
+                }
+                // A DER file: a CRL if it reads as one.
+                Err(e @ CertsError::Pki(PkiError::NoPemBlock { .. })) => {
+                    match certs::inspect_crl(&file, SystemTime::now()) {
+                        Ok(inspection) => {
+                            print!("{inspection}");
+                            inspection.needs_attention()
+                        }
+                        Err(_) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            if needs_attention {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        CertsCommand::Revoke { dir, node, cert, serial, reason, days } => {
+            let (mut opts, what) = match (node, cert, serial) {
+                (Some(node), _, _) => (RevokeOptions::new(dir, &node), node),
+                (None, Some(cert), _) => (RevokeOptions::cert_file(dir, &cert), cert.display().to_string()),
+                (None, None, Some(serial)) => (RevokeOptions::serial(dir, serial), "the certificate".to_string()),
+                (None, None, None) => {
+                    eprintln!("error: name the certificate to revoke: NODE, --cert FILE or --serial HEX");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            opts = opts.days(days);
+            opts.reason = reason;
+            let crl = certs::revoke(&opts)?;
+            if let Some(entry) = &crl.entry {
+                let why = entry.reason.map(|r| format!(", reason {r}")).unwrap_or_default();
+                if crl.already_revoked {
+                    println!("serial {} was already revoked (since {}{why})", entry.serial, utc(entry.revoked_at));
+                } else {
+                    println!("revoked {what} (serial {}{why})", entry.serial);
+                }
+            }
+            report_crl(&crl);
+        }
+        CertsCommand::Crl { dir, days } => {
+            report_crl(&certs::update_crl(&CrlOptions::new(dir).days(days))?);
         }
         CertsCommand::Renew { dir, node, days, key } => {
             let mut opts = RenewOptions::new(dir, node);
@@ -161,6 +241,43 @@ fn execute(command: CertsCommand) -> Result<ExitCode, CertsError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn inspect_crl(file: &std::path::Path) -> Result<bool, CertsError> {
+    let inspection = certs::inspect_crl(file, SystemTime::now())?;
+    print!("{inspection}");
+    Ok(inspection.needs_attention())
+}
+
+fn report_crl(crl: &CrlFile) {
+    let info = &crl.info;
+    println!(
+        "wrote {}: CRL number {}, {} revoked certificate{}, next update {}",
+        crl.path.display(),
+        info.number.as_deref().unwrap_or("(none)"),
+        info.revoked.len(),
+        if info.revoked.len() == 1 { "" } else { "s" },
+        info.next_update.map(utc).unwrap_or_else(|| "(none)".into())
+    );
+    println!(
+        "nodes started with --crl {} refuse the revoked certificates on new connections once they reload it \
+         (beamlink serve polls its files every 10 seconds); refresh it before the next update with `beamlink certs crl`",
+        crl.path.display()
+    );
+}
+
+/// `2025-06-14 10:15:00 UTC`.
+fn utc(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn report_node(files: &NodeFiles) {

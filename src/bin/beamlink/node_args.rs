@@ -81,6 +81,10 @@ pub struct TlsArgs {
     /// for nodes with publicly issued certificates.
     #[arg(long, conflicts_with_all = ["ca", "ssl_dist_optfile"], help_heading = "TLS distribution")]
     pub web_pki: bool,
+    /// Refuse peers whose certificate this CRL (PEM or DER) revokes, and peers whose CA has no CRL given
+    /// (repeatable; re-read when it changes).
+    #[arg(long = "crl", value_name = "FILE", help_heading = "TLS distribution")]
+    pub crls: Vec<std::path::PathBuf>,
 }
 
 #[cfg(feature = "tls")]
@@ -95,9 +99,10 @@ impl TlsArgs {
                 return Err("--web-pki needs this node's --cert and --key".into());
             }
             (None, Some(ca), Some(cert), Some(key)) => TlsConfig::from_files(ca, cert, key),
-            (None, None, None, None) if self.verify_name.is_none() => return Ok(None),
+            (None, None, None, None) if self.verify_name.is_none() && self.crls.is_empty() => return Ok(None),
             (None, None, None, None) => {
-                return Err("--verify-name needs TLS: give --ca, --cert and --key, or --ssl-dist-optfile".into());
+                let flag = if self.verify_name.is_some() { "--verify-name" } else { "--crl" };
+                return Err(format!("{flag} needs TLS: give --ca, --cert and --key, or --ssl-dist-optfile"));
             }
             (None, ..) => {
                 let missing: Vec<&str> =
@@ -112,6 +117,7 @@ impl TlsArgs {
             Some(policy) => config.verify_name(policy),
             None => config,
         };
+        let config = self.crls.iter().fold(config, |config, crl| config.crl_file(crl));
         // Replaced certificate files are picked up without a restart.
         let config = config.reload_interval(Some(std::time::Duration::from_secs(10)));
         TlsTransport::new(config).map(Some).map_err(|e| e.to_string())

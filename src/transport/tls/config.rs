@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{OptfileError, OptfileProblem, TlsError};
-use super::optfile::{PeerVerify, SslDistOptions};
+use super::optfile::{CrlCache, CrlCheck, PeerVerify, SideOptions, SslDistOptions};
 use crate::pki::VerifyName;
 
 /// A TLS protocol version beamlink speaks.
@@ -62,7 +62,8 @@ pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 /// handshake and re-verifies the peer's chain); a 5-second TLS handshake
 /// limit; no file polling (call [`TlsTransport::reload`](super::TlsTransport::reload),
 /// or set [`TlsConfig::reload_interval`]); at most 128 incoming TLS
-/// handshakes in progress; an expiry warning 30 days ahead.
+/// handshakes in progress; an expiry warning 30 days ahead; no revocation
+/// check until a CRL is given ([`TlsConfig::crl_file`]).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -84,6 +85,10 @@ pub struct TlsConfig {
     pub(crate) reload_interval: Option<Duration>,
     pub(crate) max_pending_handshakes: usize,
     pub(crate) expiry_warning: Duration,
+    pub(crate) crls: Vec<PathBuf>,
+    pub(crate) crl_dirs: Vec<PathBuf>,
+    pub(crate) allow_unknown_revocation: bool,
+    pub(crate) enforce_crl_next_update: bool,
 }
 
 impl TlsConfig {
@@ -110,6 +115,10 @@ impl TlsConfig {
             reload_interval: None,
             max_pending_handshakes: 128,
             expiry_warning: DEFAULT_EXPIRY_WARNING,
+            crls: Vec::new(),
+            crl_dirs: Vec::new(),
+            allow_unknown_revocation: false,
+            enforce_crl_next_update: false,
         }
     }
 
@@ -124,7 +133,10 @@ impl TlsConfig {
     /// `{verify, verify_none}` in either section is refused rather than
     /// silently changed; `{fail_if_no_peer_cert, false}` is overridden (a
     /// client certificate is always required) with a warning. Options beamlink
-    /// does not apply are logged at warn level.
+    /// does not apply are logged at warn level. `{crl_check, peer | true}`
+    /// with `{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, Dir}]}}}` becomes
+    /// [`TlsConfig::crl_hash_dir`] (`best_effort` also allows unknown status);
+    /// `crl_check` with any other cache is refused.
     pub fn from_ssl_dist_optfile(path: impl AsRef<Path>) -> Result<TlsConfig, TlsError> {
         let path = path.as_ref();
         let options = SslDistOptions::read(path)?;
@@ -156,6 +168,7 @@ impl TlsConfig {
         if let Some(versions) = server.versions.clone().or_else(|| client.versions.clone()) {
             config.versions = versions;
         }
+        apply_crl_options(&mut config, server, client).map_err(fail)?;
         if server.fail_if_no_peer_cert == Some(false) {
             tracing::warn!(
                 optfile = file,
@@ -200,7 +213,7 @@ impl TlsConfig {
         self
     }
 
-    /// Polls the certificate, key and CA files this often and reloads when
+    /// Polls the certificate, key, CA and CRL files this often and reloads when
     /// they change (default `None`: reload only when asked). The poll runs on
     /// the Tokio runtime that first uses the transport.
     pub fn reload_interval(mut self, interval: Option<Duration>) -> Self {
@@ -219,6 +232,58 @@ impl TlsConfig {
     pub fn expiry_warning(mut self, ahead: Duration) -> Self {
         self.expiry_warning = ahead;
         self
+    }
+
+    /// Checks peers' certificates against the certificate revocation list(s)
+    /// in `path` (PEM `X509 CRL` blocks, or one DER CRL); call it once per
+    /// file. Re-read on reload and by the file poll, like the other files.
+    ///
+    /// With at least one CRL given, both sides check the peer's end-entity
+    /// certificate: one its issuer's CRL lists is refused, and so is one
+    /// whose issuer has no CRL among those given (its status is unknown)
+    /// unless [`TlsConfig::allow_unknown_revocation_status`] says otherwise.
+    /// A CRL past its nextUpdate is still used (with a warning) unless
+    /// [`TlsConfig::enforce_crl_next_update`] is set. Without any CRL no
+    /// revocation check is made.
+    pub fn crl_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.crls.push(path.into());
+        self
+    }
+
+    /// Checks peers' certificates against every CRL in the hash directory
+    /// `dir`: the files named `HASH.rN` (8 hex digits, `.r`, a number), the
+    /// layout of OTP's `ssl_crl_hash_dir` and OpenSSL's `-CRLpath`, such as
+    /// the `crl.d` of a `beamlink certs` folder. Read like [`TlsConfig::crl_file`]s;
+    /// files added or replaced later are picked up by reload and the file poll.
+    pub fn crl_hash_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.crl_dirs.push(dir.into());
+        self
+    }
+
+    /// Accepts a peer whose certificate's issuer has no CRL among those given
+    /// (default `false`: refused, its revocation status being unknown). For
+    /// a CA bundle where only some CAs publish CRLs.
+    pub fn allow_unknown_revocation_status(mut self, allow: bool) -> Self {
+        self.allow_unknown_revocation = allow;
+        self
+    }
+
+    /// Refuses peers whose issuer's CRL is past its nextUpdate (default
+    /// `false`: a stale CRL is used, and warned about). Strict, but a CRL
+    /// that is not refreshed in time then locks out every node of its CA.
+    pub fn enforce_crl_next_update(mut self, enforce: bool) -> Self {
+        self.enforce_crl_next_update = enforce;
+        self
+    }
+
+    /// The CRL files, in the order given.
+    pub fn crl_paths(&self) -> &[PathBuf] {
+        &self.crls
+    }
+
+    /// The CRL hash directories, in the order given.
+    pub fn crl_hash_dirs(&self) -> &[PathBuf] {
+        &self.crl_dirs
     }
 
     /// The certificate (chain) file.
@@ -240,6 +305,43 @@ impl TlsConfig {
     pub fn name_policy(&self) -> VerifyName {
         self.verify_name
     }
+}
+
+/// `crl_check` and `crl_cache` (server section first, as for the files).
+/// Only a hash-directory cache can be read; any other cache with the check
+/// on is refused, since ignoring it would silently drop the check.
+fn apply_crl_options(config: &mut TlsConfig, server: &SideOptions, client: &SideOptions) -> Result<(), OptfileProblem> {
+    let (section, check) = match (server.crl_check, client.crl_check) {
+        (Some(check), _) if check != CrlCheck::Off => ("server", check),
+        (_, Some(check)) if check != CrlCheck::Off => ("client", check),
+        _ => return Ok(()),
+    };
+    let cache = server.crl_cache.as_ref().or(client.crl_cache.as_ref());
+    match cache {
+        Some(CrlCache::HashDir(dir)) => config.crl_dirs.push(dir.clone()),
+        other => {
+            let found = match other {
+                Some(CrlCache::Other(text)) => format!("the crl_cache {text}"),
+                _ => "no crl_cache (OTP's default fetches CRLs from the certificates' distribution points)".into(),
+            };
+            return Err(OptfileProblem::Unsupported {
+                section,
+                option: "crl_check".into(),
+                reason: format!(
+                    "beamlink reads CRLs from files (--crl) or from a hash directory, \
+                     {{crl_cache, {{ssl_crl_hash_dir, {{internal, [{{dir, Dir}}]}}}}}}, but found {found}"
+                ),
+            });
+        }
+    }
+    match check {
+        CrlCheck::BestEffort => config.allow_unknown_revocation = true,
+        CrlCheck::Chain => tracing::info!(
+            "{{crl_check, true}}: beamlink checks the revocation of the peer's own certificate, as {{crl_check, peer}} does"
+        ),
+        CrlCheck::Peer | CrlCheck::Off => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -286,6 +388,26 @@ mod tests {
     }
 
     #[test]
+    fn crl_options_become_a_hash_directory_or_are_refused() {
+        let base = r#"{certfile, "/c.pem"}, {cacertfile, "/ca.pem"}"#;
+        let with = |extra: &str| options(&format!("[{{server, [{base}, {extra}]}}]."));
+        let dir = r#"{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, "/pki/crl.d"}]}}}"#;
+
+        let config = TlsConfig::from_ssl_dist_options(&with(&format!("{{crl_check, peer}}, {dir}")), "t").unwrap();
+        assert_eq!(config.crl_hash_dirs(), [PathBuf::from("/pki/crl.d")]);
+        assert!(!config.allow_unknown_revocation);
+        let config = TlsConfig::from_ssl_dist_options(&with(&format!("{{crl_check, best_effort}}, {dir}")), "t");
+        assert!(config.unwrap().allow_unknown_revocation);
+        let config = TlsConfig::from_ssl_dist_options(&with(&format!("{{crl_check, false}}, {dir}")), "t").unwrap();
+        assert!(config.crl_hash_dirs().is_empty(), "the check is off");
+
+        for extra in ["{crl_check, true}", "{crl_check, peer}, {crl_cache, {ssl_crl_cache, {internal, [{http, 1}]}}}"] {
+            let err = TlsConfig::from_ssl_dist_options(&with(extra), "t.conf").unwrap_err().to_string();
+            assert!(err.contains("server option crl_check: beamlink reads CRLs from files (--crl)"), "{extra}: {err}");
+        }
+    }
+
+    #[test]
     fn setters_clamp_nonsense() {
         let config = TlsConfig::from_files("a", "b", "c")
             .max_pending_handshakes(0)
@@ -295,5 +417,8 @@ mod tests {
         assert_eq!(config.reload_interval, Some(Duration::from_millis(10)));
         assert!(config.resumption);
         assert_eq!(TlsConfig::web_pki("c", "k").roots, TrustRoots::WebPki);
+        let config = TlsConfig::from_files("a", "b", "c").crl_file("one.pem").crl_file("two.crl");
+        assert_eq!(config.crl_paths(), [PathBuf::from("one.pem"), PathBuf::from("two.crl")]);
+        assert!(!config.allow_unknown_revocation && !config.enforce_crl_next_update);
     }
 }

@@ -49,8 +49,19 @@ pub(crate) fn rejection(r: &Rejection, trust: &TrustInfo) -> String {
         PeerRole::Server => "the server's certificate",
     };
     let cert = r.cert.as_ref().map(cert_line).unwrap_or_else(|| "(unreadable)".to_string());
+    if matches!(r.error, Error::InvalidCertificate(CertificateError::Revoked)) {
+        return format!("refused {whose}: certificate {cert} is revoked: {}", revoked(r, trust));
+    }
     let (problem, fix) = match &r.error {
         Error::InvalidCertificate(e) => certificate_problem(e, r, trust),
+        Error::InvalidCertRevocationList(e) => {
+            let issuer = r.cert.as_ref().map(|c| c.issuer.as_str()).unwrap_or("?");
+            let crl = trust.crl_for(issuer).map(|c| c.path.display().to_string()).unwrap_or_else(|| "?".into());
+            (
+                format!("the CRL {crl} from its issuer \"{issuer}\" cannot be used: {e:?}"),
+                "make a new CRL with the issuing CA (beamlink certs crl --dir DIR)".into(),
+            )
+        }
         other => (other.to_string(), String::new()),
     };
     if fix.is_empty() {
@@ -58,6 +69,31 @@ pub(crate) fn rejection(r: &Rejection, trust: &TrustInfo) -> String {
     } else {
         format!("refused {whose} {cert}: {problem}; {fix}")
     }
+}
+
+/// Which CRL lists a revoked certificate, since when and why, and what to do.
+fn revoked(r: &Rejection, trust: &TrustInfo) -> String {
+    let Some(cert) = r.cert.as_ref() else {
+        return format!("a CRL in force lists it (CRLs: {})", trust.crl_list());
+    };
+    let Some(crl) = trust.crl_for(&cert.issuer) else {
+        return format!("a CRL in force lists it (CRLs: {})", trust.crl_list());
+    };
+    let number = crl.info.number.as_deref().map(|n| format!(" number {n},")).unwrap_or_default();
+    let mut text = format!(
+        "listed in the CRL {} (from \"{}\",{number} issued {})",
+        crl.path.display(),
+        crl.info.issuer,
+        utc(crl.info.this_update)
+    );
+    if let Some(entry) = crl.info.find(&cert.serial) {
+        text.push_str(&format!(" since {}", utc(entry.revoked_at)));
+        if let Some(reason) = entry.reason {
+            text.push_str(&format!(", reason {reason}"));
+        }
+    }
+    text.push_str("; the node needs a new certificate (beamlink certs issue --force) to be let in again");
+    text
 }
 
 fn certificate_problem(e: &CertificateError, r: &Rejection, trust: &TrustInfo) -> (String, String) {
@@ -113,6 +149,24 @@ fn certificate_problem(e: &CertificateError, r: &Rejection, trust: &TrustInfo) -
                 ),
             )
         }
+        CertificateError::UnknownRevocationStatus => (
+            format!(
+                "its revocation status is unknown: no CRL from its issuer \"{issuer}\" is in force (CRLs: {})",
+                trust.crl_list()
+            ),
+            "add that CA's CRL (--crl FILE; beamlink certs crl --dir DIR makes one), or allow unknown status \
+             (allow_unknown_revocation_status)"
+                .into(),
+        ),
+        CertificateError::ExpiredRevocationList | CertificateError::ExpiredRevocationListContext { .. } => {
+            let crl = trust.crl_for(issuer);
+            let file = crl.map(|c| c.path.display().to_string()).unwrap_or_else(|| "?".into());
+            let due = crl.and_then(|c| c.info.next_update).map(utc).unwrap_or_else(|| "?".into());
+            (
+                format!("the CRL {file} from its issuer \"{issuer}\" is out of date (nextUpdate {due})"),
+                "refresh it (beamlink certs crl --dir DIR) and copy it into place; the node reloads it".into(),
+            )
+        }
         CertificateError::UnsupportedSignatureAlgorithmContext { .. }
         | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => (
             "it is signed with an algorithm beamlink does not accept".into(),
@@ -127,8 +181,13 @@ pub(crate) fn alert(desc: AlertDescription, ours: &CertInfo) -> String {
     let line = cert_line(ours);
     match desc {
         AlertDescription::UnknownCA => format!(
-            "the peer does not trust the CA that issued our certificate {line}: add \"{}\" to its trusted CAs (cacertfile)",
+            "the peer does not trust the CA that issued our certificate {line}: add \"{}\" to its trusted CAs \
+             (cacertfile); or, if it checks CRLs, it has no current CRL from that CA",
             ours.issuer
+        ),
+        AlertDescription::CertificateRevoked => format!(
+            "the peer says our certificate {line} is revoked (a CRL it uses lists it): this node needs a new \
+             certificate (beamlink certs issue --force)"
         ),
         AlertDescription::CertificateExpired => format!(
             "the peer says our certificate {line} is expired or not yet valid (valid {} to {}): renew it or check the clocks",

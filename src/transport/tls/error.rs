@@ -23,6 +23,15 @@ pub enum TlsError {
         /// What was wrong.
         reason: String,
     },
+    /// A certificate revocation list is missing, malformed, or not usable
+    /// with the trust roots.
+    #[error("{}: cannot use it as a CRL: {reason}", file.display())]
+    BadCrl {
+        /// The CRL file.
+        file: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// The private key is not the key of the certificate.
     #[error(
         "{key} is not the private key of the certificate in {cert}: give the key that was made with that certificate"

@@ -8,13 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rustls::client::Resumption;
+use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
 
 use super::config::{TlsConfig, TlsVersion, TrustRoots};
+use super::crl::{CrlInfo, load_crls, parse_x509_crl};
+use super::diagnose;
 use super::error::TlsError;
 use super::verify::{ClientAuthVerifier, ServerAuthVerifier};
 use crate::pki::{self, CertInfo};
@@ -38,6 +42,32 @@ pub(crate) struct TrustInfo {
     pub(crate) source: String,
     /// The subjects of the CA certificates in a CA file (empty for the web PKI).
     pub(crate) subjects: Vec<String>,
+    /// The CRLs in force, one per issuing CA.
+    pub(crate) crls: Vec<LoadedCrl>,
+}
+
+/// A CRL in force, and the file it came from.
+#[derive(Debug)]
+pub(crate) struct LoadedCrl {
+    pub(crate) path: PathBuf,
+    pub(crate) info: CrlInfo,
+}
+
+impl TrustInfo {
+    /// The CRL from the CA named `issuer` (one-line form), if one is in force.
+    pub(crate) fn crl_for(&self, issuer: &str) -> Option<&LoadedCrl> {
+        self.crls.iter().find(|c| c.info.issuer == issuer)
+    }
+
+    /// The CRL files in force, for messages: `FILE (from ISSUER), ...` or `none`.
+    pub(crate) fn crl_list(&self) -> String {
+        if self.crls.is_empty() {
+            return "none".to_string();
+        }
+        let items: Vec<String> =
+            self.crls.iter().map(|c| format!("{} (from \"{}\")", c.path.display(), c.info.issuer)).collect();
+        items.join(", ")
+    }
 }
 
 impl std::fmt::Display for TrustInfo {
@@ -59,13 +89,16 @@ pub(crate) fn load(config: &TlsConfig) -> Result<Loaded, TlsError> {
         chain.first().ok_or_else(|| TlsError::Config(format!("{}: no certificate", config.cert.display())))?;
     let leaf = CertInfo::from_der_in(leaf_der.as_ref(), &config.cert.display().to_string())?;
     let key = pki::load_private_key(&config.key)?;
-    let (roots, trust) = trust_roots(&config.roots)?;
+    let (roots, ca_certs, mut trust) = trust_roots(&config.roots)?;
     let roots = Arc::new(roots);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions = protocol_versions(&config.versions)?;
+    let (crls, loaded_crls) = revocation_lists(config, &roots, &ca_certs, &provider)?;
+    trust.crls = loaded_crls;
+    warn_stale_crls(&trust, config, SystemTime::now());
 
-    let server = server_config(config, &provider, versions, roots.clone(), chain.clone(), key.clone_key())?;
-    let client = client_config(config, &provider, versions, roots, chain, key)?;
+    let server = server_config(config, &provider, versions, roots.clone(), &crls, chain.clone(), key.clone_key())?;
+    let client = client_config(config, &provider, versions, roots, &crls, chain, key)?;
     Ok(Loaded { client, server, leaf: Arc::new(leaf), trust: Arc::new(trust), stamps })
 }
 
@@ -84,18 +117,22 @@ fn protocol_versions(versions: &[TlsVersion]) -> Result<&'static [&'static Suppo
     })
 }
 
-fn trust_roots(roots: &TrustRoots) -> Result<(RootCertStore, TrustInfo), TlsError> {
+/// The root store, the CA certificates it was made from (none for the web
+/// PKI), and their description.
+type Roots = (RootCertStore, Vec<CertificateDer<'static>>, TrustInfo);
+
+fn trust_roots(roots: &TrustRoots) -> Result<Roots, TlsError> {
     match roots {
         TrustRoots::WebPki => {
             let store = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-            Ok((store, TrustInfo { source: roots.to_string(), subjects: Vec::new() }))
+            Ok((store, Vec::new(), TrustInfo { source: roots.to_string(), subjects: Vec::new(), crls: Vec::new() }))
         }
         TrustRoots::CaFile(path) => {
             let certs = pki::load_certs(path)?;
             let mut store = RootCertStore::empty();
             let mut subjects = Vec::new();
             let now = SystemTime::now();
-            for (i, der) in certs.into_iter().enumerate() {
+            for (i, der) in certs.iter().cloned().enumerate() {
                 let info = CertInfo::from_der_in(der.as_ref(), &path.display().to_string())?;
                 store.add(der).map_err(|e| TlsError::BadTrustRoots {
                     file: path.clone(),
@@ -109,9 +146,178 @@ fn trust_roots(roots: &TrustRoots) -> Result<(RootCertStore, TrustInfo), TlsErro
                 }
                 subjects.push(info.subject);
             }
-            Ok((store, TrustInfo { source: path.display().to_string(), subjects }))
+            Ok((store, certs, TrustInfo { source: path.display().to_string(), subjects, crls: Vec::new() }))
         }
     }
+}
+
+/// Reads the CRL files, checks each against the trust roots, and keeps the
+/// newest CRL per issuing CA (webpki consults the first CRL whose issuer
+/// matches, so an older one must not shadow a newer one).
+fn revocation_lists(
+    config: &TlsConfig,
+    roots: &Arc<RootCertStore>,
+    ca_certs: &[CertificateDer<'static>],
+    provider: &Arc<CryptoProvider>,
+) -> Result<(Vec<CertificateRevocationListDer<'static>>, Vec<LoadedCrl>), TlsError> {
+    let mut kept: Vec<(CertificateRevocationListDer<'static>, LoadedCrl)> = Vec::new();
+    let mut paths = config.crls.clone();
+    for dir in &config.crl_dirs {
+        let listed = hash_dir_files(dir)?;
+        if listed.is_empty() {
+            tracing::warn!(dir = %dir.display(), "the CRL hash directory holds no CRL (no HASH.rN file)");
+        }
+        paths.extend(listed);
+    }
+    for path in &paths {
+        for der in load_crls(path)? {
+            let info = CrlInfo::from_der(der.as_ref(), &path.display().to_string())?;
+            check_crl_signer(path, &der, &info, ca_certs, &config.roots)?;
+            // What webpki would refuse, refused now with the file's name rather than at the first handshake.
+            WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+                .with_crls([der.clone()])
+                .build()
+                .map_err(|e| TlsError::BadCrl { file: path.clone(), reason: e.to_string() })?;
+            let loaded = LoadedCrl { path: path.clone(), info };
+            match kept.iter_mut().find(|(_, k)| k.info.issuer_der == loaded.info.issuer_der) {
+                // The same CRL twice (a file and its hash-directory link, say).
+                Some(slot) if slot.0 == der => {}
+                Some(slot) => {
+                    let (newer, older) =
+                        if is_newer(&loaded.info, &slot.1.info) { (&loaded, &slot.1) } else { (&slot.1, &loaded) };
+                    tracing::warn!(
+                        "two CRLs from \"{}\": {} (number {}) is used, {} (number {}) is ignored as older",
+                        newer.info.issuer,
+                        newer.path.display(),
+                        newer.info.number.as_deref().unwrap_or("none"),
+                        older.path.display(),
+                        older.info.number.as_deref().unwrap_or("none"),
+                    );
+                    if is_newer(&loaded.info, &slot.1.info) {
+                        *slot = (der, loaded);
+                    }
+                }
+                None => kept.push((der, loaded)),
+            }
+        }
+    }
+    // Asked to check revocation but holding no CRL: rustls would check nothing,
+    // where every status is in truth unknown.
+    if kept.is_empty() && !config.crl_dirs.is_empty() && !config.allow_unknown_revocation {
+        let dirs: Vec<String> = config.crl_dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(TlsError::BadCrl {
+            file: config.crl_dirs.first().cloned().unwrap_or_default(),
+            reason: format!(
+                "no CRL in the hash director{} {}, so every peer's revocation status would be unknown; \
+                 put its CA's CRL there (beamlink certs crl --dir DIR makes crl.d/HASH.r0)",
+                if dirs.len() == 1 { "y" } else { "ies" },
+                dirs.join(", ")
+            ),
+        });
+    }
+    Ok(kept.into_iter().unzip())
+}
+
+/// Warns about each CRL in force that is past its nextUpdate; returns
+/// whether there was one.
+pub(crate) fn warn_stale_crls(trust: &TrustInfo, config: &TlsConfig, now: SystemTime) -> bool {
+    let mut any = false;
+    for crl in trust.crls.iter().filter(|c| c.info.is_stale_at(now)) {
+        any = true;
+        let due = crl.info.next_update.map(diagnose::utc).unwrap_or_default();
+        let effect = if config.enforce_crl_next_update {
+            "every certificate from its CA is refused until it is replaced"
+        } else {
+            "it is still used"
+        };
+        tracing::warn!(
+            crl = %crl.path.display(),
+            issuer = %crl.info.issuer,
+            "the CRL was due to be replaced at {due} (its nextUpdate); {effect}: refresh it \
+             (beamlink certs crl --dir DIR) and copy it into place"
+        );
+    }
+    any
+}
+
+/// The `HASH.rN` files of a CRL hash directory, sorted by name.
+pub(crate) fn hash_dir_files(dir: &Path) -> Result<Vec<PathBuf>, TlsError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TlsError::BadCrl {
+        file: dir.to_path_buf(),
+        reason: format!("cannot list it as a CRL hash directory: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_str().is_some_and(is_hash_name))
+        .map(|entry| entry.path())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `1a2b3c4d.r0`: eight lower-case hex digits, `.r`, a decimal number.
+fn is_hash_name(name: &str) -> bool {
+    let Some((hash, n)) = name.split_once(".r") else { return false };
+    hash.len() == 8
+        && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether CRL `a` is newer than `b` from the same CA: a higher cRLNumber,
+/// or (without numbers) a later thisUpdate.
+fn is_newer(a: &CrlInfo, b: &CrlInfo) -> bool {
+    match (&a.number_bytes, &b.number_bytes) {
+        (Some(x), Some(y)) if x != y => (x.len(), x) > (y.len(), y),
+        _ => a.this_update > b.this_update,
+    }
+}
+
+/// A CRL must be signed by the trusted CA it names, and that CA must be
+/// allowed to sign CRLs. A CRL naming no trusted CA may belong to an
+/// intermediate CA; it is kept, with a warning when the roots are a CA file.
+fn check_crl_signer(
+    path: &Path,
+    der: &CertificateRevocationListDer<'_>,
+    info: &CrlInfo,
+    ca_certs: &[CertificateDer<'static>],
+    roots: &TrustRoots,
+) -> Result<(), TlsError> {
+    let bad = |reason: String| TlsError::BadCrl { file: path.to_path_buf(), reason };
+    let crl = parse_x509_crl(der.as_ref()).map_err(bad)?;
+    let namesakes: Vec<X509Certificate<'_>> = ca_certs
+        .iter()
+        .filter_map(|ca| X509Certificate::from_der(ca.as_ref()).ok().map(|(_, c)| c))
+        .filter(|ca| ca.subject().as_raw() == info.issuer_der.as_slice())
+        .collect();
+    if namesakes.is_empty() {
+        if let TrustRoots::CaFile(ca_file) = roots {
+            tracing::warn!(
+                crl = %path.display(),
+                "the CRL is from \"{}\", which is not among the trust roots in {}: it can only apply to \
+                 certificates from an intermediate CA of that name",
+                info.issuer,
+                ca_file.display()
+            );
+        }
+        return Ok(());
+    }
+    let Some(signer) = namesakes.iter().find(|ca| crl.verify_signature(ca.public_key()).is_ok()) else {
+        return Err(bad(format!(
+            "its signature does not verify against the trusted CA \"{}\": another CA of that name made it \
+             (was the CA replaced?); make a new one with the current CA (beamlink certs crl --dir DIR)",
+            info.issuer
+        )));
+    };
+    if let Ok(Some(usage)) = signer.key_usage() {
+        if !usage.value.crl_sign() {
+            return Err(bad(format!(
+                "the CA \"{}\" that signed it may not sign CRLs (its keyUsage lacks cRLSign)",
+                info.issuer
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn server_config(
@@ -119,6 +325,7 @@ fn server_config(
     provider: &Arc<CryptoProvider>,
     versions: &[&'static SupportedProtocolVersion],
     roots: Arc<RootCertStore>,
+    crls: &[CertificateRevocationListDer<'static>],
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
@@ -126,10 +333,17 @@ fn server_config(
     // offer anyway, and an OTP client whose certificate does not match the
     // names would send none, hiding the real problem (a wrong CA) behind
     // "no certificate". It also keeps the trusted CAs' names private.
-    let inner = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-        .clear_root_hint_subjects()
-        .build()
-        .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+    let mut builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone()).clear_root_hint_subjects();
+    if !crls.is_empty() {
+        builder = builder.with_crls(crls.iter().cloned()).only_check_end_entity_revocation();
+        if config.allow_unknown_revocation {
+            builder = builder.allow_unknown_revocation_status();
+        }
+        if config.enforce_crl_next_update {
+            builder = builder.enforce_revocation_expiration();
+        }
+    }
+    let inner = builder.build().map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
     let verifier = Arc::new(ClientAuthVerifier { inner });
     let mut server = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
@@ -152,10 +366,22 @@ fn client_config(
     provider: &Arc<CryptoProvider>,
     versions: &[&'static SupportedProtocolVersion],
     roots: Arc<RootCertStore>,
+    crls: &[CertificateRevocationListDer<'static>],
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    let verifier = Arc::new(ServerAuthVerifier { roots, algorithms: provider.signature_verification_algorithms });
+    let mut builder = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
+    if !crls.is_empty() {
+        builder = builder.with_crls(crls.iter().cloned()).only_check_end_entity_revocation();
+        if config.allow_unknown_revocation {
+            builder = builder.allow_unknown_revocation_status();
+        }
+        if config.enforce_crl_next_update {
+            builder = builder.enforce_revocation_expiration();
+        }
+    }
+    let inner = builder.build().map_err(|e| TlsError::Config(format!("server verifier: {e}")))?;
+    let verifier = Arc::new(ServerAuthVerifier { inner });
     let mut client = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -191,12 +417,18 @@ struct Stamp {
 }
 
 impl FileStamps {
-    /// The current state of the certificate, key and CA files.
+    /// The current state of the certificate, key, CA and CRL files.
     pub(crate) fn take(config: &TlsConfig) -> FileStamps {
         let mut paths: Vec<&Path> = vec![&config.cert, &config.key];
         if let TrustRoots::CaFile(ca) = &config.roots {
             paths.push(ca);
         }
+        paths.extend(config.crls.iter().map(PathBuf::as_path));
+        // A hash directory: the directory itself (files come and go) and each CRL in it.
+        let listed: Vec<PathBuf> =
+            config.crl_dirs.iter().flat_map(|dir| hash_dir_files(dir).unwrap_or_default()).collect();
+        paths.extend(config.crl_dirs.iter().map(PathBuf::as_path));
+        paths.extend(listed.iter().map(PathBuf::as_path));
         FileStamps(paths.into_iter().map(|p| (p.to_path_buf(), stamp(p))).collect())
     }
 }

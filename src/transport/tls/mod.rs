@@ -52,13 +52,29 @@
 //! node's certificate has left; a warning is logged when that is under 30
 //! days (configurable) at load and reload time, and daily while polling.
 //!
+//! ## Revocation
+//!
+//! [`TlsConfig::crl_file`] (repeatable; PEM or DER) turns on revocation
+//! checks of the peer's end-entity certificate on both sides: a certificate
+//! its issuer's CRL lists is refused, and so, by default, is one whose issuer
+//! has no CRL among those given (its status is unknown;
+//! [`TlsConfig::allow_unknown_revocation_status`] lets it in). Each CRL must
+//! be signed by the trusted CA it names; of several CRLs from one CA the
+//! newest (highest cRLNumber) is used. CRL files are re-read by reload and
+//! the file poll like the other files, so a revocation reaches *new*
+//! connections without a restart; established connections are not cut.
+//! A CRL past its nextUpdate is still used, with a warning, unless
+//! [`TlsConfig::enforce_crl_next_update`] is set. `beamlink certs revoke`
+//! and `beamlink certs crl` make the CRL of a cluster CA.
+//!
 //! ## Refusals
 //!
 //! Every refused connection is logged (by the node) with a reason that says
 //! what to fix: the refused certificate's subject, serial, issuer and
 //! fingerprint, and whether its CA is unknown, it expired or is not yet
-//! valid, lacks clientAuth, does not name the dialled host, or does not vouch
-//! for the claimed node name; a plain-TCP peer on a TLS port (and the other
+//! valid, lacks clientAuth, does not name the dialled host, is revoked (and
+//! by which CRL), has no CRL for its issuer, or does not vouch for the
+//! claimed node name; a plain-TCP peer on a TLS port (and the other
 //! way round) is named as such.
 //!
 //! ```no_run
@@ -74,6 +90,7 @@
 //! ```
 
 mod config;
+mod crl;
 mod diagnose;
 mod error;
 mod material;
@@ -93,8 +110,11 @@ use tokio::sync::Semaphore;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 pub use config::{DEFAULT_EXPIRY_WARNING, TlsConfig, TlsVersion, TrustRoots};
+pub use crl::{
+    CrlInfo, MAX_CRL_FILE_BYTES, RevocationReason, RevokedCert, UnknownRevocationReason, load_crls, parse_crls,
+};
 pub use error::{OptfileError, OptfileProblem, TlsError};
-pub use optfile::{MAX_OPTFILE_BYTES, PeerVerify, SideOptions, SslDistOptions};
+pub use optfile::{CrlCache, CrlCheck, MAX_OPTFILE_BYTES, PeerVerify, SideOptions, SslDistOptions};
 
 use self::material::{FileStamps, Loaded};
 use self::stream::TlsConn;
@@ -152,6 +172,7 @@ impl TlsTransport {
             node_names = ?leaf.node_names,
             expires = %diagnose::utc(leaf.not_after),
             trust = %loaded.trust,
+            crls = %loaded.trust.crl_list(),
             verify_name = %config.verify_name,
             "TLS distribution configured"
         );
@@ -248,13 +269,14 @@ impl Shared {
             previous_serial = %old.leaf.serial,
             expires = %diagnose::utc(leaf.not_after),
             trust = %self.current().trust,
+            crls = %self.current().trust.crl_list(),
             "TLS material reloaded; new connections use it"
         );
         check_own_certificate(&leaf, &self.config);
         Ok(leaf)
     }
 
-    /// One poll: reload when a file changed; repeat the expiry warning daily.
+    /// One poll: reload when a file changed; repeat the expiry and stale-CRL warnings daily.
     fn poll_files(&self) {
         let now = FileStamps::take(&self.config);
         let changed = {
@@ -269,13 +291,15 @@ impl Shared {
             }
             return;
         }
-        let leaf = self.current().leaf.clone();
+        let current = self.current();
         let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
         let due = watch.last_expiry_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(86_400));
-        if due && expiry_near(&leaf, &self.config) {
+        let stale_crl = current.trust.crls.iter().any(|c| c.info.is_stale_at(SystemTime::now()));
+        if due && (expiry_near(&current.leaf, &self.config) || stale_crl) {
             watch.last_expiry_warning = Some(Instant::now());
             drop(watch);
-            check_own_certificate(&leaf, &self.config);
+            check_own_certificate(&current.leaf, &self.config);
+            material::warn_stale_crls(&current.trust, &self.config, SystemTime::now());
         }
     }
 

@@ -53,6 +53,32 @@ pub struct SideOptions {
     pub fail_if_no_peer_cert: Option<bool>,
     /// `versions`, keeping only TLS 1.2 and 1.3, in file order.
     pub versions: Option<Vec<TlsVersion>>,
+    /// `crl_check`: whether peers' certificates are checked against CRLs.
+    pub crl_check: Option<CrlCheck>,
+    /// `crl_cache`: where the CRLs come from.
+    pub crl_cache: Option<CrlCache>,
+}
+
+/// The `crl_check` option's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlCheck {
+    /// `false`: no revocation check (OTP's default).
+    Off,
+    /// `true`: every certificate of the chain is checked; an unknown status is refused.
+    Chain,
+    /// `peer`: the peer's own certificate is checked; an unknown status is refused.
+    Peer,
+    /// `best_effort`: as `true`, but an unknown status is accepted.
+    BestEffort,
+}
+
+/// The `crl_cache` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrlCache {
+    /// `{ssl_crl_hash_dir, {internal, [{dir, Dir}]}}`: CRLs in `Dir/HASH.rN` files.
+    HashDir(PathBuf),
+    /// Any other cache (e.g. `ssl_crl_cache`, which fetches CRLs over HTTP), as written.
+    Other(String),
 }
 
 /// The `verify` option's two values.
@@ -186,6 +212,16 @@ fn read_option(
             }
             side.versions = Some(versions);
         }
+        "crl_check" => {
+            side.crl_check = Some(match value.as_atom().map(|a| a.as_str()) {
+                Some("false") => CrlCheck::Off,
+                Some("true") => CrlCheck::Chain,
+                Some("peer") => CrlCheck::Peer,
+                Some("best_effort") => CrlCheck::BestEffort,
+                _ => return Err(bad(format!("expected true, false, peer or best_effort, found {}", brief(value)))),
+            })
+        }
+        "crl_cache" => side.crl_cache = Some(crl_cache(value).map_err(bad)?),
         "password" => {
             return Err(unsupported(
                 "encrypted private keys are not supported; store the key unencrypted with mode 0600 \
@@ -201,6 +237,25 @@ fn read_option(
         other => ignored.push(format!("{section} {other}")),
     }
     Ok(())
+}
+
+/// `{ssl_crl_hash_dir, {internal, [{dir, Dir}]}}` becomes a hash directory;
+/// any other well-formed `{Module, {Handle, Options}}` is kept as text.
+fn crl_cache(value: &Term) -> Result<CrlCache, String> {
+    let shape = || format!("expected {{Module, {{internal, Options}}}}, found {}", brief(value));
+    let Some([Term::Atom(module), inner]) = value.as_tuple() else { return Err(shape()) };
+    let Some([_, Term::List(options)]) = inner.as_tuple() else { return Err(shape()) };
+    if module.as_str() != "ssl_crl_hash_dir" {
+        return Ok(CrlCache::Other(brief(value)));
+    }
+    let dir = options.iter().find_map(|o| match o.as_tuple() {
+        Some([Term::Atom(key), dir]) if key.as_str() == "dir" => Some(dir),
+        _ => None,
+    });
+    match dir {
+        Some(dir) => Ok(CrlCache::HashDir(path_value(dir)?)),
+        None => Err(format!("ssl_crl_hash_dir needs {{dir, Dir}} among its options, found {}", brief(value))),
+    }
 }
 
 /// A file name: a charlist (Erlang string) or a binary.
@@ -375,6 +430,30 @@ mod tests {
             ("[{server, [{password, \"secret\"}]}].", "server option password: encrypted private keys"),
             ("[{server, [{cacerts, [<<1>>]}]}].", "server option cacerts: certificates and keys given inline"),
             ("[{server, [{versions, ['tlsv9']}]}].", "unknown TLS version tlsv9"),
+        ];
+        for (text, needle) in cases {
+            let err = parse(text).expect_err(text);
+            assert!(err.to_string().contains(needle), "{text}: {err} should contain {needle:?}");
+        }
+    }
+
+    #[test]
+    fn crl_check_and_a_hash_directory_cache_are_read() {
+        let opts = parse(
+            r#"[{server, [{crl_check, peer},
+                          {crl_cache, {ssl_crl_hash_dir, {internal, [{dir, "/pki/crl.d"}]}}}]},
+                {client, [{crl_check, best_effort}, {crl_cache, {ssl_crl_cache, {internal, [{http, 5000}]}}}]}]."#,
+        )
+        .unwrap();
+        assert_eq!(opts.server.crl_check, Some(CrlCheck::Peer));
+        assert_eq!(opts.server.crl_cache, Some(CrlCache::HashDir("/pki/crl.d".into())));
+        assert_eq!(opts.client.crl_check, Some(CrlCheck::BestEffort));
+        assert!(matches!(&opts.client.crl_cache, Some(CrlCache::Other(text)) if text.contains("ssl_crl_cache")));
+        assert!(opts.ignored.is_empty(), "{:?}", opts.ignored);
+        let cases = [
+            ("[{server, [{crl_check, sometimes}]}].", "server option crl_check: expected true, false, peer"),
+            ("[{server, [{crl_cache, ssl_crl_hash_dir}]}].", "server option crl_cache: expected {Module, {internal"),
+            ("[{client, [{crl_cache, {ssl_crl_hash_dir, {internal, []}}}]}].", "ssl_crl_hash_dir needs {dir, Dir}"),
         ];
         for (text, needle) in cases {
             let err = parse(text).expect_err(text);

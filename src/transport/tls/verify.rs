@@ -3,10 +3,11 @@
 //! operator what to fix).
 //!
 //! - Accepting side ([`ClientAuthVerifier`]): rustls' webpki client verifier
-//!   (chain to the trust roots, validity, clientAuth usage; a certificate is
-//!   mandatory), unchanged.
-//! - Connecting side ([`ServerAuthVerifier`]): the chain as webpki checks it
-//!   (serverAuth usage), then the host part of the dialled node name, as
+//!   (chain to the trust roots, validity, clientAuth usage, revocation when
+//!   CRLs are given; a certificate is mandatory), unchanged.
+//! - Connecting side ([`ServerAuthVerifier`]): rustls' webpki server
+//!   verifier (chain, validity, serverAuth usage, revocation when CRLs are
+//!   given), then the host part of the dialled node name, as
 //!   OTP's client does. webpki matches an IP-literal host only against
 //!   iPAddress entries, while OTP matches it only against a dNSName spelled as
 //!   the address; both are accepted here, so certificates made for OTP (and
@@ -19,13 +20,11 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
-use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::ParsedCertificate;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
 use crate::pki::CertInfo;
 
@@ -133,8 +132,8 @@ impl ClientCertVerifier for ClientAuthVerifier {
 /// Verifies server certificates (connecting side).
 #[derive(Debug)]
 pub(crate) struct ServerAuthVerifier {
-    pub(crate) roots: Arc<RootCertStore>,
-    pub(crate) algorithms: WebPkiSupportedAlgorithms,
+    /// rustls' webpki verifier: chain, validity, serverAuth, revocation, name.
+    pub(crate) inner: Arc<WebPkiServerVerifier>,
 }
 
 impl ServerAuthVerifier {
@@ -145,10 +144,11 @@ impl ServerAuthVerifier {
         server_name: &ServerName<'_>,
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(&cert, &self.roots, intermediates, now, self.algorithms.all)?;
-        match verify_server_name(&cert, server_name) {
-            Ok(()) => Ok(ServerCertVerified::assertion()),
+        // webpki checks the chain (and revocation) before the name, so a name
+        // error means everything else passed; only then is an IP-literal host
+        // matched the OTP way. A unit test below guards that order.
+        match self.inner.verify_server_cert(end_entity, intermediates, server_name, &[], now) {
+            Ok(verified) => Ok(verified),
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if matches!(server_name, ServerName::IpAddress(ip) if names_ip_as_dns(end_entity, IpAddr::from(*ip))) => {
@@ -185,7 +185,7 @@ impl ServerCertVerifier for ServerAuthVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -194,10 +194,116 @@ impl ServerCertVerifier for ServerAuthVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(all(test, feature = "certs"))]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+    };
+    use rustls::pki_types::CertificateRevocationListDer;
+    use rustls::{CertificateError, RootCertStore};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    /// A CA, a server certificate whose only SAN is the dNSName "127.0.0.1"
+    /// (the OTP spelling of an IP host), and a CRL revoking it (or not).
+    fn material(
+        ca_name: &str,
+        revoke: bool,
+    ) -> (RootCertStore, CertificateDer<'static>, CertificateRevocationListDer<'static>) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, ca_name);
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::DnsName("127.0.0.1".try_into().unwrap())];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.serial_number = Some(SerialNumber::from_slice(&[0x42]));
+        let leaf = params.signed_by(&key, &issuer).unwrap();
+
+        let now = OffsetDateTime::now_utc();
+        let crl = CertificateRevocationListParams {
+            this_update: now - Duration::from_secs(60),
+            next_update: now + Duration::from_secs(86_400),
+            crl_number: SerialNumber::from_slice(&[1]),
+            issuing_distribution_point: None,
+            revoked_certs: if revoke {
+                vec![RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&[0x42]),
+                    revocation_time: now - Duration::from_secs(30),
+                    reason_code: None,
+                    invalidity_date: None,
+                }]
+            } else {
+                Vec::new()
+            },
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        (roots, leaf.der().clone(), crl.der().clone())
+    }
+
+    fn verifier(roots: RootCertStore, crls: &[CertificateRevocationListDer<'static>]) -> ServerAuthVerifier {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .with_crls(crls.iter().cloned())
+            .only_check_end_entity_revocation()
+            .build()
+            .unwrap();
+        ServerAuthVerifier { inner }
+    }
+
+    fn verify(v: &ServerAuthVerifier, leaf: &CertificateDer<'_>) -> Result<ServerCertVerified, Error> {
+        let name = ServerName::IpAddress("127.0.0.1".parse::<IpAddr>().unwrap().into());
+        v.verify_server_cert(
+            leaf,
+            &[],
+            &name,
+            &[],
+            UnixTime::since_unix_epoch(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap()),
+        )
+    }
+
+    #[test]
+    fn the_ip_host_fallback_never_skips_the_revocation_check() {
+        // webpki refuses the name (no iPAddress SAN); the OTP-style dNSName lets it in.
+        let (roots, leaf, crl) = material("CA one", false);
+        assert!(verify(&verifier(roots.clone(), &[]), &leaf).is_ok(), "no CRL: accepted by the fallback");
+        assert!(verify(&verifier(roots, &[crl]), &leaf).is_ok(), "a CRL not listing it: accepted");
+
+        // Revoked: refused as revoked, not let in through the name fallback.
+        let (roots, leaf, crl) = material("CA one", true);
+        let err = verify(&verifier(roots, &[crl]), &leaf).unwrap_err();
+        assert_eq!(err, Error::InvalidCertificate(CertificateError::Revoked));
+
+        // A CRL from another CA leaves the status unknown, which is refused.
+        let (roots, leaf, _) = material("CA one", false);
+        let (_, _, other_crl) = material("CA two", true);
+        let err = verify(&verifier(roots.clone(), &[other_crl]), &leaf).unwrap_err();
+        assert_eq!(err, Error::InvalidCertificate(CertificateError::UnknownRevocationStatus));
+
+        // A CRL from another CA of the same name fails its signature check.
+        let (_, _, namesake_crl) = material("CA one", false);
+        let err = verify(&verifier(roots, &[namesake_crl]), &leaf).unwrap_err();
+        assert_eq!(err, Error::InvalidCertRevocationList(rustls::CertRevocationListError::BadSignature));
     }
 }
