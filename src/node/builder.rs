@@ -304,6 +304,7 @@ impl NodeBuilder {
             limits: self.limits,
             auth_throttle: Default::default(),
             pending_handshakes,
+            firewall_open: std::sync::atomic::AtomicBool::new(self.firewall.allows_everything()),
             firewall: std::sync::RwLock::new(Arc::new(self.firewall)),
         });
         if let Some(listener) = listener {

@@ -22,7 +22,7 @@ impl NodeInner {
             Control::Send { to, message, .. } => self.deliver_local(&to, message),
             Control::RegSend { from, to, message } => {
                 from_peer(&from)?;
-                if !self.regsend_allowed(peer, &from, &to, &message) {
+                if !self.firewall_open() && !self.regsend_allowed(peer, &from, &to, &message) {
                     return Ok(());
                 }
                 if let Some(slot) = self.procs.whereis(to.as_str()).and_then(|p| self.local_slot(&p)) {
@@ -59,7 +59,7 @@ impl NodeInner {
             }
             Control::Exit2 { from, to, reason } => {
                 from_peer(&from)?;
-                if !self.policy(peer).exit_signals {
+                if !self.firewall_open() && !self.policy(peer).exit_signals {
                     tracing::warn!(%peer, reason = %reason.bounded(100), "firewall: dropped an exit signal");
                     return Ok(());
                 }
@@ -87,7 +87,7 @@ impl NodeInner {
             }
             Control::SpawnRequest { req_id, from, group_leader: _, module, function, arity, opts, args } => {
                 from_peer(&from)?;
-                if let Some((m, f)) = self.spawn_denied(peer, &module, &function, &args) {
+                if let Some((m, f)) = (!self.firewall_open()).then(|| self.spawn_denied(peer, &module, &function, &args)).flatten() {
                     tracing::warn!(%peer, module = %m, function = %f, "firewall: refused a spawn request");
                     self.send_control(
                         peer.atom(),
@@ -126,6 +126,10 @@ impl NodeInner {
             Control::NodeLink => {}
         }
         Ok(())
+    }
+
+    fn firewall_open(&self) -> bool {
+        self.firewall_open.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn policy(&self, peer: &NodeName) -> Policy {

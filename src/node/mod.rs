@@ -151,6 +151,9 @@ pub(crate) struct NodeInner {
     pub pending_handshakes: Arc<tokio::sync::Semaphore>,
     /// What each peer may ask of this node.
     pub firewall: std::sync::RwLock<Arc<Firewall>>,
+    /// Set when the firewall allows everything to everyone, so the per-message
+    /// checks can be skipped.
+    pub firewall_open: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -354,7 +357,9 @@ impl Node {
 
     /// Replaces the distribution firewall; applies to every message received from now on.
     pub fn set_firewall(&self, firewall: Firewall) {
+        let open = firewall.allows_everything();
         *self.inner.firewall.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(firewall);
+        self.inner.firewall_open.store(open, Ordering::Release);
     }
 
     /// Stops the node: every local process exits with reason `shutdown`,

@@ -20,6 +20,19 @@ use super::Atom;
 pub struct AtomTable {
     atoms: HashSet<Atom>,
     max_atoms: usize,
+    /// The atoms seen most recently, by a cheap index of their text: the
+    /// same few atoms (node names, message tags) recur in every message, and
+    /// a hit here costs one comparison instead of a hash.
+    recent: [Option<Atom>; RECENT],
+}
+
+const RECENT: usize = 16;
+
+/// Where `text` would sit in the recent-atoms cache.
+fn recent_slot(text: &[u8]) -> usize {
+    let first = text.first().copied().unwrap_or(0) as usize;
+    let last = text.last().copied().unwrap_or(0) as usize;
+    (text.len() ^ first ^ last.wrapping_mul(31)) % RECENT
 }
 
 /// The atom budget of an [`AtomTable`] is used up.
@@ -34,7 +47,7 @@ impl std::error::Error for AtomBudgetExceeded {}
 impl AtomTable {
     /// An empty table that holds at most `max_atoms` distinct atoms.
     pub fn new(max_atoms: usize) -> AtomTable {
-        AtomTable { atoms: HashSet::new(), max_atoms }
+        AtomTable { atoms: HashSet::new(), max_atoms, recent: Default::default() }
     }
 
     /// How many distinct atoms the table holds.
@@ -55,14 +68,24 @@ impl AtomTable {
     /// The shared atom for `text`, adding it if it is new and the budget allows.
     /// Text over 255 characters is the caller's to reject (the decoder does).
     pub fn intern(&mut self, text: &str) -> Result<Atom, AtomBudgetExceeded> {
-        if let Some(atom) = self.atoms.get(text) {
+        let slot = recent_slot(text.as_bytes());
+        if let Some(atom) = &self.recent[slot]
+            && atom.as_str() == text
+        {
             return Ok(atom.clone());
         }
-        if self.atoms.len() >= self.max_atoms {
-            return Err(AtomBudgetExceeded { limit: self.max_atoms });
-        }
-        let atom = Atom::new_unchecked(text);
-        self.atoms.insert(atom.clone());
+        let atom = match self.atoms.get(text) {
+            Some(atom) => atom.clone(),
+            None => {
+                if self.atoms.len() >= self.max_atoms {
+                    return Err(AtomBudgetExceeded { limit: self.max_atoms });
+                }
+                let atom = Atom::new_unchecked(text);
+                self.atoms.insert(atom.clone());
+                atom
+            }
+        };
+        self.recent[slot] = Some(atom.clone());
         Ok(atom)
     }
 }
