@@ -111,4 +111,10 @@ impl EpmdError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, EpmdError::Connect { .. })
     }
+
+    /// True for failures worth one more try: a connection reset or a
+    /// timeout, as can happen while an EPMD is starting or busy.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, EpmdError::Io { .. } | EpmdError::Timeout { .. })
+    }
 }

@@ -39,6 +39,8 @@ pub struct NodeBuilder {
     hidden: bool,
     creation: Option<u32>,
     conn: ConnConfig,
+    limits: super::Limits,
+    firewall: super::Firewall,
     options: NodeOptions,
 }
 
@@ -56,9 +58,11 @@ impl NodeBuilder {
             hidden: false,
             creation: None,
             conn: ConnConfig::default(),
+            limits: super::Limits::default(),
+            firewall: super::Firewall::allow_all(),
             options: NodeOptions {
                 hidden: false,
-                handshake_timeout: Duration::from_secs(7),
+                handshake_timeout: super::Limits::default().handshake_timeout,
                 connect_timeout: Duration::from_secs(7),
                 max_message_size: 256 << 20,
                 send_queue_high_water: 64 << 20,
@@ -154,9 +158,22 @@ impl NodeBuilder {
         self
     }
 
-    /// How long a handshake (after the transport's own) may take.
+    /// How long a handshake (after the transport's own) may take; the same as
+    /// setting [`Limits::handshake_timeout`](super::Limits::handshake_timeout).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.options.handshake_timeout = timeout;
+        self.limits.handshake_timeout = timeout;
+        self
+    }
+
+    /// What each peer may ask of this node (default: everything, as Erlang).
+    pub fn firewall(mut self, firewall: super::Firewall) -> Self {
+        self.firewall = firewall;
+        self
+    }
+
+    /// The limits on what peers may make this node do (see [`Limits`](super::Limits)).
+    pub fn limits(mut self, limits: super::Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -184,7 +201,8 @@ impl NodeBuilder {
         self
     }
 
-    /// Connected-mode settings and limits.
+    /// Connected-mode settings (the limits given with [`NodeBuilder::limits`]
+    /// override the corresponding fields).
     pub fn connection_config(mut self, config: ConnConfig) -> Self {
         self.conn = config;
         self
@@ -225,9 +243,18 @@ impl NodeBuilder {
                         vec![addr.ip()]
                     },
                 });
-                let node = epmd::registrar::register_and_keep(config)
-                    .await
-                    .map_err(|e| NodeError::Start(format!("cannot register {name} with EPMD: {e}")))?;
+                let mut attempts = 0;
+                let node = loop {
+                    match epmd::registrar::register_and_keep(config.clone()).await {
+                        Ok(node) => break node,
+                        Err(e) if e.is_transient() && attempts < 5 => {
+                            attempts += 1;
+                            tracing::debug!(error = %e, attempts, "EPMD registration failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(100 * attempts)).await;
+                        }
+                        Err(e) => return Err(NodeError::Start(format!("cannot register {name} with EPMD: {e}"))),
+                    }
+                };
                 let creation = node.creation();
                 published = Some(node);
                 creation
@@ -247,7 +274,10 @@ impl NodeBuilder {
             outstanding: Arc::new(OutstandingChallenges::default()),
         });
         let mode = name.mode();
-        let options = NodeOptions { hidden: self.hidden, ..self.options };
+        let options = NodeOptions { hidden: self.hidden, handshake_timeout: self.limits.handshake_timeout, ..self.options };
+        let mut conn_config = self.conn;
+        self.limits.apply(&mut conn_config);
+        let pending_handshakes = Arc::new(tokio::sync::Semaphore::new(self.limits.max_pending_handshakes));
         let (events, _) = tokio::sync::broadcast::channel(256);
         let inner = Arc::new_cyclic(|weak| NodeInner {
             self_ref: weak.clone(),
@@ -256,7 +286,7 @@ impl NodeBuilder {
             creation,
             mode,
             handshake,
-            conn_config: self.conn,
+            conn_config,
             options,
             transport: self.transport,
             resolver,
@@ -271,6 +301,10 @@ impl NodeBuilder {
             group_leader: Mutex::new(None),
             node_watchers: Mutex::new(Vec::new()),
             persistent: Mutex::new(Default::default()),
+            limits: self.limits,
+            auth_throttle: Default::default(),
+            pending_handshakes,
+            firewall: std::sync::RwLock::new(Arc::new(self.firewall)),
         });
         if let Some(listener) = listener {
             let task = tokio::spawn(connections::accept_loop(Arc::downgrade(&inner), listener));

@@ -166,6 +166,9 @@ impl NodeInner {
             Some(Entry::Pending(p)) => return Ok((p.queue.clone(), Some(p.status.subscribe()))),
             None => {}
         }
+        if map.len() >= self.limits.max_connections {
+            return Err(format!("the limit of {} connections is reached (max_connections)", self.limits.max_connections));
+        }
         let Some(me) = self.self_ref.upgrade() else { return Err("the node is shutting down".into()) };
         let attempt = self.conns.next_id();
         let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
@@ -221,7 +224,7 @@ impl NodeInner {
     async fn dial(self: Arc<Self>, peer: NodeName, attempt: u64) {
         match self.dial_handshake(&peer).await {
             Ok((stream, leftover, est, identity)) => {
-                self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
+                let _ = self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
             }
             Err(ConnError::Handshake(HandshakeError::Nok { .. })) => {
                 // The peer's own attempt wins; it arrives as an incoming
@@ -262,14 +265,16 @@ impl NodeInner {
         Ok((stream, leftover, est, established.identity))
     }
 
-    /// The accepting side of one incoming connection.
-    pub(crate) async fn accept_one(self: Arc<Self>, incoming: Incoming) {
+    /// The accepting side of one incoming connection; `_permit` holds its
+    /// place among the pending handshakes until it is done.
+    pub(crate) async fn accept_one(self: Arc<Self>, incoming: Incoming, _permit: tokio::sync::OwnedSemaphorePermit) {
         let peer_addr = incoming.peer_addr;
         let timeout = self.options.handshake_timeout;
         let established = match tokio::time::timeout(timeout, incoming.finish()).await {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {
                 tracing::warn!(%peer_addr, transport = self.transport.name(), error = %e, "refused an incoming connection");
+                self.auth_failed(peer_addr.ip());
                 return;
             }
             Err(_) => {
@@ -294,9 +299,16 @@ impl NodeInner {
         .await;
         match result {
             Ok((est, leftover)) => {
-                self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity);
+                if self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity) {
+                    self.auth_throttle.succeeded(peer_addr.ip());
+                } else {
+                    self.auth_failed(peer_addr.ip());
+                }
             }
             Err(e) => {
+                if matches!(e, ConnError::Handshake(HandshakeError::BadCookie { .. } | HandshakeError::ReflectedChallenge { .. })) {
+                    self.auth_failed(peer_addr.ip());
+                }
                 let who = claimed.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "an unnamed peer".into());
                 match &e {
                     ConnError::Handshake(HandshakeError::Nok { .. }) => {
@@ -311,13 +323,24 @@ impl NodeInner {
         }
     }
 
+    fn auth_failed(&self, addr: std::net::IpAddr) {
+        if let Some(backoff) = self.auth_throttle.failed(addr, &self.limits) {
+            tracing::warn!(%addr, ?backoff, "repeated failed authentication: refusing connections from this address for a while");
+        }
+    }
+
     /// OTP's `net_kernel` rules for the status to answer an incoming attempt.
     fn decide_incoming(&self, peer: &NodeName, attempt: u64) -> AcceptDecision {
         if peer == &self.name {
             return AcceptDecision::NotAllowed;
         }
         let mut map = self.conns.lock();
+        let full = map.len() >= self.limits.max_connections;
         match map.get_mut(peer.atom()) {
+            None if full => {
+                tracing::warn!(%peer, limit = self.limits.max_connections, "refused a connection: max_connections reached");
+                AcceptDecision::NotAllowed
+            }
             None => {
                 let (status, _) = watch::channel(SetupStatus::InProgress);
                 let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
@@ -351,12 +374,12 @@ impl NodeInner {
         leftover: bytes::BytesMut,
         est: crate::proto::handshake::Established,
         identity: PeerIdentity,
-    ) {
+    ) -> bool {
         let peer = est.peer.clone();
         if let Err(e) = self.transport.authorize(&identity, &peer) {
             tracing::warn!(peer = %peer, transport = self.transport.name(), error = %e, "refused the peer's identity");
             self.setup_failed(peer.atom(), attempt, e.to_string());
-            return;
+            return false;
         }
         let mut map = self.conns.lock();
         let (queue, status, replaced) = match map.remove(peer.atom()) {
@@ -370,7 +393,7 @@ impl NodeInner {
                     map.insert(peer.atom().clone(), other);
                 }
                 tracing::debug!(peer = %peer, "dropping a connection whose entry another attempt owns");
-                return;
+                return true;
             }
         };
         let id = self.conns.next_id();
@@ -412,6 +435,7 @@ impl NodeInner {
         tracing::info!(peer = %peer, transport = self.transport.name(), ?direction, hidden, "connection up");
         self.notify_node_watchers("nodeup", peer.atom());
         let _ = self.events.send(NodeEvent::Up { node: peer, hidden });
+        true
     }
 
     /// A connection ended.
@@ -459,12 +483,28 @@ impl NodeInner {
 }
 
 /// Accepts connections until the listener fails for good or the node stops.
+/// Addresses in authentication back-off and connections beyond the pending
+/// handshake limit are closed on arrival.
 pub(crate) async fn accept_loop(node: std::sync::Weak<NodeInner>, listener: Box<dyn Listener>) {
     loop {
         match listener.accept().await {
             Ok(incoming) => {
                 let Some(node) = node.upgrade() else { return };
-                tokio::spawn(node.accept_one(incoming));
+                let addr = incoming.peer_addr;
+                if node.auth_throttle.is_blocked(addr.ip()) {
+                    tracing::debug!(%addr, "closed a connection from an address in authentication back-off");
+                    continue;
+                }
+                match node.pending_handshakes.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        tokio::spawn(node.accept_one(incoming, permit));
+                    }
+                    Err(_) => tracing::warn!(
+                        %addr,
+                        limit = node.limits.max_pending_handshakes,
+                        "closed a connection: max_pending_handshakes reached"
+                    ),
+                }
             }
             Err(e) => {
                 // EMFILE, ECONNABORTED and the like: log, pause briefly, carry on.

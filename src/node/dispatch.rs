@@ -5,7 +5,8 @@ use super::signals::ExitKind;
 use crate::conn::ConnError;
 use crate::proto::NodeName;
 use crate::proto::control::{Control, ProcessRef};
-use crate::term::{Pid, Term};
+use crate::node::Policy;
+use crate::term::{Atom, Pid, Term};
 
 impl NodeInner {
     /// Handles one control message from `peer`. An error closes the connection.
@@ -21,6 +22,9 @@ impl NodeInner {
             Control::Send { to, message, .. } => self.deliver_local(&to, message),
             Control::RegSend { from, to, message } => {
                 from_peer(&from)?;
+                if !self.regsend_allowed(peer, &from, &to, &message) {
+                    return Ok(());
+                }
                 if let Some(slot) = self.procs.whereis(to.as_str()).and_then(|p| self.local_slot(&p)) {
                     slot.deliver(message);
                 }
@@ -55,6 +59,10 @@ impl NodeInner {
             }
             Control::Exit2 { from, to, reason } => {
                 from_peer(&from)?;
+                if !self.policy(peer).exit_signals {
+                    tracing::warn!(%peer, reason = %reason.bounded(100), "firewall: dropped an exit signal");
+                    return Ok(());
+                }
                 if let Some(slot) = self.local_slot(&to) {
                     self.deliver_exit(&slot, &from, reason, ExitKind::Exit2);
                 }
@@ -77,12 +85,19 @@ impl NodeInner {
                 }
                 self.remote_down(peer.atom(), &target, &watcher, &reference, reason);
             }
-            Control::SpawnRequest { req_id, from, group_leader, module, function, arity, opts, args } => {
+            Control::SpawnRequest { req_id, from, group_leader: _, module, function, arity, opts, args } => {
                 from_peer(&from)?;
+                if let Some((m, f)) = self.spawn_denied(peer, &module, &function, &args) {
+                    tracing::warn!(%peer, module = %m, function = %f, "firewall: refused a spawn request");
+                    self.send_control(
+                        peer.atom(),
+                        Control::SpawnReply { req_id, to: from, flags: 0, result: Term::atom("not_allowed") },
+                    );
+                    return Ok(());
+                }
                 let request = super::services::spawn::SpawnRequest {
                     req_id,
                     from,
-                    group_leader,
                     module,
                     function,
                     arity,
@@ -111,6 +126,58 @@ impl NodeInner {
             Control::NodeLink => {}
         }
         Ok(())
+    }
+
+    fn policy(&self, peer: &NodeName) -> Policy {
+        self.firewall.read().unwrap_or_else(|p| p.into_inner()).policy_for(peer.as_str()).clone()
+    }
+
+    /// Checks a spawn request against the peer's policy: `Some((module,
+    /// function))` naming what was refused, `None` when it may run.
+    fn spawn_denied(&self, peer: &NodeName, module: &Atom, function: &Atom, args: &Term) -> Option<(String, String)> {
+        let firewall = self.firewall.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let policy = firewall.policy_for(peer.as_str());
+        let args = args.as_list().unwrap_or(&[]);
+        let target = match (module.as_str(), function.as_str(), args) {
+            ("erpc", "execute_call", [_, Term::Atom(m), Term::Atom(f), _]) => (m.clone(), f.clone(), true),
+            ("erpc", "execute_cast", [Term::Atom(m), Term::Atom(f), _]) => (m.clone(), f.clone(), true),
+            _ => (module.clone(), function.clone(), false),
+        };
+        let (m, f, via_erpc) = target;
+        let allowed = (via_erpc || policy.spawn) && policy.rpc.allows(m.as_str(), f.as_str());
+        (!allowed).then(|| (m.as_str().to_string(), f.as_str().to_string()))
+    }
+
+    /// Checks a message to a registered name against the peer's policy;
+    /// calls through `rex` are checked per function and refused calls answered.
+    fn regsend_allowed(&self, peer: &NodeName, from: &Pid, to: &Atom, message: &Term) -> bool {
+        let firewall = self.firewall.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let policy = firewall.policy_for(peer.as_str());
+        // `rex` is an rpc endpoint: the rpc rule governs it, per function.
+        if to.as_str() != "rex" {
+            if !policy.names.allows(to.as_str()) {
+                tracing::warn!(%peer, name = %to.as_str(), "firewall: dropped a message to a registered name");
+                return false;
+            }
+            return true;
+        }
+        if policy.rpc == crate::node::RpcRule::All {
+            return true;
+        }
+        let Some(call) = super::services::rpc::RexRequest::parse(message) else { return true };
+        if policy.rpc.allows(call.module.as_str(), call.function.as_str()) {
+            return true;
+        }
+        tracing::warn!(%peer, module = %call.module.as_str(), function = %call.function.as_str(), "firewall: refused an rpc call");
+        let refusal = Term::Tuple(vec![
+            Term::atom("badrpc"),
+            Term::Tuple(vec![Term::atom("EXIT"), Term::atom("not_allowed")]),
+        ]);
+        if let Some(reply) = call.reply_message(refusal) {
+            let rex = self.procs.whereis("rex").unwrap_or_else(|| from.clone());
+            self.send_control(peer.atom(), Control::Send { from: Some(rex), to: call.reply_to.clone(), message: reply });
+        }
+        false
     }
 
     /// Puts a message in a local mailbox; dropped if the process is gone or

@@ -27,7 +27,9 @@ mod builder;
 mod connections;
 mod dispatch;
 mod error;
+mod firewall;
 mod gen_server;
+mod limits;
 mod mesh;
 pub mod hostname;
 mod router;
@@ -46,6 +48,8 @@ use tokio::sync::broadcast;
 pub use builder::{Cookie, NodeBuilder};
 pub use error::{CallError, ConnectError, NodeError, SendError};
 pub use gen_server::{GenCall, ReplyTo, parse_cast};
+pub use firewall::{Firewall, NameRule, Policy, RpcRule};
+pub use limits::Limits;
 pub use process::{Exited, IntoExitReason, Process};
 pub use services::rpc::{RpcException, RpcFunction, RpcResult};
 
@@ -74,10 +78,26 @@ pub enum NodeEvent {
     },
 }
 
+/// What this node knows about a connected peer.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// The peer's node name.
+    pub node: NodeName,
+    /// The peer's creation (changes when it restarts).
+    pub creation: u32,
+    /// The distribution flags the connection uses.
+    pub flags: crate::proto::DistFlags,
+    /// Whether the peer is listed in `nodes()`.
+    pub visible: bool,
+    /// What the transport verified about the peer (its certificate chain under TLS).
+    pub identity: crate::transport::PeerIdentity,
+}
+
 /// Options fixed when the node starts.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeOptions {
     pub hidden: bool,
+    /// Copied from the limits: the time each handshake stage may take.
     pub handshake_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_message_size: usize,
@@ -121,6 +141,14 @@ pub(crate) struct NodeInner {
     pub node_watchers: Mutex<Vec<Pid>>,
     /// Nodes the program asked to stay connected to.
     pub persistent: Mutex<std::collections::HashSet<Atom>>,
+    /// The limits in force.
+    pub limits: Limits,
+    /// Failed authentications per source address.
+    pub auth_throttle: limits::AuthThrottle,
+    /// Incoming handshakes in progress (bounded by `limits.max_pending_handshakes`).
+    pub pending_handshakes: Arc<tokio::sync::Semaphore>,
+    /// What each peer may ask of this node.
+    pub firewall: std::sync::RwLock<Arc<Firewall>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -275,6 +303,19 @@ impl Node {
         Ok(())
     }
 
+    /// What this node knows about its connection to `node`, if it is up.
+    pub fn peer_info(&self, node: &str) -> Option<PeerInfo> {
+        let atom = Atom::try_new(node).ok()?;
+        let c = self.inner.conns.get(&atom)?;
+        Some(PeerInfo {
+            node: c.peer.clone(),
+            creation: c.creation,
+            flags: c.flags,
+            visible: c.is_visible(),
+            identity: c.identity.clone(),
+        })
+    }
+
     /// Every connected peer, hidden or not (`nodes(connected)`).
     pub fn connected_nodes(&self) -> Vec<NodeName> {
         self.inner.conns.peers(|_| true)
@@ -307,6 +348,11 @@ impl Node {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         services::rpc::call(self, node, module, function, args, timeout).await
+    }
+
+    /// Replaces the distribution firewall; applies to every message received from now on.
+    pub fn set_firewall(&self, firewall: Firewall) {
+        *self.inner.firewall.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(firewall);
     }
 
     /// Stops the node: every local process exits with reason `shutdown`,

@@ -15,8 +15,8 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::node::{CallError, GenCall, Node, NodeError, parse_cast};
-use crate::term::{Atom, Term};
+use crate::node::{CallError, GenCall, Node, NodeError, ReplyTo, parse_cast};
+use crate::term::{Atom, Pid, Term};
 
 /// How a called function failed, in Erlang's three classes.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,13 +98,65 @@ fn rex_result(outcome: RpcResult, module: &Atom, function: &Atom, args: Term) ->
     }
 }
 
-/// A parsed `{call | block_call | cast, M, F, A, GL}` request.
-fn parse_mfa(request: &Term, kinds: &[&str]) -> Option<(Atom, Atom, Vec<Term>)> {
-    match request.as_tuple()? {
-        [kind, Term::Atom(m), Term::Atom(f), args, _gl] if kinds.iter().any(|k| kind.is_atom(k)) => {
-            Some((m.clone(), f.clone(), args.as_list()?.to_vec()))
+/// A request to `rex`, in any of the forms OTP sends.
+pub(crate) struct RexRequest {
+    /// The module.
+    pub module: Atom,
+    /// The function.
+    pub function: Atom,
+    /// The arguments.
+    pub args: Vec<Term>,
+    /// Who gets the result.
+    pub reply_to: Pid,
+    /// How the result is wrapped: `None` for casts.
+    reply: Option<RexReply>,
+}
+
+enum RexReply {
+    /// `{From, {call, ...}}`: answered `{rex, Result}`.
+    Classic,
+    /// A gen_server call: answered `{Tag, Result}`.
+    Gen(ReplyTo),
+}
+
+impl RexRequest {
+    /// Recognises `{From, {call | block_call, M, F, A, GL}}`, the gen_server
+    /// call form of the same, and `{'$gen_cast', {cast, M, F, A, GL}}`.
+    pub fn parse(msg: &Term) -> Option<RexRequest> {
+        let mfa = |request: &Term, kinds: &[&str]| -> Option<(Atom, Atom, Vec<Term>)> {
+            match request.as_tuple()? {
+                [kind, Term::Atom(m), Term::Atom(f), args, _gl] if kinds.iter().any(|k| kind.is_atom(k)) => {
+                    Some((m.clone(), f.clone(), args.as_list()?.to_vec()))
+                }
+                _ => None,
+            }
+        };
+        const CALLS: &[&str] = &["call", "block_call"];
+        if let Some(call) = GenCall::parse(msg) {
+            let (module, function, args) = mfa(&call.request, CALLS)?;
+            return Some(RexRequest { module, function, args, reply_to: call.from.pid.clone(), reply: Some(RexReply::Gen(call.from)) });
         }
-        _ => None,
+        if let Some(cast) = parse_cast(msg) {
+            let (module, function, args) = mfa(cast, &["cast"])?;
+            // A cast has no reply; the sender is unknown, so the field is a placeholder.
+            let nobody = Pid::new(Atom::new(""), 0, 0, 0);
+            return Some(RexRequest { module, function, args, reply_to: nobody, reply: None });
+        }
+        match msg.as_tuple()? {
+            [Term::Pid(from), request] => {
+                let (module, function, args) = mfa(request, CALLS)?;
+                Some(RexRequest { module, function, args, reply_to: from.clone(), reply: Some(RexReply::Classic) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The reply message carrying `result`, or `None` for a cast.
+    pub fn reply_message(&self, result: Term) -> Option<Term> {
+        match self.reply.as_ref()? {
+            RexReply::Classic => Some(Term::Tuple(vec![Term::atom("rex"), result])),
+            RexReply::Gen(to) => Some(Term::Tuple(vec![to.tag.clone(), result])),
+        }
     }
 }
 
@@ -113,41 +165,40 @@ pub(crate) fn start_rex(node: &Node) -> Result<(), NodeError> {
     node.spawn_registered("rex", |mut p| async move {
         while let Ok(msg) = p.recv().await {
             let node = p.node().clone();
-            if let Some(call) = GenCall::parse(&msg) {
-                if let Some((m, f, args)) = parse_mfa(&call.request, &["call", "block_call"]) {
-                    let rex = p.pid().clone();
-                    tokio::spawn(async move {
-                        let list = Term::list(args.clone());
-                        let result = rex_result(apply(&node, &m, &f, args).await, &m, &f, list);
-                        let _ = node.inner.reply(&rex, &call.from, result).await;
-                    });
-                }
-            } else if let Some(cast) = parse_cast(&msg) {
-                if let Some((m, f, args)) = parse_mfa(cast, &["cast"]) {
-                    tokio::spawn(async move {
-                        if let Err(e) = apply(&node, &m, &f, args).await {
-                            tracing::warn!(module = %m.as_str(), function = %f.as_str(), error = ?e, "rpc:cast failed");
-                        }
-                    });
-                }
-            } else if let Some([Term::Pid(from), request]) = msg.as_tuple() {
-                let from = from.clone();
-                if request.is_atom("features_request") {
-                    let reply = Term::Tuple(vec![
-                        Term::atom("features_reply"),
-                        Term::Atom(node.name().atom().clone()),
-                        Term::list(vec![Term::atom("erpc")]),
-                    ]);
-                    let _ = p.send(&from, reply).await;
-                } else if let Some((m, f, args)) = parse_mfa(request, &["call", "block_call"]) {
-                    let rex = p.pid().clone();
-                    tokio::spawn(async move {
-                        let list = Term::list(args.clone());
-                        let result = rex_result(apply(&node, &m, &f, args).await, &m, &f, list);
-                        let _ = node.inner.send_to_pid(Some(&rex), &from, Term::Tuple(vec![Term::atom("rex"), result]), true).await;
-                    });
-                }
+            if let Some([Term::Pid(from), request]) = msg.as_tuple()
+                && request.is_atom("features_request")
+            {
+                let reply = Term::Tuple(vec![
+                    Term::atom("features_reply"),
+                    Term::Atom(node.name().atom().clone()),
+                    Term::list(vec![Term::atom("erpc")]),
+                ]);
+                let _ = p.send(from, reply).await;
+                continue;
             }
+            let Some(request) = RexRequest::parse(&msg) else { continue };
+            let rex = p.pid().clone();
+            tokio::spawn(async move {
+                let list = Term::list(request.args.clone());
+                let outcome = apply(&node, &request.module, &request.function, request.args.clone()).await;
+                match &request.reply {
+                    None => {
+                        if let Err(e) = outcome {
+                            tracing::warn!(module = %request.module.as_str(), function = %request.function.as_str(), error = ?e, "rpc:cast failed");
+                        }
+                    }
+                    Some(RexReply::Gen(to)) => {
+                        let result = rex_result(outcome, &request.module, &request.function, list);
+                        let _ = node.inner.reply(&rex, to, result).await;
+                    }
+                    Some(RexReply::Classic) => {
+                        let result = rex_result(outcome, &request.module, &request.function, list);
+                        if let Some(reply) = request.reply_message(result) {
+                            let _ = node.inner.send_to_pid(Some(&rex), &request.reply_to, reply, true).await;
+                        }
+                    }
+                }
+            });
         }
     })?;
     Ok(())

@@ -7,7 +7,8 @@
 //! `{Ref, exit, R}` or `{Ref, error, R, Stack}`. `erpc:cast` and `rpc:cast`
 //! ask for `erpc:execute_cast/3`; a plain `spawn(N, M, F, A)` for `M:F/A`
 //! itself. Each becomes a real process here, so links and monitors behave
-//! as for any other process.
+//! as for any other process. The requested group leader is ignored: Rust
+//! processes have none, and output from called functions is the program's own.
 
 use super::rpc::{self, RpcException};
 use crate::node::table::Watcher;
@@ -20,7 +21,6 @@ use crate::term::{Atom, Pid, Reference, Term};
 pub(crate) struct SpawnRequest {
     pub req_id: Reference,
     pub from: Pid,
-    pub group_leader: Pid,
     pub module: Atom,
     pub function: Atom,
     pub arity: u32,

@@ -1,0 +1,217 @@
+//! The distribution firewall: what each peer may ask of this node beyond
+//! plain messaging.
+//!
+//! Distribution normally gives every connected node full power over this
+//! one: it can spawn processes, call any function, kill any process. A
+//! [`Firewall`] limits that per peer, by node name. Under TLS with
+//! `verify-name strict` the node name is the certificate's, so the rules
+//! follow certificate identities; over plain TCP a name is only as good as
+//! the cookie.
+//!
+//! Messages to pids, links and monitors always pass: they are what
+//! messaging is. The rules cover spawn requests, rpc/erpc calls (per module
+//! and function), exit signals sent with `exit/2`, group-leader changes and
+//! messages to registered names. A denied spawn or call is answered (the
+//! caller gets `not_allowed` instead of hanging); other denied operations are
+//! dropped; each is logged.
+//!
+//! ```
+//! use beamlink::node::{Firewall, Policy, RpcRule};
+//!
+//! // Trusted peers keep full power; everyone else may only call cache:lookup/1
+//! // and send to the `cache` process.
+//! let fw = Firewall::new(Policy::locked_down().allow_rpc("cache", Some("lookup")).allow_name("cache"))
+//!     .peer("admin@ops.example.com", Policy::allow_all());
+//! assert!(fw.policy_for("admin@ops.example.com").exit_signals);
+//! assert!(matches!(fw.policy_for("web@app.example.com").rpc, RpcRule::Only(_)));
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+/// Which rpc/erpc calls a peer may make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpcRule {
+    /// Any function.
+    All,
+    /// None.
+    None,
+    /// Only these `(module, function)` pairs; `None` as the function allows
+    /// the whole module.
+    Only(Vec<(String, Option<String>)>),
+}
+
+impl RpcRule {
+    /// Whether `module:function` may be called.
+    pub fn allows(&self, module: &str, function: &str) -> bool {
+        match self {
+            RpcRule::All => true,
+            RpcRule::None => false,
+            RpcRule::Only(list) => list.iter().any(|(m, f)| m == module && f.as_deref().is_none_or(|f| f == function)),
+        }
+    }
+}
+
+/// Which registered names a peer may send to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// Any name.
+    All,
+    /// Only these.
+    Only(HashSet<String>),
+    /// Any but these.
+    AllExcept(HashSet<String>),
+}
+
+impl NameRule {
+    /// Whether messages to `name` pass.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            NameRule::All => true,
+            NameRule::Only(set) => set.contains(name),
+            NameRule::AllExcept(set) => !set.contains(name),
+        }
+    }
+}
+
+/// What one peer may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Spawn requests for functions other than `erpc`'s own (`spawn/4`); the
+    /// function must also pass [`Policy::rpc`].
+    pub spawn: bool,
+    /// rpc and erpc calls and casts.
+    pub rpc: RpcRule,
+    /// `exit(Pid, Reason)` signals to local processes.
+    pub exit_signals: bool,
+    /// Group-leader changes.
+    pub group_leader: bool,
+    /// Messages to registered names. `rex`, the rpc server, is governed by
+    /// [`Policy::rpc`] instead, call by call.
+    pub names: NameRule,
+}
+
+impl Policy {
+    /// Everything, as Erlang distribution grants (the default).
+    pub fn allow_all() -> Policy {
+        Policy { spawn: true, rpc: RpcRule::All, exit_signals: true, group_leader: true, names: NameRule::All }
+    }
+
+    /// The locked-down preset: no spawns, no calls, no exit signals, no
+    /// group-leader changes, and no messages to registered names. Open what
+    /// a peer needs with [`Policy::allow_rpc`] and [`Policy::allow_name`].
+    /// `net_kernel` stays reachable so that pings work.
+    pub fn locked_down() -> Policy {
+        Policy {
+            spawn: false,
+            rpc: RpcRule::None,
+            exit_signals: false,
+            group_leader: false,
+            names: NameRule::Only(["net_kernel".to_string()].into()),
+        }
+    }
+
+    /// Allows calls to `module:function` (or the whole module with `None`).
+    pub fn allow_rpc(mut self, module: &str, function: Option<&str>) -> Policy {
+        let entry = (module.to_string(), function.map(str::to_string));
+        self.rpc = match self.rpc {
+            RpcRule::All => RpcRule::All,
+            RpcRule::None => RpcRule::Only(vec![entry]),
+            RpcRule::Only(mut list) => {
+                list.push(entry);
+                RpcRule::Only(list)
+            }
+        };
+        self
+    }
+
+    /// Allows messages to the registered name `name`.
+    pub fn allow_name(mut self, name: &str) -> Policy {
+        self.names = match self.names {
+            NameRule::All => NameRule::All,
+            NameRule::Only(mut set) => {
+                set.insert(name.to_string());
+                NameRule::Only(set)
+            }
+            NameRule::AllExcept(mut set) => {
+                set.remove(name);
+                NameRule::AllExcept(set)
+            }
+        };
+        self
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy::allow_all()
+    }
+}
+
+/// Per-peer policies with a default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Firewall {
+    default: Policy,
+    by_node: HashMap<String, Policy>,
+    by_host: HashMap<String, Policy>,
+}
+
+impl Firewall {
+    /// A firewall applying `default` to every peer without a rule of its own.
+    pub fn new(default: Policy) -> Firewall {
+        Firewall { default, by_node: HashMap::new(), by_host: HashMap::new() }
+    }
+
+    /// Everything allowed: what Erlang does (the default).
+    pub fn allow_all() -> Firewall {
+        Firewall::new(Policy::allow_all())
+    }
+
+    /// The policy for one peer, given as `name@host`, or `*@host` for every
+    /// node on a host. A node rule beats a host rule, which beats the default.
+    pub fn peer(mut self, pattern: &str, policy: Policy) -> Firewall {
+        match pattern.strip_prefix("*@") {
+            Some(host) => self.by_host.insert(host.to_string(), policy),
+            None => self.by_node.insert(pattern.to_string(), policy),
+        };
+        self
+    }
+
+    /// The policy that applies to `node`.
+    pub fn policy_for(&self, node: &str) -> &Policy {
+        if let Some(p) = self.by_node.get(node) {
+            return p;
+        }
+        let host = node.split_once('@').map(|(_, h)| h).unwrap_or("");
+        self.by_host.get(host).unwrap_or(&self.default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_resolve_node_then_host_then_default() {
+        let fw = Firewall::new(Policy::locked_down())
+            .peer("*@trusted.example", Policy::allow_all())
+            .peer("bad@trusted.example", Policy::locked_down());
+        assert!(fw.policy_for("x@trusted.example").spawn);
+        assert!(!fw.policy_for("bad@trusted.example").spawn);
+        assert!(!fw.policy_for("x@other.example").spawn);
+    }
+
+    #[test]
+    fn rpc_and_name_rules() {
+        let p = Policy::locked_down().allow_rpc("cache", Some("lookup")).allow_rpc("stats", None).allow_name("cache");
+        assert!(p.rpc.allows("cache", "lookup"));
+        assert!(!p.rpc.allows("cache", "delete"));
+        assert!(p.rpc.allows("stats", "anything"));
+        assert!(!p.rpc.allows("os", "cmd"));
+        assert!(p.names.allows("cache") && p.names.allows("net_kernel"));
+        assert!(!p.names.allows("rex"));
+        assert!(Policy::allow_all().rpc.allows("os", "cmd"));
+        let mut except = Policy::allow_all();
+        except.names = NameRule::AllExcept(["rex".to_string()].into());
+        assert!(!except.names.allows("rex") && except.names.allows("x"));
+    }
+}
