@@ -127,7 +127,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(reply.digest, digest::digest(issued, COOKIE), "established with a wrong digest");
                 assert_ne!(reply.challenge, issued, "established on a reflected challenge");
                 assert!(
-                    matches!(decided, Some(AcceptDecision::Accept | AcceptDecision::AcceptSimultaneous | AcceptDecision::Alive)),
+                    matches!(
+                        decided,
+                        Some(AcceptDecision::Accept | AcceptDecision::AcceptSimultaneous | AcceptDecision::Alive)
+                    ),
                     "established after deciding {decided:?}"
                 );
                 assert_ne!(est.peer_creation, 0);
@@ -143,7 +146,11 @@ fuzz_target!(|data: &[u8]| {
                 let _ = e.to_string();
                 if let HandshakeError::BadCookie { .. } = e {
                     let reply = reply.expect("a cookie error comes from a challenge_reply");
-                    assert_ne!(Some(reply.digest), issued.map(|c| digest::digest(c, COOKIE)), "a correct digest was refused");
+                    assert_ne!(
+                        Some(reply.digest),
+                        issued.map(|c| digest::digest(c, COOKIE)),
+                        "a correct digest was refused"
+                    );
                 }
             }
         }

@@ -118,7 +118,12 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 let Some(issued) = sibling_issued else { continue };
-                let c = Challenge { flags: DistFlags::DEFAULT, challenge: issued, creation: 5, name: PEER.as_bytes().to_vec() };
+                let c = Challenge {
+                    flags: DistFlags::DEFAULT,
+                    challenge: issued,
+                    creation: 5,
+                    name: PEER.as_bytes().to_vec(),
+                };
                 let result = hs.handle(&c.encode());
                 assert!(result.is_err(), "a reflected challenge was accepted: {result:?}");
                 assert!(hs.poll_transmit().is_none(), "a reply went out to a reflected challenge");
