@@ -15,7 +15,7 @@ use beamlink::node::{Limits, NodeEvent};
 use beamlink::proto::DistFlags;
 use beamlink::proto::handshake::digest;
 use beamlink::proto::handshake::messages::{Challenge, ChallengeReply, SendNameV5};
-use common::hostile::{Carrier, Closed, FakePeer, PROMPT, Target, events_for, log, send_name};
+use common::hostile::{Closed, FakePeer, PROMPT, Target, events_for, log, send_name};
 
 /// Limits with a handshake timeout long enough that a close seen within
 /// [`PROMPT`] is a refusal, not the timeout.
@@ -29,7 +29,7 @@ fn h1_wrong_cookie_is_refused_without_a_node_up() {
     let mut events = target.events();
     let mut options = target.peer_options("wrongcookie");
     options.cookie = "not-the-cookie".into();
-    let err = FakePeer::connect(&Carrier::tcp(), target.addr, &target.name(), &options).err().expect("refused");
+    let err = FakePeer::connect(&target.carrier, target.addr, &target.name(), &options).err().expect("refused");
     assert_eq!(err, "closed after our reply", "the node closes after checking our digest");
     log().expect(&[&options.name, "answered the cookie challenge wrongly"]);
     assert!(
@@ -221,7 +221,7 @@ fn h11_a_second_connection_under_a_connected_name() {
 
     // The same name again, answering `false` to `alive`: refused, the first one stays.
     let keep = common::hostile::PeerOptions { replace_alive: false, ..options.clone() };
-    let err = FakePeer::connect(&Carrier::tcp(), target.addr, &target.name(), &keep).err().expect("refused");
+    let err = FakePeer::connect(&target.carrier, target.addr, &target.name(), &keep).err().expect("refused");
     assert_eq!(err, "alive; we keep the old one");
     assert!(first.ping(PROMPT), "the first connection survives a refused duplicate");
 

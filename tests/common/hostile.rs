@@ -502,6 +502,8 @@ pub struct Target {
     pub received: Receiver<Term>,
     /// Its cookie.
     pub cookie: String,
+    /// How fake peers reach it (plain TCP unless [`Target::with_carrier`] says otherwise).
+    pub carrier: Carrier,
 }
 
 impl Target {
@@ -531,7 +533,14 @@ impl Target {
                 }
             })
             .expect("register the collector");
-        Target { test, epmd_port, addr, collector, received, cookie }
+        Target { test, epmd_port, addr, collector, received, cookie, carrier: Carrier::tcp() }
+    }
+
+    /// The same target reached through `carrier` (e.g. TLS, for a node
+    /// started with a TLS transport through [`Target::start_with`]).
+    pub fn with_carrier(mut self, carrier: Carrier) -> Target {
+        self.carrier = carrier;
+        self
     }
 
     /// The node's name.
@@ -546,13 +555,13 @@ impl Target {
 
     /// A fake peer with a completed handshake; panics if the node refuses it.
     pub fn fake_peer(&self, options: &PeerOptions) -> FakePeer {
-        FakePeer::connect(&Carrier::tcp(), self.addr, &self.name(), options)
+        FakePeer::connect(&self.carrier, self.addr, &self.name(), options)
             .unwrap_or_else(|e| panic!("the target refused a well-behaved fake peer {}: {e}", options.name))
     }
 
-    /// A raw TCP stream to the node's distribution port.
+    /// A raw stream (over the target's carrier) to the node's distribution port.
     pub fn raw(&self) -> Raw {
-        Carrier::tcp().connect(self.addr)
+        self.carrier.connect(self.addr)
     }
 
     /// Everything the collector received within `wait`.
