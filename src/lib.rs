@@ -19,8 +19,45 @@
 //! | [`pki`] | certificates and keys: PEM loading, certificate facts, node identity check (feature `tls`) |
 //! | [`certs`] | provisioning: cluster CA, node certificates, Erlang optfiles, inspection (feature `certs`) |
 //!
-//! Lower layers never depend on higher ones; see `DESIGN.md` in the source
-//! repository for the full picture.
+//! Lower layers never depend on higher ones: `term` depends on nothing else
+//! in the crate, `proto` does no I/O, and only `transport` names TCP or TLS.
+//!
+//! ## Two nodes
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use beamlink::node::Node;
+//! use beamlink::term::Term;
+//!
+//! # async fn two_nodes() -> Result<(), Box<dyn std::error::Error>> {
+//! // Two nodes (in one program here; usually on two machines). The first one
+//! // to start runs an EPMD in its process if none is running.
+//! let a = Node::builder("a@localhost").cookie("secret").start().await?;
+//! let b = Node::builder("b@localhost").cookie("secret").start().await?;
+//!
+//! // A process on B that answers `{From, Msg}` with `{got, Msg}`.
+//! b.spawn_registered("greeter", |mut p| async move {
+//!     while let Ok(msg) = p.recv().await {
+//!         if let Some([Term::Pid(from), m]) = msg.as_tuple() {
+//!             let reply = Term::Tuple(vec![Term::atom("got"), m.clone()]);
+//!             let _ = p.send(from, reply).await;
+//!         }
+//!     }
+//! })?;
+//!
+//! // From A: the first send connects; the reply comes back to our pid.
+//! let mut me = a.process();
+//! let hello = Term::Tuple(vec![Term::Pid(me.pid().clone()), Term::atom("hello")]);
+//! me.send_named("greeter", "b@localhost", hello).await?;
+//! let reply = me.recv_timeout(Duration::from_secs(5)).await?;
+//! assert_eq!(reply.unwrap().to_string(), "{got,hello}");
+//!
+//! // The same `send` works for a pid on either node, or on an Erlang node.
+//! # Ok(()) }
+//! ```
+//!
+//! A stock Erlang node talks to these nodes as to any other:
+//! `{greeter, 'b@localhost'} ! {self(), hello}` from `erl -sname e -setcookie secret`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

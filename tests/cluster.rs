@@ -373,3 +373,49 @@ fn simultaneous_connects_leave_exactly_one_connection() {
         assert_eq!(b.node.connected_nodes().len(), 1);
     }
 }
+
+#[test]
+fn many_nodes_joining_through_one_at_once_form_a_full_mesh() {
+    let epmd = OtpEpmd::start();
+    let nodes: Vec<TestNode> = (0..8).map(|i| TestNode::short(&format!("star{i}"), "mesh", epmd.port)).collect();
+    let hub = nodes[0].name();
+    for n in &nodes[1..] {
+        let node = n.node.clone();
+        let hub = hub.clone();
+        n.rt.spawn(async move { node.connect(&hub).await });
+    }
+    let all: Vec<&Node> = nodes.iter().map(|n| &n.node).collect();
+    wait_for_mesh(&all, 7);
+}
+
+#[test]
+fn messages_to_pids_of_a_previous_incarnation_are_dropped() {
+    let epmd = OtpEpmd::start();
+    let a = TestNode::short("inc_a", "inc", epmd.port);
+    let name = format!("{}@localhost", common::unique_name("inc_b"));
+    let start_b = || {
+        let b = TestNode::start(&name, "inc", epmd.port, |x| x);
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The same spawn order on every start: the process gets the same number and serial.
+        let pid = b.node.spawn(move |mut p| async move {
+            while let Ok(m) = p.recv().await {
+                let _ = tx.send(m);
+            }
+        });
+        (b, pid, rx)
+    };
+    let (b, old_pid, _old_rx) = start_b();
+    let old_creation = b.node.creation();
+    drop(b);
+    let (b, new_pid, rx) = start_b();
+    assert_ne!(b.node.creation(), old_creation);
+    assert_eq!((old_pid.id, old_pid.serial), (new_pid.id, new_pid.serial), "same number, new creation");
+    let node = a.node.clone();
+    a.run(T, async move {
+        let p = node.process();
+        p.send(&old_pid, Term::atom("to_the_old_one")).await.unwrap();
+        p.send(&new_pid, Term::atom("to_the_new_one")).await.unwrap();
+    });
+    assert_eq!(rx.recv_timeout(T).unwrap(), Term::atom("to_the_new_one"), "only the message for the new incarnation arrives");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}

@@ -132,3 +132,56 @@ fn a_silent_client_is_dropped_at_the_handshake_timeout() {
     let other = TestNode::short("other", "f4", epmd.port);
     assert!(other.run(Duration::from_secs(30), other.node.ping(&name)));
 }
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn idle_beamlink_nodes_tick_without_answering_each_others_answers() {
+    let epmd = OtpEpmd::start();
+    let tick = Duration::from_secs(1);
+    let a = TestNode::start(&format!("{}@localhost", common::unique_name("ta")), "f5", epmd.port, |b| b.ticktime(tick));
+    let b = TestNode::start(&format!("{}@localhost", common::unique_name("tb")), "f5", epmd.port, |b| b.ticktime(tick));
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&b.name())));
+    let before = cpu_seconds();
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_seconds() - before;
+    // Both ends tick every 250 ms: a handful of 4-byte writes. A tick storm
+    // (each side answering the other's answers) burns whole cores.
+    assert!(used < 0.5, "idle connection used {used:.2} CPU seconds in 3 s");
+    assert_eq!(a.node.connected_nodes().len(), 1, "the connection stayed up on ticks alone");
+    assert_eq!(b.node.connected_nodes().len(), 1);
+}
+
+#[test]
+fn an_epmd_restart_leaves_connections_alone_and_nodes_re_register() {
+    let epmd = OtpEpmd::start();
+    let port = epmd.port;
+    let a = TestNode::short("ea", "f6", port);
+    let b_name = format!("{}@localhost", common::unique_name("eb"));
+    let b = TestNode::start(&b_name, "f6", port, |x| x);
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&b_name)));
+
+    drop(epmd); // kills OTP's epmd by pid
+    // The established connection does not need EPMD.
+    assert!(a.run(Duration::from_secs(30), a.node.ping(&b_name)));
+    // A newcomer cannot look B up, and says why.
+    let c = TestNode::start(&format!("{}@localhost", common::unique_name("ec")), "f6", port, |x| x.no_listen());
+    let err = c.run(Duration::from_secs(30), c.node.ping_detailed(&b_name)).unwrap_err();
+    assert!(err.to_string().contains("EPMD"), "{err}");
+
+    // EPMD comes back on the same port: B re-registers by itself (with its old creation).
+    let _epmd = common::erl::OtpEpmd::start_on(port);
+    let creation = b.node.creation();
+    common::wait_for("B to re-register and be found", Duration::from_secs(20), || {
+        c.run(Duration::from_secs(10), c.node.ping(&b_name)).then_some(())
+    });
+    assert_eq!(b.node.creation(), creation);
+    drop(a);
+}

@@ -282,10 +282,8 @@ fn a_large_message_does_not_hold_up_small_ones() {
             loop {
                 let msg = p.recv().await.expect("message");
                 match msg.as_tuple() {
-                    Some([tag, _, started]) if tag.is_atom("small") => {
-                        if started.is_atom("true") {
-                            small_after_start += 1;
-                        }
+                    Some([tag, _, started]) if tag.is_atom("small") && started.is_atom("true") => {
+                        small_after_start += 1;
                     }
                     Some([tag, Term::Binary(b)]) if tag.is_atom("big") => {
                         let _ = tx.send((b.len(), small_after_start));

@@ -186,7 +186,7 @@ fn a_running_otp_epmd_is_used_and_replaced_when_it_dies() {
     let name = common::unique_name("otp_then_ours");
     let node = publish(&rt, &name, port, 5001);
     assert!(!node.hosts_daemon());
-    assert_eq!(names(&rt, port), [name.clone()]);
+    assert_eq!(names(&rt, port), std::slice::from_ref(&name));
     drop(otp); // kills OTP's epmd by pid
     common::wait_for("the node to host epmd itself", Duration::from_secs(10), || {
         (node.is_registered() && node.hosts_daemon()).then_some(())

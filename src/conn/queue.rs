@@ -37,6 +37,8 @@ pub struct OutQueue {
     /// The reader saw a tick: answer it (OTP ticks a hidden peer only when it
     /// has read nothing from it, and expects an answer).
     tick_requested: AtomicBool,
+    /// The writer wrote something since the last tick arrived.
+    wrote_since_tick: AtomicBool,
     /// Wakes the writer when something is queued.
     work: Notify,
     /// Wakes senders waiting for room.
@@ -52,6 +54,7 @@ impl OutQueue {
             inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0 }),
             closed: AtomicBool::new(false),
             tick_requested: AtomicBool::new(false),
+            wrote_since_tick: AtomicBool::new(false),
             work: Notify::new(),
             room: Notify::new(),
             high_water,
@@ -80,7 +83,10 @@ impl OutQueue {
         Ok(())
     }
 
-    /// Queues a message unless the queue is above its high-water mark.
+    /// Queues a message unless the queue is above its high-water mark. A
+    /// refused message comes back with the error, so the caller can retry
+    /// without a copy.
+    #[allow(clippy::result_large_err)]
     pub fn try_push(&self, control: Control, cost: usize) -> Result<(), (QueueError, Control)> {
         if self.is_closed() {
             return Err((QueueError::Closed, control));
@@ -122,7 +128,23 @@ impl OutQueue {
         taken
     }
 
-    /// Asks the writer to send a tick (to answer one the peer sent).
+    /// A tick arrived from the peer. It is answered unless this side wrote
+    /// something since the previous tick arrived: a peer that ticks because it
+    /// read nothing (OTP does that towards hidden nodes, at its own tick rate)
+    /// hears from us at least every other tick, and two beamlink nodes never
+    /// answer each other's answers.
+    pub fn tick_received(&self) {
+        if !self.wrote_since_tick.swap(false, Ordering::AcqRel) {
+            self.request_tick();
+        }
+    }
+
+    /// The writer wrote something.
+    pub fn note_written(&self) {
+        self.wrote_since_tick.store(true, Ordering::Release);
+    }
+
+    /// Asks the writer to send a tick.
     pub fn request_tick(&self) {
         if !self.tick_requested.swap(true, Ordering::AcqRel) {
             self.work.notify_one();

@@ -16,7 +16,7 @@ use super::queue::OutQueue;
 use crate::proto::DistFlags;
 use crate::proto::control::Control;
 use crate::proto::frame::TICK;
-use crate::proto::packet::{Fragments, PacketFormat, encode_message};
+use crate::proto::packet::{Fragments, PacketFormat, encode_message, encode_packet_into};
 
 /// How the writer splits and batches.
 #[derive(Clone, Copy, Debug)]
@@ -44,11 +44,18 @@ struct Pending {
 }
 
 /// Runs until the queue is closed or a write fails.
+///
+/// Each round takes everything queued. A message small enough to need no
+/// fragmenting, when no long message is in progress, is encoded straight
+/// into the output buffer (the fast path: no allocation per message);
+/// others are encoded into chunks, their large binaries referenced rather
+/// than copied, and sent one fragment at a time between other senders'
+/// messages.
 pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config: WriterConfig) -> Result<(), ConnError> {
     let mut taken: Vec<(Control, usize)> = Vec::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut chunks: Vec<Bytes> = Vec::new();
-    let mut small = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut next_seq: u64 = 1;
     let mut last_write = Instant::now();
     loop {
@@ -59,10 +66,15 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
         if !taken.is_empty() {
             queue.wake_senders();
         }
-        for (control, _) in taken.drain(..) {
+        for (control, cost) in taken.drain(..) {
+            if pending.is_empty() && cost <= config.fragment_size {
+                if let Err(e) = encode_packet_into(config.format, &control, config.flags, &mut buf) {
+                    tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded");
+                }
+                continue;
+            }
             let order_key = control.sender().map(|p| (p.id, p.serial));
-            let (control_term, payload) = control.to_wire(config.flags);
-            match encode_message(config.format, &control_term, payload) {
+            match encode_message(config.format, &control, config.flags) {
                 Ok(body) => {
                     let packets = Fragments::new(config.format, body, next_seq, config.fragment_size);
                     if packets.is_fragmented() {
@@ -76,9 +88,10 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
             }
         }
         let tick_asked = queue.take_tick_request();
-        if pending.is_empty() {
+        if pending.is_empty() && buf.is_empty() {
             if tick_asked {
                 write_all(&mut out, &TICK).await?;
+                queue.note_written();
                 last_write = Instant::now();
                 continue;
             }
@@ -87,13 +100,15 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                 _ = queue.wait_for_work() => continue,
                 _ = tokio::time::sleep_until(idle_until) => {
                     write_all(&mut out, &TICK).await?;
+                    queue.note_written();
                     last_write = Instant::now();
                     continue;
                 }
             }
         }
         emit_round(&mut pending, &mut chunks);
-        write_chunks(&mut out, &mut chunks, &mut small).await?;
+        write_chunks(&mut out, &mut chunks, &mut buf).await?;
+        queue.note_written();
         last_write = Instant::now();
     }
 }
@@ -136,14 +151,15 @@ async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> Result<(
     out.flush().await.map_err(|e| ConnError::io("flush", e))
 }
 
-/// Writes the chunks: short ones are copied together, long ones written in
-/// place, with vectored writes where the stream supports them.
+/// Writes what `small` holds, then the chunks: short chunks are copied
+/// together, long ones written in place, with vectored writes where the
+/// stream supports them.
 async fn write_chunks<W: AsyncWrite + Unpin>(
     out: &mut W,
     chunks: &mut Vec<Bytes>,
     small: &mut BytesMut,
 ) -> Result<(), ConnError> {
-    let mut batch: Vec<Bytes> = Vec::with_capacity(chunks.len());
+    let mut batch: Vec<Bytes> = Vec::with_capacity(chunks.len() + 1);
     for chunk in chunks.drain(..) {
         if chunk.len() < COALESCE_MAX {
             small.extend_from_slice(&chunk);

@@ -11,6 +11,9 @@ use std::collections::VecDeque;
 
 use super::codec::{NodeInfo, creation_for};
 
+
+/// One line of a DUMP reply: name, port and the registering connection's id.
+pub(crate) type DumpEntry = (String, u16, u64);
 /// How many unregistered names are remembered, as OTP's epmd.
 pub(crate) const MAX_REMEMBERED: usize = 1000;
 
@@ -122,7 +125,7 @@ impl<T> Registry<T> {
 
     /// `(name, port, conn_id)` of live registrations (most recent first) and of
     /// remembered ones (oldest first), for DUMP_REQ.
-    pub(crate) fn dump(&self) -> (Vec<(String, u16, u64)>, Vec<(String, u16, u64)>) {
+    pub(crate) fn dump(&self) -> (Vec<DumpEntry>, Vec<DumpEntry>) {
         let live = self.live.iter().rev().map(|l| (l.info.name.clone(), l.info.port, l.conn_id)).collect();
         let old = self.remembered.iter().map(|r| (r.name.clone(), r.port, r.conn_id)).collect();
         (live, old)

@@ -224,7 +224,7 @@ impl NodeInner {
     async fn dial(self: Arc<Self>, peer: NodeName, attempt: u64) {
         match self.dial_handshake(&peer).await {
             Ok((stream, leftover, est, identity)) => {
-                let _ = self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
+                self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
             }
             Err(ConnError::Handshake(HandshakeError::Nok { .. })) => {
                 // The peer's own attempt wins; it arrives as an incoming
@@ -252,6 +252,12 @@ impl NodeInner {
         let established = tokio::time::timeout(timeout, self.transport.connect(resolved.addr, peer))
             .await
             .map_err(|_| ConnError::Setup(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr)))??;
+        // The dialled name is known: check the verified identity against it
+        // before saying anything (TLS: the server's certificate must be good for it).
+        if let Err(e) = self.transport.authorize(&established.identity, peer) {
+            tracing::warn!(%peer, transport = self.transport.name(), error = %e, "refused the peer's identity");
+            return Err(e.into());
+        }
         let mut stream = established.stream;
         let (est, leftover) = conn::handshake::initiate(
             &mut stream,
@@ -274,7 +280,9 @@ impl NodeInner {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {
                 tracing::warn!(%peer_addr, transport = self.transport.name(), error = %e, "refused an incoming connection");
-                self.auth_failed(peer_addr.ip());
+                if matches!(e, crate::transport::TransportError::Identity(_)) {
+                    self.auth_failed(peer_addr.ip());
+                }
                 return;
             }
             Err(_) => {
@@ -286,6 +294,7 @@ impl NodeInner {
         let mut stream = established.stream;
         let attempt = self.conns.next_id();
         let mut claimed: Option<NodeName> = None;
+        let mut identity_refused = false;
         let result = conn::handshake::accept(
             &mut stream,
             self.transport.handshake_framing(),
@@ -293,20 +302,27 @@ impl NodeInner {
             timeout,
             |hello| {
                 claimed = Some(hello.name.clone());
+                // The claimed name must be one the verified identity allows
+                // (TLS: the client certificate's node names); refuse before
+                // the challenge otherwise.
+                if let Err(e) = self.transport.authorize(&identity, &hello.name) {
+                    tracing::warn!(%peer_addr, peer = %hello.name, transport = self.transport.name(), error = %e, "refused the peer's identity");
+                    identity_refused = true;
+                    return AcceptDecision::NotAllowed;
+                }
                 self.decide_incoming(&hello.name, attempt)
             },
         )
         .await;
         match result {
             Ok((est, leftover)) => {
-                if self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity) {
-                    self.auth_throttle.succeeded(peer_addr.ip());
-                } else {
-                    self.auth_failed(peer_addr.ip());
-                }
+                self.auth_throttle.succeeded(peer_addr.ip());
+                self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity);
             }
             Err(e) => {
-                if matches!(e, ConnError::Handshake(HandshakeError::BadCookie { .. } | HandshakeError::ReflectedChallenge { .. })) {
+                if identity_refused
+                    || matches!(e, ConnError::Handshake(HandshakeError::BadCookie { .. } | HandshakeError::ReflectedChallenge { .. }))
+                {
                     self.auth_failed(peer_addr.ip());
                 }
                 let who = claimed.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "an unnamed peer".into());
@@ -364,8 +380,8 @@ impl NodeInner {
         }
     }
 
-    /// A handshake completed: check the identity, take over the entry, start
-    /// the connection's tasks.
+    /// A handshake completed (the identity was checked before it): take over
+    /// the entry, start the connection's tasks.
     fn connection_established(
         &self,
         attempt: u64,
@@ -374,13 +390,8 @@ impl NodeInner {
         leftover: bytes::BytesMut,
         est: crate::proto::handshake::Established,
         identity: PeerIdentity,
-    ) -> bool {
+    ) {
         let peer = est.peer.clone();
-        if let Err(e) = self.transport.authorize(&identity, &peer) {
-            tracing::warn!(peer = %peer, transport = self.transport.name(), error = %e, "refused the peer's identity");
-            self.setup_failed(peer.atom(), attempt, e.to_string());
-            return false;
-        }
         let mut map = self.conns.lock();
         let (queue, status, replaced) = match map.remove(peer.atom()) {
             Some(Entry::Pending(p)) if p.owner == attempt => (p.queue, Some(p.status), None),
@@ -393,7 +404,7 @@ impl NodeInner {
                     map.insert(peer.atom().clone(), other);
                 }
                 tracing::debug!(peer = %peer, "dropping a connection whose entry another attempt owns");
-                return true;
+                return;
             }
         };
         let id = self.conns.next_id();
@@ -435,7 +446,6 @@ impl NodeInner {
         tracing::info!(peer = %peer, transport = self.transport.name(), ?direction, hidden, "connection up");
         self.notify_node_watchers("nodeup", peer.atom());
         let _ = self.events.send(NodeEvent::Up { node: peer, hidden });
-        true
     }
 
     /// A connection ended.

@@ -7,9 +7,13 @@
 //! nodes and jinterface do) and run their own small protocol among
 //! themselves: whenever a connection comes up, each side sends the other's
 //! `beamlink_mesh` process `{beamlink_mesh_hello, Node, [KnownBeamlinkNode]}`;
-//! the receiver marks the sender visible and connects to every node in the
-//! list it is not connected to yet. When {A, B} meets {C, D}, the hellos
-//! exchanged on each new connection spread until all four are connected.
+//! the receiver marks the sender visible, connects to every node in the
+//! list it is not connected to yet, and passes the news on: it sends the
+//! newcomer `{beamlink_mesh_nodes, [Member]}` with every member it knows now,
+//! and every other member `{beamlink_mesh_nodes, [Newcomer]}` (as `global`
+//! broadcasts new nodes). When {A, B} meets {C, D}, or many nodes join
+//! through one at the same moment, every member ends up connected to every
+//! other.
 //! Erlang nodes drop messages to the unknown name, so they stay out of it.
 //! A hidden beamlink node sends no hello and follows none.
 
@@ -24,6 +28,7 @@ use crate::term::{Atom, Term};
 /// The registered name of the mesh process on every visible beamlink node.
 pub(crate) const MESH_NAME: &str = "beamlink_mesh";
 const HELLO: &str = "beamlink_mesh_hello";
+const NODES: &str = "beamlink_mesh_nodes";
 
 /// Starts the mesh process (visible nodes only).
 pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
@@ -44,25 +49,43 @@ pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
                     let _ = p.send_named(MESH_NAME, peer.as_str(), hello).await;
                 }
                 Some([tag, Term::Atom(peer), known]) if tag.is_atom(HELLO) => {
-                    if let Some(conn) = node.inner.conns.get(peer) {
-                        conn.beamlink.store(true, Ordering::Release);
-                        conn.visible.store(true, Ordering::Release);
-                    }
-                    for other in known.as_list().unwrap_or(&[]) {
-                        if let Term::Atom(n) = other
-                            && n != node.name().atom()
-                            && node.inner.conns.get(n).is_none()
-                        {
-                            tracing::debug!(via = %peer.as_str(), node = %n.as_str(), "joining a mesh member");
-                            node.inner.ensure_connection(n);
+                    let Some(conn) = node.inner.conns.get(peer) else { continue };
+                    let newcomer = !conn.beamlink.swap(true, Ordering::AcqRel);
+                    conn.visible.store(true, Ordering::Release);
+                    connect_to_all(&node, peer, known);
+                    if newcomer {
+                        // Pass the news on both ways.
+                        let members = node.inner.mesh_members();
+                        let others: Vec<Term> = members.iter().filter(|m| *m != peer).cloned().map(Term::Atom).collect();
+                        let to_newcomer = Term::Tuple(vec![Term::atom(NODES), Term::list(others)]);
+                        let _ = p.send_named(MESH_NAME, peer.as_str(), to_newcomer).await;
+                        let about_newcomer = Term::Tuple(vec![Term::atom(NODES), Term::list(vec![Term::Atom(peer.clone())])]);
+                        for m in members.iter().filter(|m| *m != peer) {
+                            let _ = p.send_named(MESH_NAME, m.as_str(), about_newcomer.clone()).await;
                         }
                     }
+                }
+                Some([tag, known]) if tag.is_atom(NODES) => {
+                    connect_to_all(&node, node.name().atom(), known);
                 }
                 _ => {}
             }
         }
     })?;
     Ok(())
+}
+
+/// Connects to every node in `known` this node is not connected to yet.
+fn connect_to_all(node: &Node, via: &Atom, known: &Term) {
+    for other in known.as_list().unwrap_or(&[]) {
+        if let Term::Atom(n) = other
+            && n != node.name().atom()
+            && node.inner.conns.get(n).is_none()
+        {
+            tracing::debug!(via = %via.as_str(), node = %n.as_str(), "joining a mesh member");
+            node.inner.ensure_connection(n);
+        }
+    }
 }
 
 impl NodeInner {

@@ -37,6 +37,8 @@ mod process;
 pub mod services;
 mod signals;
 mod table;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

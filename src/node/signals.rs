@@ -210,15 +210,12 @@ impl NodeInner {
             state.links.insert(to.clone(), LinkState::Active);
         }
         if self.is_local(to) {
-            match self.local_slot(to) {
-                Some(other) => {
-                    let mut st = other.state();
-                    if st.alive {
-                        st.links.insert(me, LinkState::Active);
-                        return;
-                    }
+            if let Some(other) = self.local_slot(to) {
+                let mut st = other.state();
+                if st.alive {
+                    st.links.insert(me, LinkState::Active);
+                    return;
                 }
-                None => {}
             }
             self.deliver_exit(slot, to, Term::atom("noproc"), ExitKind::Link);
         } else {

@@ -8,7 +8,7 @@
 //! for.
 
 use crate::proto::DistFlags;
-use crate::term::{Atom, Pid, Reference, Term};
+use crate::term::{self, Atom, EncodeError, EncodeSink, Pid, Reference, Term, piecewise};
 
 /// Operation codes.
 #[allow(missing_docs)]
@@ -500,92 +500,95 @@ impl Control {
         Ok(msg)
     }
 
-    /// The control term and payload to send, in the form `flags` call for.
-    /// The payload is borrowed: messages are encoded without being copied.
-    pub fn to_wire(&self, flags: DistFlags) -> (Term, Option<&Term>) {
-        let pid = |p: &Pid| Term::Pid(p.clone());
-        let int = Term::Int;
+    /// The control tuple's elements and the payload to send, in the form
+    /// `flags` call for. Shared by [`Control::to_wire`] and
+    /// [`Control::encode_into`], so the two cannot disagree.
+    fn wire_parts(&self, flags: DistFlags) -> (Elems<'_>, Option<&Term>) {
+        use Elem::*;
         let exit_payload = flags.contains(DistFlags::EXIT_PAYLOAD);
+        let e = Elems::new;
         match self {
-            Control::Link { from, to } => (tuple(vec![int(op::LINK), pid(from), pid(to)]), None),
-            Control::Unlink { from, to } => (tuple(vec![int(op::UNLINK), pid(from), pid(to)]), None),
-            Control::UnlinkId { id, from, to } => {
-                (tuple(vec![int(op::UNLINK_ID), Term::from(*id), pid(from), pid(to)]), None)
-            }
+            Control::Link { from, to } => (e(&[Int(op::LINK), Pid(from), Pid(to)]), None),
+            Control::Unlink { from, to } => (e(&[Int(op::UNLINK), Pid(from), Pid(to)]), None),
+            Control::UnlinkId { id, from, to } => (e(&[Int(op::UNLINK_ID), U64(*id), Pid(from), Pid(to)]), None),
             Control::UnlinkIdAck { id, from, to } => {
-                (tuple(vec![int(op::UNLINK_ID_ACK), Term::from(*id), pid(from), pid(to)]), None)
+                (e(&[Int(op::UNLINK_ID_ACK), U64(*id), Pid(from), Pid(to)]), None)
             }
             Control::Send { from: Some(from), to, message } if flags.contains(DistFlags::SEND_SENDER) => {
-                (tuple(vec![int(op::SEND_SENDER), pid(from), pid(to)]), Some(message))
+                (e(&[Int(op::SEND_SENDER), Pid(from), Pid(to)]), Some(message))
             }
-            Control::Send { to, message, .. } => (tuple(vec![int(op::SEND), empty_atom(), pid(to)]), Some(message)),
+            Control::Send { to, message, .. } => (e(&[Int(op::SEND), EmptyAtom, Pid(to)]), Some(message)),
             Control::RegSend { from, to, message } => {
-                (tuple(vec![int(op::REG_SEND), pid(from), empty_atom(), Term::Atom(to.clone())]), Some(message))
+                (e(&[Int(op::REG_SEND), Pid(from), EmptyAtom, Atom(to)]), Some(message))
             }
             Control::AliasSend { from, alias, message } => {
-                (tuple(vec![int(op::ALIAS_SEND), pid(from), alias.clone()]), Some(message))
+                (e(&[Int(op::ALIAS_SEND), Pid(from), Any(alias)]), Some(message))
             }
             Control::Exit { from, to, reason } if exit_payload => {
-                (tuple(vec![int(op::PAYLOAD_EXIT), pid(from), pid(to)]), Some(reason))
+                (e(&[Int(op::PAYLOAD_EXIT), Pid(from), Pid(to)]), Some(reason))
             }
-            Control::Exit { from, to, reason } => (tuple(vec![int(op::EXIT), pid(from), pid(to), reason.clone()]), None),
+            Control::Exit { from, to, reason } => (e(&[Int(op::EXIT), Pid(from), Pid(to), Any(reason)]), None),
             Control::Exit2 { from, to, reason } if exit_payload => {
-                (tuple(vec![int(op::PAYLOAD_EXIT2), pid(from), pid(to)]), Some(reason))
+                (e(&[Int(op::PAYLOAD_EXIT2), Pid(from), Pid(to)]), Some(reason))
             }
-            Control::Exit2 { from, to, reason } => {
-                (tuple(vec![int(op::EXIT2), pid(from), pid(to), reason.clone()]), None)
+            Control::Exit2 { from, to, reason } => (e(&[Int(op::EXIT2), Pid(from), Pid(to), Any(reason)]), None),
+            Control::GroupLeader { from, to } => (e(&[Int(op::GROUP_LEADER), Pid(from), Pid(to)]), None),
+            Control::MonitorP { from, target, reference } => {
+                (e(&[Int(op::MONITOR_P), Pid(from), Process(target), Ref(reference)]), None)
             }
-            Control::GroupLeader { from, to } => (tuple(vec![int(op::GROUP_LEADER), pid(from), pid(to)]), None),
-            Control::MonitorP { from, target, reference } => (
-                tuple(vec![int(op::MONITOR_P), pid(from), target.to_term(), Term::Ref(Box::new(reference.clone()))]),
-                None,
-            ),
-            Control::DemonitorP { from, target, reference } => (
-                tuple(vec![int(op::DEMONITOR_P), pid(from), target.to_term(), Term::Ref(Box::new(reference.clone()))]),
-                None,
-            ),
+            Control::DemonitorP { from, target, reference } => {
+                (e(&[Int(op::DEMONITOR_P), Pid(from), Process(target), Ref(reference)]), None)
+            }
             Control::MonitorPExit { target, watcher, reference, reason } if exit_payload => (
-                tuple(vec![
-                    int(op::PAYLOAD_MONITOR_P_EXIT),
-                    target.to_term(),
-                    pid(watcher),
-                    Term::Ref(Box::new(reference.clone())),
-                ]),
+                e(&[Int(op::PAYLOAD_MONITOR_P_EXIT), Process(target), Pid(watcher), Ref(reference)]),
                 Some(reason),
             ),
             Control::MonitorPExit { target, watcher, reference, reason } => (
-                tuple(vec![
-                    int(op::MONITOR_P_EXIT),
-                    target.to_term(),
-                    pid(watcher),
-                    Term::Ref(Box::new(reference.clone())),
-                    reason.clone(),
-                ]),
+                e(&[Int(op::MONITOR_P_EXIT), Process(target), Pid(watcher), Ref(reference), Any(reason)]),
                 None,
             ),
             Control::SpawnRequest { req_id, from, group_leader, module, function, arity, opts, args } => (
-                tuple(vec![
-                    int(op::SPAWN_REQUEST),
-                    Term::Ref(Box::new(req_id.clone())),
-                    pid(from),
-                    pid(group_leader),
-                    tuple(vec![Term::Atom(module.clone()), Term::Atom(function.clone()), Term::from(*arity)]),
-                    opts.clone(),
+                e(&[
+                    Int(op::SPAWN_REQUEST),
+                    Ref(req_id),
+                    Pid(from),
+                    Pid(group_leader),
+                    Mfa(module, function, *arity),
+                    Any(opts),
                 ]),
                 Some(args),
             ),
-            Control::SpawnReply { req_id, to, flags: f, result } => (
-                tuple(vec![
-                    int(op::SPAWN_REPLY),
-                    Term::Ref(Box::new(req_id.clone())),
-                    pid(to),
-                    Term::from(*f),
-                    result.clone(),
-                ]),
-                None,
-            ),
-            Control::NodeLink => (tuple(vec![int(op::NODE_LINK)]), None),
+            Control::SpawnReply { req_id, to, flags: f, result } => {
+                (e(&[Int(op::SPAWN_REPLY), Ref(req_id), Pid(to), Int(i64::from(*f)), Any(result)]), None)
+            }
+            Control::NodeLink => (e(&[Int(op::NODE_LINK)]), None),
         }
+    }
+
+    /// The control term and payload to send, in the form `flags` call for.
+    /// The payload is borrowed: messages are encoded without being copied.
+    pub fn to_wire(&self, flags: DistFlags) -> (Term, Option<&Term>) {
+        let (elems, payload) = self.wire_parts(flags);
+        (Term::Tuple(elems.as_slice().iter().copied().map(Elem::to_term).collect()), payload)
+    }
+
+    /// Writes the control tuple to `sink` (with the `131` version byte when
+    /// `versioned`), allocating nothing; returns the payload to write after it.
+    pub fn encode_into<S: EncodeSink + ?Sized>(
+        &self,
+        flags: DistFlags,
+        versioned: bool,
+        sink: &mut S,
+    ) -> Result<Option<&Term>, EncodeError> {
+        let (elems, payload) = self.wire_parts(flags);
+        if versioned {
+            sink.put_u8(term::VERSION_MAGIC);
+        }
+        piecewise::tuple_header(elems.len, sink)?;
+        for elem in elems.as_slice().iter().copied() {
+            elem.encode(sink)?;
+        }
+        Ok(payload)
     }
 
     /// The process whose messages and signals this control message must stay
@@ -611,12 +614,76 @@ impl Control {
     }
 }
 
-fn tuple(items: Vec<Term>) -> Term {
-    Term::Tuple(items)
+/// One element of a control tuple, borrowed from the control message.
+#[derive(Clone, Copy)]
+enum Elem<'a> {
+    Int(i64),
+    U64(u64),
+    Pid(&'a Pid),
+    Atom(&'a Atom),
+    EmptyAtom,
+    Ref(&'a Reference),
+    Process(&'a ProcessRef),
+    Mfa(&'a Atom, &'a Atom, u32),
+    Any(&'a Term),
 }
 
-fn empty_atom() -> Term {
-    Term::Atom(Atom::new(""))
+impl Elem<'_> {
+    fn to_term(self) -> Term {
+        match self {
+            Elem::Int(i) => Term::Int(i),
+            Elem::U64(u) => Term::from(u),
+            Elem::Pid(p) => Term::Pid(p.clone()),
+            Elem::Atom(a) => Term::Atom(a.clone()),
+            Elem::EmptyAtom => Term::Atom(Atom::new("")),
+            Elem::Ref(r) => Term::Ref(Box::new(r.clone())),
+            Elem::Process(p) => p.to_term(),
+            Elem::Mfa(m, f, a) => Term::Tuple(vec![Term::Atom(m.clone()), Term::Atom(f.clone()), Term::from(a)]),
+            Elem::Any(t) => t.clone(),
+        }
+    }
+
+    fn encode<S: EncodeSink + ?Sized>(self, s: &mut S) -> Result<(), EncodeError> {
+        match self {
+            Elem::Int(i) => piecewise::int(i, s),
+            Elem::U64(u) => match i64::try_from(u) {
+                Ok(i) => piecewise::int(i, s),
+                Err(_) => term::encode_bare_into(&Term::from(u), s)?,
+            },
+            Elem::Pid(p) => piecewise::pid(p, s),
+            Elem::Atom(a) => piecewise::atom(a, s),
+            Elem::EmptyAtom => s.put_slice(&[119, 0]),
+            Elem::Ref(r) => piecewise::reference(r, s),
+            Elem::Process(ProcessRef::Pid(p)) => piecewise::pid(p, s),
+            Elem::Process(ProcessRef::Name(a)) => piecewise::atom(a, s),
+            Elem::Mfa(m, f, a) => {
+                piecewise::tuple_header(3, s)?;
+                piecewise::atom(m, s);
+                piecewise::atom(f, s);
+                piecewise::int(i64::from(a), s);
+            }
+            Elem::Any(t) => term::encode_bare_into(t, s)?,
+        }
+        Ok(())
+    }
+}
+
+/// The elements of one control tuple (at most 6), without allocating.
+struct Elems<'a> {
+    items: [Elem<'a>; 6],
+    len: usize,
+}
+
+impl<'a> Elems<'a> {
+    fn new(elems: &[Elem<'a>]) -> Elems<'a> {
+        let mut items = [Elem::Int(0); 6];
+        items[..elems.len()].copy_from_slice(elems);
+        Elems { items, len: elems.len() }
+    }
+
+    fn as_slice(&self) -> &[Elem<'a>] {
+        &self.items[..self.len]
+    }
 }
 
 /// The OTP name of an operation code, if it is one.
@@ -654,4 +721,100 @@ pub fn op_name(code: i64) -> Option<&'static str> {
         op::UNLINK_ID_ACK => "UNLINK_ID_ACK",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(n: u32) -> Pid {
+        Pid::new(Atom::new("a@h"), n, 1, 7)
+    }
+
+    fn reference() -> Reference {
+        Reference::new(Atom::new("b@h"), 9, &[1, 2, 3]).unwrap()
+    }
+
+    fn every_op() -> Vec<Control> {
+        let r = Term::atom("why");
+        vec![
+            Control::Link { from: pid(1), to: pid(2) },
+            Control::Unlink { from: pid(1), to: pid(2) },
+            Control::UnlinkId { id: u64::MAX, from: pid(1), to: pid(2) },
+            Control::UnlinkIdAck { id: 5, from: pid(1), to: pid(2) },
+            Control::Send { from: Some(pid(1)), to: pid(2), message: Term::from(1) },
+            Control::Send { from: None, to: pid(2), message: Term::from(1) },
+            Control::RegSend { from: pid(1), to: Atom::new("rex"), message: Term::nil() },
+            Control::AliasSend { from: pid(1), alias: Term::Ref(Box::new(reference())), message: Term::nil() },
+            Control::Exit { from: pid(1), to: pid(2), reason: r.clone() },
+            Control::Exit2 { from: pid(1), to: pid(2), reason: r.clone() },
+            Control::GroupLeader { from: pid(1), to: pid(2) },
+            Control::MonitorP { from: pid(1), target: ProcessRef::Name(Atom::new("n")), reference: reference() },
+            Control::DemonitorP { from: pid(1), target: ProcessRef::Pid(pid(3)), reference: reference() },
+            Control::MonitorPExit { target: ProcessRef::Pid(pid(3)), watcher: pid(1), reference: reference(), reason: r },
+            Control::SpawnRequest {
+                req_id: reference(),
+                from: pid(1),
+                group_leader: pid(2),
+                module: Atom::new("erpc"),
+                function: Atom::new("execute_call"),
+                arity: 4,
+                opts: Term::list(vec![Term::atom("monitor")]),
+                args: Term::nil(),
+            },
+            Control::SpawnReply { req_id: reference(), to: pid(1), flags: 2, result: Term::Pid(pid(4)) },
+            Control::NodeLink,
+        ]
+    }
+
+    #[test]
+    fn direct_encoding_equals_encoding_the_term_and_decodes_back() {
+        for flags in [DistFlags::DEFAULT, DistFlags::MANDATORY] {
+            for c in every_op() {
+                let (t, payload) = c.to_wire(flags);
+                let mut direct = Vec::new();
+                let p2 = c.encode_into(flags, true, &mut direct).unwrap();
+                assert_eq!(direct, term::encode(&t).unwrap(), "{c:?}");
+                assert_eq!(payload, p2);
+                let mut bare = Vec::new();
+                c.encode_into(flags, false, &mut bare).unwrap();
+                assert_eq!(&bare[..], &direct[1..]);
+                let back = Control::decode(t, payload.cloned()).unwrap();
+                let expected = match &c {
+                    // The old SEND form carries no sender.
+                    Control::Send { to, message, .. } if !flags.contains(DistFlags::SEND_SENDER) => {
+                        Control::Send { from: None, to: to.clone(), message: message.clone() }
+                    }
+                    other => other.clone(),
+                };
+                assert_eq!(back, expected, "round trip with {flags:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn old_and_new_forms_decode_alike() {
+        let exit = Control::Exit { from: pid(1), to: pid(2), reason: Term::atom("r") };
+        let (old, none) = exit.to_wire(DistFlags::MANDATORY);
+        assert!(none.is_none());
+        let (new, payload) = exit.to_wire(DistFlags::DEFAULT);
+        assert_eq!(Control::decode(old, None).unwrap(), Control::decode(new, payload.cloned()).unwrap());
+    }
+
+    #[test]
+    fn malformed_controls_are_refused() {
+        let cases = vec![
+            (Term::atom("x"), None),
+            (Term::Tuple(vec![]), None),
+            (Term::Tuple(vec![Term::from(99)]), None),
+            (Term::Tuple(vec![Term::from(op::LINK), Term::Pid(pid(1))]), None),
+            (Term::Tuple(vec![Term::from(op::LINK), Term::Pid(pid(1)), Term::atom("notapid")]), None),
+            (Term::Tuple(vec![Term::from(op::SEND_SENDER), Term::Pid(pid(1)), Term::Pid(pid(2))]), None),
+            (Term::Tuple(vec![Term::from(op::LINK), Term::Pid(pid(1)), Term::Pid(pid(2))]), Some(Term::nil())),
+            (Term::Tuple(vec![Term::from(op::UNLINK_ID), Term::from(0), Term::Pid(pid(1)), Term::Pid(pid(2))]), None),
+        ];
+        for (t, p) in cases {
+            assert!(Control::decode(t.clone(), p).is_err(), "{t}");
+        }
+    }
 }

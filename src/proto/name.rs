@@ -204,7 +204,8 @@ mod tests {
     #[test]
     fn invalid_names() {
         let long = format!("{}@h", "a".repeat(300));
-        let cases: &[(&str, fn(&NameError) -> bool)] = &[
+        type Check = fn(&NameError) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("noat", |e| matches!(e, NameError::NoAt(_))),
             ("a@b@c", |e| matches!(e, NameError::TooManyAts(_))),
             ("@host", |e| matches!(e, NameError::EmptyPart(_))),

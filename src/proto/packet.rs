@@ -19,7 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::DistFlags;
 use super::control::{Control, ControlError};
-use crate::term::{self, DecodeError, Decoder, EncodeError, Term};
+use crate::term::{self, DecodeError, Decoder, EncodeError};
 
 /// The pass-through tag that starts a packet without a distribution header.
 pub const PASS_THROUGH: u8 = 112;
@@ -110,9 +110,35 @@ pub enum PacketError {
     Control(#[from] ControlError),
 }
 
+/// An unfinished fragmented message: its parts so far, joined once complete.
 struct Sequence {
     next_frag: u64,
-    data: BytesMut,
+    parts: Vec<Bytes>,
+    len: usize,
+}
+
+/// Fragments shorter than this are copied out of the read buffer instead of
+/// referenced, so a peer sending many tiny fragments cannot pin whole read
+/// buffers with them.
+const PIN_MIN: usize = 16 * 1024;
+
+impl Sequence {
+    fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        self.parts.push(if data.len() < PIN_MIN { Bytes::copy_from_slice(&data) } else { data });
+    }
+
+    /// The whole message: one copy into a buffer of exactly its size.
+    fn join(mut self) -> Bytes {
+        if self.parts.len() == 1 {
+            return self.parts.pop().unwrap_or_default();
+        }
+        let mut all = BytesMut::with_capacity(self.len);
+        for part in &self.parts {
+            all.put_slice(part);
+        }
+        all.freeze()
+    }
 }
 
 /// Turns incoming packets into control messages, reassembling fragments.
@@ -188,9 +214,9 @@ impl PacketDecoder {
             )));
         }
         self.hold(data.len())?;
-        let mut buf = BytesMut::with_capacity(data.len());
-        buf.put_slice(&data);
-        self.sequences.insert(seq, Sequence { next_frag: frag - 1, data: buf });
+        let mut sequence = Sequence { next_frag: frag - 1, parts: Vec::new(), len: 0 };
+        sequence.push(data);
+        self.sequences.insert(seq, sequence);
         Ok(None)
     }
 
@@ -208,7 +234,7 @@ impl PacketDecoder {
         self.hold(data.len())?;
         let done = {
             let s = self.sequences.get_mut(&seq).ok_or_else(|| PacketError::Fragment("sequence vanished".into()))?;
-            s.data.put_slice(&data);
+            s.push(data);
             s.next_frag -= 1;
             s.next_frag == 0
         };
@@ -216,8 +242,8 @@ impl PacketDecoder {
             return Ok(None);
         }
         let s = self.sequences.remove(&seq).ok_or_else(|| PacketError::Fragment("sequence vanished".into()))?;
-        self.held -= s.data.len();
-        self.decode_body(s.data.freeze(), false).map(Some)
+        self.held -= s.len;
+        self.decode_body(s.join(), false).map(Some)
     }
 
     fn hold(&mut self, n: usize) -> Result<(), PacketError> {
@@ -311,24 +337,55 @@ impl term::EncodeSink for ChunkSink {
 
 /// Encodes one control message (and its payload) as the body of a message
 /// in `format`, without packet headers: the caller wraps it with
-/// [`Fragments`].
-pub fn encode_message(format: PacketFormat, control: &Term, payload: Option<&Term>) -> Result<ChunkSink, EncodeError> {
+/// [`Fragments`]. Large binaries in the payload are referenced, not copied.
+pub fn encode_message(format: PacketFormat, control: &Control, flags: DistFlags) -> Result<ChunkSink, EncodeError> {
     let mut sink = ChunkSink::new();
-    match format {
-        PacketFormat::PassThrough => {
-            term::encode_into(control, &mut sink)?;
-            if let Some(p) = payload {
-                term::encode_into(p, &mut sink)?;
-            }
-        }
-        PacketFormat::Header { .. } => {
-            term::encode_bare_into(control, &mut sink)?;
-            if let Some(p) = payload {
-                term::encode_bare_into(p, &mut sink)?;
-            }
-        }
-    }
+    encode_body(format, control, flags, &mut sink)?;
     Ok(sink)
+}
+
+fn encode_body<S: term::EncodeSink + ?Sized>(
+    format: PacketFormat,
+    control: &Control,
+    flags: DistFlags,
+    sink: &mut S,
+) -> Result<(), EncodeError> {
+    let versioned = format == PacketFormat::PassThrough;
+    let payload = control.encode_into(flags, versioned, sink)?;
+    match (payload, versioned) {
+        (Some(p), true) => term::encode_into(p, sink),
+        (Some(p), false) => term::encode_bare_into(p, sink),
+        (None, _) => Ok(()),
+    }
+}
+
+/// Appends one whole message as a single packet — length prefix, packet
+/// header, control, payload — straight into `out`, with no intermediate
+/// buffer: the fast path for messages that need no fragmenting. Returns the
+/// packet's size. On error `out` is left as it was.
+pub fn encode_packet_into(
+    format: PacketFormat,
+    control: &Control,
+    flags: DistFlags,
+    out: &mut BytesMut,
+) -> Result<usize, EncodeError> {
+    let start = out.len();
+    out.put_u32(0);
+    match format {
+        PacketFormat::PassThrough => out.put_u8(PASS_THROUGH),
+        PacketFormat::Header { .. } => out.put_slice(&[term::VERSION_MAGIC, DIST_HEADER, 0]),
+    }
+    if let Err(e) = encode_body(format, control, flags, out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let len = out.len() - start - 4;
+    let Ok(len32) = u32::try_from(len) else {
+        out.truncate(start);
+        return Err(EncodeError::TooLong { what: "packet", len });
+    };
+    out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
+    Ok(len + 4)
 }
 
 /// The packets of one outgoing message, produced one at a time so a writer

@@ -120,13 +120,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
             s.put_u8(b.bits);
             s.put_bytes(&b.bytes);
         }
-        Term::Pid(p) => {
-            s.put_u8(tags::NEW_PID);
-            encode_atom(&p.node, s);
-            put_u32(s, p.id);
-            put_u32(s, p.serial);
-            put_u32(s, p.creation);
-        }
+        Term::Pid(p) => encode_pid(p, s),
         Term::Port(p) => match u32::try_from(p.id) {
             Ok(id) => {
                 s.put_u8(tags::NEW_PORT);
@@ -141,15 +135,7 @@ pub(crate) fn encode_term<S: EncodeSink + ?Sized>(term: &Term, s: &mut S) -> Res
                 put_u32(s, p.creation);
             }
         },
-        Term::Ref(r) => {
-            s.put_u8(tags::NEWER_REFERENCE);
-            put_u16(s, r.id().len() as u16);
-            encode_atom(&r.node, s);
-            put_u32(s, r.creation);
-            for w in r.id() {
-                put_u32(s, *w);
-            }
-        }
+        Term::Ref(r) => encode_reference(r, s),
         Term::Fun(f) => match &**f {
             Fun::Export(e) => {
                 s.put_u8(tags::EXPORT);
@@ -274,7 +260,40 @@ fn encode_bigint<S: EncodeSink + ?Sized>(b: &BigInt, s: &mut S) -> Result<(), En
 }
 
 #[inline]
-fn encode_atom<S: EncodeSink + ?Sized>(a: &Atom, s: &mut S) {
+pub(crate) fn encode_pid<S: EncodeSink + ?Sized>(p: &super::Pid, s: &mut S) {
+    s.put_u8(tags::NEW_PID);
+    encode_atom(&p.node, s);
+    put_u32(s, p.id);
+    put_u32(s, p.serial);
+    put_u32(s, p.creation);
+}
+
+pub(crate) fn encode_reference<S: EncodeSink + ?Sized>(r: &super::Reference, s: &mut S) {
+    s.put_u8(tags::NEWER_REFERENCE);
+    put_u16(s, r.id().len() as u16);
+    encode_atom(&r.node, s);
+    put_u32(s, r.creation);
+    for w in r.id() {
+        put_u32(s, *w);
+    }
+}
+
+pub(crate) fn encode_tuple_header<S: EncodeSink + ?Sized>(arity: usize, s: &mut S) -> Result<(), EncodeError> {
+    if arity <= 255 {
+        s.put_u8(tags::SMALL_TUPLE);
+        s.put_u8(arity as u8);
+    } else {
+        s.put_u8(tags::LARGE_TUPLE);
+        put_u32(s, len32("tuple", arity)?);
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_int_public<S: EncodeSink + ?Sized>(i: i64, s: &mut S) {
+    encode_int(i, s)
+}
+
+pub(crate) fn encode_atom<S: EncodeSink + ?Sized>(a: &Atom, s: &mut S) {
     let text = a.as_str().as_bytes();
     if text.len() <= 255 {
         s.put_u8(tags::SMALL_ATOM_UTF8);

@@ -91,6 +91,39 @@ pub fn encode_bare_into<S: EncodeSink + ?Sized>(term: &Term, sink: &mut S) -> Re
     encode::encode_term(term, sink)
 }
 
+/// Piecewise encoders: write one element of a larger term without building
+/// the term first (the distribution layer writes control tuples this way,
+/// with no allocation). Each writes exactly what [`encode_bare_into`] would
+/// write for the corresponding [`Term`].
+pub mod piecewise {
+    use super::{Atom, EncodeError, EncodeSink, Pid, Reference, encode};
+
+    /// A tuple header for `arity` elements; the elements follow.
+    pub fn tuple_header<S: EncodeSink + ?Sized>(arity: usize, sink: &mut S) -> Result<(), EncodeError> {
+        encode::encode_tuple_header(arity, sink)
+    }
+
+    /// An integer.
+    pub fn int<S: EncodeSink + ?Sized>(i: i64, sink: &mut S) {
+        encode::encode_int_public(i, sink)
+    }
+
+    /// An atom.
+    pub fn atom<S: EncodeSink + ?Sized>(a: &Atom, sink: &mut S) {
+        encode::encode_atom(a, sink)
+    }
+
+    /// A pid.
+    pub fn pid<S: EncodeSink + ?Sized>(p: &Pid, sink: &mut S) {
+        encode::encode_pid(p, sink)
+    }
+
+    /// A reference.
+    pub fn reference<S: EncodeSink + ?Sized>(r: &Reference, sink: &mut S) {
+        encode::encode_reference(r, sink)
+    }
+}
+
 /// Encodes like `term_to_binary(Term, [{compressed, Level}])`: `131`, then tag
 /// `80`, the uncompressed size and a zlib stream, but only when that is smaller
 /// than the plain encoding (OTP's rule); otherwise the plain encoding. Level 0

@@ -7,10 +7,13 @@
 //! address. A new backend (QUIC, Unix sockets, an in-memory pipe) touches
 //! nothing above this module.
 //!
-//! Backends: [`tcp::TcpTransport`] (what Erlang does by default).
+//! Backends: [`tcp::TcpTransport`] (what Erlang does by default) and, with
+//! feature `tls`, `tls::TlsTransport` (mutual TLS, OTP's `inet_tls_dist`).
 
 pub mod resolve;
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -82,7 +85,9 @@ pub enum TransportError {
     /// The transport's own handshake (e.g. TLS) failed.
     #[error("{0}")]
     Handshake(String),
-    /// The peer's verified identity does not permit the node name it claimed.
+    /// The peer failed authentication: its certificate was missing or
+    /// refused, or its verified identity does not permit the node name it
+    /// claimed. The node counts these against the peer's address.
     #[error("{0}")]
     Identity(String),
     /// The operation took too long.

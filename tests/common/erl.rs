@@ -6,7 +6,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use super::{free_port, wait_for_port};
+use super::free_port;
 
 /// OTP's `epmd`, run in the foreground on a private port and killed by pid on drop.
 pub struct OtpEpmd {
@@ -22,21 +22,82 @@ impl OtpEpmd {
     }
 
     /// As [`OtpEpmd::start`], with extra arguments such as `-relaxed_command_check`.
+    ///
+    /// A free port can be taken by someone else between choosing it and
+    /// epmd binding it (other tests open connections all the time), so a
+    /// start whose epmd exits, or that something else answers, is retried
+    /// on another port.
     pub fn start_with_args(args: &[&str]) -> OtpEpmd {
-        let port = free_port();
-        let child = Command::new("epmd")
-            .arg("-port")
-            .arg(port.to_string())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start OTP epmd (is erlang installed?)");
-        let epmd = OtpEpmd { port, child };
-        wait_for_port(port, Duration::from_secs(10));
-        epmd
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("epmd")
+                .arg("-port")
+                .arg(port.to_string())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start OTP epmd (is erlang installed?)");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // it could not bind: try another port
+                }
+                if listening(port) {
+                    // Still ours? (If it exited, someone else holds the port.)
+                    if child.try_wait().ok().flatten().is_none() {
+                        return OtpEpmd { port, child };
+                    }
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("could not start OTP epmd on a free port after 5 attempts");
     }
+}
+
+impl OtpEpmd {
+    /// Starts `epmd -port PORT` on a given port (e.g. to restart one), waiting
+    /// (bounded) until it accepts connections.
+    pub fn start_on(port: u16) -> OtpEpmd {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = Command::new("epmd")
+                .arg("-port")
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start OTP epmd");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(2) {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if listening(port) {
+                    return OtpEpmd { port, child };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(Instant::now() < deadline, "could not restart epmd on port {port}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn listening(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 impl Drop for OtpEpmd {

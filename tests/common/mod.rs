@@ -36,8 +36,19 @@ pub fn erlang_or_skip() -> bool {
     panic!("this test needs Erlang/OTP: install it (apt-get install -y erlang-nox) or set BEAMLINK_SKIP_ERLANG=1");
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago. It is drawn below
+/// Linux's ephemeral range (32768 and up), so the outgoing connections other
+/// tests make all the time cannot take it before the caller binds it.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(seed);
+        let port = 20_000 + (n % 12_000) as u16;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
 }

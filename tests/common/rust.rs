@@ -185,5 +185,8 @@ pub fn beamlink(args: &[&str], epmd_port: u16, timeout: Duration) -> (i32, Strin
 
 /// The `beamlink` binary cargo built for these tests (needs the `cli` feature).
 pub fn beamlink_exe() -> &'static str {
-    option_env!("CARGO_BIN_EXE_beamlink").expect("the beamlink binary is built only with the `cli` feature")
+    match option_env!("CARGO_BIN_EXE_beamlink") {
+        Some(path) => path,
+        None => panic!("the beamlink binary is built only with the `cli` feature"),
+    }
 }

@@ -58,6 +58,96 @@ impl CookieArgs {
     }
 }
 
+/// The TLS options of the commands that run a node: giving them turns mutual TLS on.
+#[cfg(feature = "tls")]
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// Use mutual TLS, trusting the CA certificates in this PEM file (with --cert and --key).
+    #[arg(long, value_name = "FILE", help_heading = "TLS distribution")]
+    pub ca: Option<std::path::PathBuf>,
+    /// This node's certificate (chain) for TLS, PEM.
+    #[arg(long, value_name = "FILE", help_heading = "TLS distribution")]
+    pub cert: Option<std::path::PathBuf>,
+    /// This node's private key for TLS, PEM.
+    #[arg(long, value_name = "FILE", help_heading = "TLS distribution")]
+    pub key: Option<std::path::PathBuf>,
+    /// How a peer's node name must match its certificate: strict (the full name), host, or none [default: strict].
+    #[arg(long, value_name = "POLICY", help_heading = "TLS distribution")]
+    pub verify_name: Option<beamlink::pki::VerifyName>,
+    /// Use mutual TLS with the certfile, keyfile, cacertfile and verify settings of OTP's -ssl_dist_optfile.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "cert", "key"], help_heading = "TLS distribution")]
+    pub ssl_dist_optfile: Option<std::path::PathBuf>,
+    /// Trust the public web PKI (the Mozilla roots built in) instead of a cluster CA, with --cert and --key:
+    /// for nodes with publicly issued certificates.
+    #[arg(long, conflicts_with_all = ["ca", "ssl_dist_optfile"], help_heading = "TLS distribution")]
+    pub web_pki: bool,
+}
+
+#[cfg(feature = "tls")]
+impl TlsArgs {
+    /// The TLS transport these options ask for; `None` when no TLS option was given.
+    pub fn transport(&self) -> Result<Option<beamlink::transport::tls::TlsTransport>, String> {
+        use beamlink::transport::tls::{TlsConfig, TlsTransport};
+        let config = match (&self.ssl_dist_optfile, &self.ca, &self.cert, &self.key) {
+            (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile(optfile).map_err(|e| e.to_string())?,
+            (None, None, Some(cert), Some(key)) if self.web_pki => TlsConfig::web_pki(cert, key),
+            (None, None, _, _) if self.web_pki => {
+                return Err("--web-pki needs this node's --cert and --key".into());
+            }
+            (None, Some(ca), Some(cert), Some(key)) => TlsConfig::from_files(ca, cert, key),
+            (None, None, None, None) if self.verify_name.is_none() => return Ok(None),
+            (None, None, None, None) => {
+                return Err("--verify-name needs TLS: give --ca, --cert and --key, or --ssl-dist-optfile".into());
+            }
+            (None, ..) => {
+                let missing: Vec<&str> =
+                    [("--ca", self.ca.is_none()), ("--cert", self.cert.is_none()), ("--key", self.key.is_none())]
+                        .into_iter()
+                        .filter_map(|(flag, absent)| absent.then_some(flag))
+                        .collect();
+                return Err(format!("TLS needs --ca, --cert and --key together; missing {}", missing.join(" and ")));
+            }
+        };
+        let config = match self.verify_name {
+            Some(policy) => config.verify_name(policy),
+            None => config,
+        };
+        // Replaced certificate files are picked up without a restart.
+        let config = config.reload_interval(Some(std::time::Duration::from_secs(10)));
+        TlsTransport::new(config).map(Some).map_err(|e| e.to_string())
+    }
+}
+
+/// Warns when this node's certificate does not vouch for its own name.
+#[cfg(feature = "tls")]
+pub fn warn_unless_certified(tls: &beamlink::transport::tls::TlsTransport, name: &NodeName) {
+    match tls.check_local_name(name.as_str()) {
+        Ok(()) => {}
+        Err(beamlink::pki::IdentityError::Mismatch { good_for, policy, .. }) => tracing::warn!(
+            "this node is {name}, but its certificate is good for {good_for}: peers using --verify-name {policy} will refuse it"
+        ),
+        Err(e) => tracing::warn!("this node's name does not fit its certificate: {e}"),
+    }
+}
+
+/// The node name a TLS certificate was issued for, preferring one in the
+/// naming mode of `target` (what a one-shot command uses when given no name).
+#[cfg(feature = "tls")]
+pub fn certificate_node_name(
+    tls: &beamlink::transport::tls::TlsTransport,
+    target: &NodeName,
+) -> Result<NodeName, String> {
+    let cert = tls.certificate();
+    let names: Vec<NodeName> =
+        cert.node_names.iter().filter(|n| !n.contains('*')).filter_map(|n| NodeName::new(n).ok()).collect();
+    names
+        .iter()
+        .find(|n| n.mode() == target.mode())
+        .or_else(|| names.first())
+        .cloned()
+        .ok_or_else(|| format!("the certificate {} carries no node name; give --sname or --name", cert.subject))
+}
+
 /// A name for a short-lived node that dials `target`: unique, and in the
 /// target's naming mode (as `erl_call` does).
 pub fn one_shot_name(prefix: &str, target: &NodeName) -> Result<NodeName, String> {

@@ -18,6 +18,9 @@ pub struct OneShotArgs {
     cookie: CookieArgs,
     #[command(flatten)]
     name: NameArgs,
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: crate::node_args::TlsArgs,
     /// How long to wait for the connection and the answer, in seconds.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     timeout: u64,
@@ -68,8 +71,17 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Starts the hidden one-shot node for dialling `target`.
+/// With TLS and no name given, the node takes the name its certificate was issued for.
 async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) -> Result<Node, String> {
-    let name = match common.name.node_name()? {
+    #[cfg(feature = "tls")]
+    let tls = common.tls.transport()?;
+    let given = common.name.node_name()?;
+    #[cfg(feature = "tls")]
+    let given = match (given, &tls) {
+        (None, Some(tls)) => Some(crate::node_args::certificate_node_name(tls, target)?),
+        (given, _) => given,
+    };
+    let name = match given {
         Some(name) => name,
         None => one_shot_name(prefix, target)?,
     };
@@ -79,6 +91,14 @@ async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) ->
         .hidden(true)
         .connect_timeout(timeout)
         .call_timeout(timeout);
+    #[cfg(feature = "tls")]
+    let builder = match tls {
+        Some(tls) => {
+            crate::node_args::warn_unless_certified(&tls, &name);
+            builder.transport(tls)
+        }
+        None => builder,
+    };
     common.cookie.apply(builder).start().await.map_err(|e| e.to_string())
 }
 
@@ -109,7 +129,7 @@ pub fn ping(args: PingArgs) -> ExitCode {
             }
             Err(e) => {
                 println!("pang");
-                eprintln!("{}: {}", target, e.to_string());
+                eprintln!("{target}: {e}");
                 ExitCode::FAILURE
             }
         }
@@ -144,7 +164,7 @@ pub fn rpc(args: RpcArgs) -> ExitCode {
                 println!("{}", Term::Tuple(vec![Term::atom("badrpc"), reason]));
                 ExitCode::FAILURE
             }
-            Err(e) => fail(format!("{target}: {}", e.to_string())),
+            Err(e) => fail(format!("{target}: {e}")),
         }
     })
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use beamlink::node::{Node, services};
 use clap::Args;
 
+#[cfg(feature = "tls")]
+use crate::node_args::TlsArgs;
 use crate::node_args::{CookieArgs, NameArgs, runtime};
 
 /// Options of `beamlink serve`.
@@ -17,6 +19,9 @@ pub struct ServeArgs {
     name: NameArgs,
     #[command(flatten)]
     cookie: CookieArgs,
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: TlsArgs,
     /// The distribution port to listen on [default: any free port].
     #[arg(long)]
     port: Option<u16>,
@@ -58,6 +63,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .listen_port(args.port.unwrap_or(0))
         .hidden(args.hidden)
         .ticktime(Duration::from_secs(args.ticktime));
+    #[cfg(feature = "tls")]
+    let builder = match args.tls.transport()? {
+        Some(tls) => {
+            crate::node_args::warn_unless_certified(&tls, &name);
+            builder.transport(tls)
+        }
+        None => builder,
+    };
     let node = args.cookie.apply(builder).start().await.map_err(|e| e.to_string())?;
     services::echo::start(&node, "echo").map_err(|e| e.to_string())?;
     services::sink::start(&node, "sink").map_err(|e| e.to_string())?;

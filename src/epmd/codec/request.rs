@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(d.feed(&[0]), Ok(None));
         assert!(d.is_partial());
         assert_eq!(d.feed(&[100]), Ok(None));
-        assert_eq!(d.feed(&[b'z', b'a']), Ok(None));
+        assert_eq!(d.feed(b"za"), Ok(None));
         assert_eq!(d.buffered(), 2);
         assert!(d.is_partial());
     }

@@ -49,10 +49,13 @@ where
     }
 }
 
+/// `{Module, Function, Arity}`.
+type Mfa = (Atom, Atom, u8);
+
 /// The registered functions, by `{Module, Function, Arity}`.
 #[derive(Default)]
 pub(crate) struct RpcRegistry {
-    functions: RwLock<HashMap<(Atom, Atom, u8), Arc<dyn RpcFunction>>>,
+    functions: RwLock<HashMap<Mfa, Arc<dyn RpcFunction>>>,
 }
 
 impl RpcRegistry {

@@ -18,8 +18,7 @@ const HEADER: PacketFormat = PacketFormat::Header { fragments: true };
 
 /// Encodes `control` into packets (without their length prefixes).
 fn packets(format: PacketFormat, control: &Control, fragment_size: usize, seq: u64) -> Vec<Bytes> {
-    let (c, p) = control.to_wire(DistFlags::DEFAULT);
-    let body = encode_message(format, &c, p).unwrap();
+    let body = encode_message(format, control, DistFlags::DEFAULT).unwrap();
     let mut frags = Fragments::new(format, body, seq, fragment_size);
     let mut out = Vec::new();
     loop {
@@ -185,11 +184,24 @@ fn malformed_packets_are_refused() {
 }
 
 #[test]
+fn the_fast_path_writes_the_same_packet_as_the_general_one() {
+    for format in [PacketFormat::PassThrough, HEADER] {
+        for c in [send(1, Term::atom("x")), send(2, Term::binary(vec![1u8; 3000])), Control::Link { from: pid(1), to: pid(2) }] {
+            let general = packets(format, &c, 64 * 1024, 1);
+            let mut out = BytesMut::new();
+            let n = encode_packet_into(format, &c, DistFlags::DEFAULT, &mut out).unwrap();
+            assert_eq!(n, out.len());
+            assert_eq!(&out[4..], &general[0][..]);
+            assert_eq!(decoder(format).decode(out.freeze().slice(4..)).unwrap(), Some(c));
+        }
+    }
+}
+
+#[test]
 fn large_binaries_are_referenced_not_copied() {
     let data = Bytes::from(vec![9u8; 100_000]);
     let msg = send(1, Term::Binary(data.clone()));
-    let (c, p) = msg.to_wire(DistFlags::DEFAULT);
-    let body = encode_message(HEADER, &c, p).unwrap();
+    let body = encode_message(HEADER, &msg, DistFlags::DEFAULT).unwrap();
     let chunks = body.into_chunks();
     assert!(chunks.iter().any(|ch| ch.as_ptr() == data.as_ptr()), "the binary's own buffer is one of the chunks");
 }

@@ -1,0 +1,540 @@
+//! Simple Cache: a key/value cache that runs on every node of a cluster.
+//! Insert on node A, read on node B — over mutual TLS.
+//!
+//! With no arguments this runs the demonstration on one machine: it makes a
+//! throwaway certificate authority and node certificates, starts three cache
+//! nodes as separate OS processes over mutual TLS, inserts on one, reads on
+//! the others, lets an entry expire everywhere, kills a node and shows the
+//! others still serve, and says what happened at each step. It exits 0 when
+//! every step behaved.
+//!
+//! ```text
+//! cargo run --release --example simple_cache            # the demo, over mutual TLS
+//! cargo run --release --example simple_cache -- --tcp   # the same over plain TCP
+//! ```
+//!
+//! As a long-lived node (on two real machines, say):
+//!
+//! ```text
+//! simple_cache --name cache@hostA.example.com --cookie secret \
+//!     --ca certs/ca.pem --cert certs/cache@hostA.example.com.pem --key certs/cache@hostA.example.com.key
+//! simple_cache --name cache@hostB.example.com --cookie secret --join cache@hostA.example.com \
+//!     --ca certs/ca.pem --cert certs/cache@hostB.example.com.pem --key certs/cache@hostB.example.com.key
+//! ```
+//!
+//! From an Erlang node (the shapes of the original Simple Cache):
+//!
+//! ```text
+//! erl -sname e -setcookie secret
+//! 1> gen_server:call({simple_cache, 'cache@hostA'}, {insert, greeting, <<"hello">>}).
+//! ok
+//! 2> gen_server:call({simple_cache, 'cache@hostA'}, {lookup, greeting}).
+//! {ok,<<"hello">>}
+//! ```
+//!
+//! Everything here goes through beamlink's public API: the cache is an
+//! ordinary process registered as `simple_cache`, answering gen_server calls
+//! and replicating to the `simple_cache` processes of its peers.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use beamlink::node::{GenCall, Node, NodeBuilder, Process};
+use beamlink::term::{Atom, Term};
+use beamlink::transport::Transport;
+use beamlink::transport::tls::{TlsConfig, TlsTransport};
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Parser, Debug, Default)]
+#[command(about = "Simple Cache: a replicated key/value cache on a beamlink cluster")]
+struct Args {
+    /// Short node name (NAME or NAME@HOST): run a long-lived cache node.
+    #[arg(long, conflicts_with = "name")]
+    sname: Option<String>,
+    /// Long node name (NAME@HOST): run a long-lived cache node.
+    #[arg(long)]
+    name: Option<String>,
+    /// The distribution cookie.
+    #[arg(long, default_value = "simple_cache")]
+    cookie: String,
+    /// A node to join (repeatable): connect at start-up and stay connected.
+    #[arg(long = "join", value_name = "NODE")]
+    join: Vec<String>,
+    /// The cluster CA certificate (turns mutual TLS on, with --cert and --key).
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
+    ca: Option<PathBuf>,
+    /// This node's certificate.
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "key"])]
+    cert: Option<PathBuf>,
+    /// This node's private key.
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "cert"])]
+    key: Option<PathBuf>,
+    /// How a peer's node name must match its certificate: strict, host or none.
+    #[arg(long, default_value = "strict")]
+    verify_name: String,
+    /// Take the TLS settings from an Erlang -ssl_dist_optfile instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "cert", "key"])]
+    ssl_dist_optfile: Option<PathBuf>,
+    /// Run the demonstration over plain TCP instead of mutual TLS.
+    #[arg(long)]
+    tcp: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = if args.sname.is_some() || args.name.is_some() {
+        rt.block_on(run_node(args))
+    } else {
+        rt.block_on(demo::run(args.tcp))
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The transport the options ask for: mutual TLS when certificates are given.
+fn transport(args: &Args) -> Result<Option<Arc<dyn Transport>>, String> {
+    let config = match (&args.ssl_dist_optfile, &args.ca, &args.cert, &args.key) {
+        (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile(optfile).map_err(|e| e.to_string())?,
+        (None, Some(ca), Some(cert), Some(key)) => TlsConfig::from_files(ca, cert, key),
+        _ => return Ok(None),
+    };
+    let config = config.verify_name(args.verify_name.parse().map_err(|e| format!("--verify-name: {e}"))?);
+    let transport = TlsTransport::new(config).map_err(|e| e.to_string())?;
+    Ok(Some(Arc::new(transport)))
+}
+
+/// Runs one cache node until SIGINT or SIGTERM.
+async fn run_node(args: Args) -> Result<(), String> {
+    let name = match (&args.sname, &args.name) {
+        (Some(s), _) if s.contains('@') => s.clone(),
+        (Some(s), _) => format!("{s}@{}", beamlink::node::hostname::short_hostname()),
+        (None, Some(n)) => n.clone(),
+        (None, None) => return Err("give --sname or --name".into()),
+    };
+    let mut builder: NodeBuilder = Node::builder(&name).cookie(args.cookie.clone());
+    if let Some(t) = transport(&args)? {
+        builder = builder.transport_arc(t);
+    }
+    let node = builder.start().await.map_err(|e| e.to_string())?;
+    cache::start(&node).map_err(|e| e.to_string())?;
+    for peer in &args.join {
+        node.keep_connected(peer).map_err(|e| e.to_string())?;
+    }
+    println!("ready {}", node.name());
+    let _ = std::io::stdout().flush();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+/// The cache service: one process per node, registered as `simple_cache`.
+///
+/// Requests (gen_server calls, from Rust or Erlang):
+/// `{insert, Key, Value}` and `{insert, Key, Value, TtlSeconds}` → `ok`,
+/// `{lookup, Key}` → `{ok, Value}` | `{error, not_found}`,
+/// `{delete, Key}` → `ok`.
+///
+/// Replication: every change is sent to the `simple_cache` process of every
+/// connected node as `{simple_cache_sync, [Entry]}`; when a node comes up,
+/// each side sends the other everything it holds, so a node that joins late
+/// gets the current contents. Conflicts resolve by last writer (time, then
+/// node name); deletes leave tombstones so a stale copy cannot resurrect an
+/// entry; entries carry their absolute expiry time, so they expire everywhere.
+mod cache {
+    use super::*;
+
+    /// The registered name.
+    pub const NAME: &str = "simple_cache";
+    const SYNC: &str = "simple_cache_sync";
+    /// How long a delete is remembered.
+    const TOMBSTONE_TTL_MS: u64 = 10 * 60 * 1000;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Entry {
+        /// `None` for a deleted key.
+        value: Option<Term>,
+        /// Milliseconds since the epoch when written, and by which node.
+        version: (u64, Atom),
+        /// Milliseconds since the epoch after which the entry is gone.
+        expires_at: Option<u64>,
+    }
+
+    fn now_ms() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
+    impl Entry {
+        fn expired(&self, now: u64) -> bool {
+            self.expires_at.is_some_and(|t| t <= now)
+        }
+
+        fn to_term(&self, key: &Term) -> Term {
+            Term::Tuple(vec![
+                key.clone(),
+                self.value.clone().unwrap_or_else(|| Term::atom("$deleted")),
+                Term::from(self.version.0),
+                Term::Atom(self.version.1.clone()),
+                self.expires_at.map(Term::from).unwrap_or_else(|| Term::atom("infinity")),
+            ])
+        }
+
+        fn from_term(t: &Term) -> Option<(Term, Entry)> {
+            let [key, value, millis, Term::Atom(node), expires] = t.as_tuple()? else { return None };
+            let value = if value.is_atom("$deleted") { None } else { Some(value.clone()) };
+            let expires_at = if expires.is_atom("infinity") { None } else { Some(expires.as_u64()?) };
+            Some((key.clone(), Entry { value, version: (millis.as_u64()?, node.clone()), expires_at }))
+        }
+    }
+
+    struct Cache {
+        entries: HashMap<Term, Entry>,
+        me: Atom,
+        clock: u64,
+    }
+
+    impl Cache {
+        /// A version newer than anything this node wrote before.
+        fn next_version(&mut self) -> (u64, Atom) {
+            self.clock = now_ms().max(self.clock + 1);
+            (self.clock, self.me.clone())
+        }
+
+        /// Keeps whichever of the two entries was written last.
+        fn merge(&mut self, key: Term, incoming: Entry) -> bool {
+            match self.entries.get(&key) {
+                Some(current) if current.version >= incoming.version => false,
+                _ => {
+                    self.entries.insert(key, incoming);
+                    true
+                }
+            }
+        }
+
+        fn lookup(&self, key: &Term) -> Option<&Term> {
+            self.entries.get(key).filter(|e| !e.expired(now_ms())).and_then(|e| e.value.as_ref())
+        }
+
+        /// Drops expired entries and old tombstones.
+        fn sweep(&mut self) {
+            let now = now_ms();
+            self.entries.retain(|_, e| !e.expired(now) && (e.value.is_some() || e.version.0 + TOMBSTONE_TTL_MS > now));
+        }
+
+        fn snapshot(&self) -> Vec<Term> {
+            self.entries.iter().map(|(k, e)| e.to_term(k)).collect()
+        }
+    }
+
+    /// Sends entries to the cache on every connected node.
+    async fn replicate(p: &Process, entries: Vec<Term>) {
+        let msg = Term::Tuple(vec![Term::atom(SYNC), Term::list(entries)]);
+        for peer in p.node().connected_nodes() {
+            let _ = p.send_named(NAME, peer.as_str(), msg.clone()).await;
+        }
+    }
+
+    /// Starts the cache process on `node`.
+    pub fn start(node: &Node) -> Result<(), beamlink::node::NodeError> {
+        node.spawn_registered(NAME, |mut p| async move {
+            p.monitor_nodes(true);
+            let mut cache = Cache { entries: HashMap::new(), me: p.node().name().atom().clone(), clock: 0 };
+            let mut sweep = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                let msg = tokio::select! {
+                    m = p.recv() => match m { Ok(m) => m, Err(_) => return },
+                    _ = sweep.tick() => { cache.sweep(); continue; }
+                };
+                if let Some(call) = GenCall::parse(&msg) {
+                    let (reply, changed) = handle_call(&mut cache, &call.request);
+                    let _ = p.reply(&call.from, reply).await;
+                    if let Some((key, entry)) = changed {
+                        replicate(&p, vec![entry.to_term(&key)]).await;
+                    }
+                    continue;
+                }
+                match msg.as_tuple() {
+                    Some([tag, entries]) if tag.is_atom(SYNC) => {
+                        for (key, entry) in entries.as_list().unwrap_or(&[]).iter().filter_map(Entry::from_term) {
+                            cache.merge(key, entry);
+                        }
+                    }
+                    // A node came up: give it everything we hold (it does the same for us).
+                    Some([tag, Term::Atom(peer)]) if tag.is_atom("nodeup") => {
+                        let msg = Term::Tuple(vec![Term::atom(SYNC), Term::list(cache.snapshot())]);
+                        let _ = p.send_named(NAME, peer.as_str(), msg).await;
+                    }
+                    _ => {}
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Answers one request; returns the reply and the entry to replicate, if any.
+    fn handle_call(cache: &mut Cache, request: &Term) -> (Term, Option<(Term, Entry)>) {
+        let ok = Term::atom("ok");
+        let badarg = Term::Tuple(vec![Term::atom("error"), Term::atom("badarg")]);
+        let items = request.as_tuple().unwrap_or(&[]);
+        match items {
+            [op, key, value] if op.is_atom("insert") => {
+                let entry = Entry { value: Some(value.clone()), version: cache.next_version(), expires_at: None };
+                cache.entries.insert(key.clone(), entry.clone());
+                (ok, Some((key.clone(), entry)))
+            }
+            [op, key, value, ttl] if op.is_atom("insert") => match ttl.as_u64() {
+                Some(seconds) => {
+                    let expires_at = Some(now_ms() + seconds * 1000);
+                    let entry = Entry { value: Some(value.clone()), version: cache.next_version(), expires_at };
+                    cache.entries.insert(key.clone(), entry.clone());
+                    (ok, Some((key.clone(), entry)))
+                }
+                None => (badarg, None),
+            },
+            [op, key] if op.is_atom("lookup") => match cache.lookup(key) {
+                Some(v) => (Term::Tuple(vec![Term::atom("ok"), v.clone()]), None),
+                None => (Term::Tuple(vec![Term::atom("error"), Term::atom("not_found")]), None),
+            },
+            [op, key] if op.is_atom("delete") => {
+                let entry = Entry { value: None, version: cache.next_version(), expires_at: None };
+                cache.entries.insert(key.clone(), entry.clone());
+                (ok, Some((key.clone(), entry)))
+            }
+            _ => (badarg, None),
+        }
+    }
+}
+
+/// The one-machine demonstration.
+mod demo {
+    use super::*;
+
+    const COOKIE: &str = "simple_cache_demo";
+    const T: Duration = Duration::from_secs(10);
+
+    /// A cache node running as a child process of the demo.
+    struct CacheNode {
+        name: String,
+        child: Child,
+    }
+
+    impl Drop for CacheNode {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn say(step: &str) {
+        println!("{step}");
+        let _ = std::io::stdout().flush();
+    }
+
+    /// Throwaway certificates: a CA, and one certificate per node name.
+    fn make_certificates(dir: &Path, nodes: &[&str]) -> Result<(), String> {
+        use beamlink::certs::{CaOptions, IssueOptions, init_ca, issue};
+        init_ca(&CaOptions::new(dir).name("simple_cache demo CA").days(2)).map_err(|e| e.to_string())?;
+        for node in nodes {
+            issue(&IssueOptions::new(dir, *node).days(1)).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn tls_args(dir: &Path, node: &str) -> Vec<String> {
+        vec![
+            "--ca".into(),
+            dir.join("ca.pem").display().to_string(),
+            "--cert".into(),
+            dir.join(format!("{node}.pem")).display().to_string(),
+            "--key".into(),
+            dir.join(format!("{node}.key")).display().to_string(),
+        ]
+    }
+
+    /// Starts `simple_cache --sname NAME ...` and waits for its `ready` line.
+    fn start_node(name: &str, join: &[&str], certs: Option<&Path>, epmd_port: u16) -> Result<CacheNode, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["--sname", name, "--cookie", COOKIE]);
+        for j in join {
+            cmd.args(["--join", j]);
+        }
+        if let Some(dir) = certs {
+            cmd.args(tls_args(dir, name));
+        }
+        cmd.env("ERL_EPMD_PORT", epmd_port.to_string()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let node = CacheNode { name: name.to_string(), child };
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.trim() == format!("ready {name}") => Ok(node),
+            Ok(line) => Err(format!("{name} printed {line:?} instead of `ready {name}`")),
+            Err(_) => Err(format!("{name} did not become ready within 30 s")),
+        }
+    }
+
+    /// A gen_server call to `simple_cache` on `node`.
+    async fn call(p: &mut Process, node: &str, request: Term) -> Result<Term, String> {
+        p.call_named(cache::NAME, node, request, T).await.map_err(|e| format!("call to {node} failed: {e}"))
+    }
+
+    fn tuple(items: Vec<Term>) -> Term {
+        Term::Tuple(items)
+    }
+
+    fn expect(what: &str, got: &Term, want: &Term) -> Result<(), String> {
+        if got == want {
+            say(&format!("   ok: {what} -> {got}"));
+            Ok(())
+        } else {
+            Err(format!("{what}: expected {want}, got {got}"))
+        }
+    }
+
+    /// Runs the whole demonstration.
+    pub async fn run(tcp: bool) -> Result<(), String> {
+        let started = Instant::now();
+        let transport_word = if tcp { "plain TCP" } else { "mutual TLS" };
+        say(&format!("Simple Cache demo: three cache nodes on this machine, over {transport_word}."));
+        let [a, b, c] = ["cache_a@localhost", "cache_b@localhost", "cache_c@localhost"];
+        let client_name = "cache_client@localhost";
+        let dir = std::env::temp_dir().join(format!("simple_cache_demo_{}", std::process::id()));
+        let _cleanup = RemoveOnDrop(dir.clone());
+        let certs = if tcp {
+            None
+        } else {
+            say(&format!("1. Making a throwaway certificate authority and four node certificates in {}", dir.display()));
+            make_certificates(&dir, &[a, b, c, client_name])?;
+            Some(dir.as_path())
+        };
+
+        // This process is a node too (the client); it hosts the EPMD the
+        // cache nodes register with, on a private port.
+        let epmd_port = free_port()?;
+        let mut builder = Node::builder(client_name).cookie(COOKIE).epmd_port(epmd_port).hidden(true);
+        if let Some(dir) = certs {
+            let config = TlsConfig::from_files(
+                dir.join("ca.pem"),
+                dir.join(format!("{client_name}.pem")),
+                dir.join(format!("{client_name}.key")),
+            );
+            builder = builder.tls(config).map_err(|e| e.to_string())?;
+        }
+        let client = builder.start().await.map_err(|e| e.to_string())?;
+        let mut p = client.process();
+
+        say(&format!("2. Starting {a} and {b} as separate processes (EPMD on port {epmd_port})"));
+        let node_a = start_node(a, &[], certs, epmd_port)?;
+        let node_b = start_node(b, &[a], certs, epmd_port)?;
+        say(&format!("   {} (pid {}) and {} (pid {}) are up", node_a.name, node_a.child.id(), node_b.name, node_b.child.id()));
+
+        let key = Term::atom("greeting");
+        let value = Term::binary(&b"hello from A"[..]);
+        say(&format!("3. Inserting {{greeting, <<\"hello from A\">>}} on {a}"));
+        expect("insert on A", &call(&mut p, a, tuple(vec![Term::atom("insert"), key.clone(), value.clone()])).await?, &Term::atom("ok"))?;
+        let found = tuple(vec![Term::atom("ok"), value.clone()]);
+        say(&format!("4. Reading greeting on {b}"));
+        wait_until(&mut p, b, &key, &found).await?;
+
+        say(&format!("5. Starting {c}, which joins later and must receive the current contents"));
+        let node_c = start_node(c, &[b], certs, epmd_port)?;
+        wait_until(&mut p, c, &key, &found).await?;
+
+        say("6. Inserting {session, 42} on B with a time-to-live of 2 seconds");
+        let session = Term::atom("session");
+        let insert = tuple(vec![Term::atom("insert"), session.clone(), Term::from(42), Term::from(2)]);
+        expect("insert on B", &call(&mut p, b, insert).await?, &Term::atom("ok"))?;
+        wait_until(&mut p, c, &session, &tuple(vec![Term::atom("ok"), Term::from(42)])).await?;
+        let not_found = tuple(vec![Term::atom("error"), Term::atom("not_found")]);
+        say("   waiting for it to expire...");
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        for node in [a, b, c] {
+            wait_until(&mut p, node, &session, &not_found).await?;
+        }
+
+        say(&format!("7. Deleting a key on {c}: inserting {{doomed, yes}} on A, deleting it on C"));
+        let doomed = Term::atom("doomed");
+        call(&mut p, a, tuple(vec![Term::atom("insert"), doomed.clone(), Term::atom("yes")])).await?;
+        wait_until(&mut p, c, &doomed, &tuple(vec![Term::atom("ok"), Term::atom("yes")])).await?;
+        expect("delete on C", &call(&mut p, c, tuple(vec![Term::atom("delete"), doomed.clone()])).await?, &Term::atom("ok"))?;
+        wait_until(&mut p, a, &doomed, &not_found).await?;
+
+        say(&format!("8. Killing {a} (pid {}) with SIGKILL", node_a.child.id()));
+        drop(node_a);
+        say(&format!("   {b} and {c} still serve what was inserted on A:"));
+        wait_until(&mut p, b, &key, &found).await?;
+        wait_until(&mut p, c, &key, &found).await?;
+        let ab = tuple(vec![Term::atom("insert"), Term::atom("after"), Term::atom("the_crash")]);
+        expect("insert on B after the crash", &call(&mut p, b, ab).await?, &Term::atom("ok"))?;
+        wait_until(&mut p, c, &Term::atom("after"), &tuple(vec![Term::atom("ok"), Term::atom("the_crash")])).await?;
+
+        drop(node_b);
+        drop(node_c);
+        client.shutdown().await;
+        say(&format!("All steps behaved ({:.1} s). The cache replicated, joined, expired and survived a crash.", started.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    /// Looks `key` up on `node` until it gives `want` (replication takes a moment).
+    async fn wait_until(p: &mut Process, node: &str, key: &Term, want: &Term) -> Result<(), String> {
+        let deadline = Instant::now() + T;
+        let request = tuple(vec![Term::atom("lookup"), key.clone()]);
+        loop {
+            let got = call(p, node, request.clone()).await?;
+            if got == *want {
+                return expect(&format!("lookup {key} on {node}"), &got, want);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("lookup {key} on {node}: expected {want}, still {got} after {T:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A free port for the demo's EPMD, below Linux's ephemeral range so that
+    /// no outgoing connection takes it before the EPMD binds it.
+    fn free_port() -> Result<u16, String> {
+        let start = 20_000 + (std::process::id() % 12_000) as u16;
+        (0..12_000u16)
+            .map(|i| 20_000 + (start - 20_000 + i) % 12_000)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .ok_or_else(|| "no free port for the demo's EPMD".to_string())
+    }
+
+    /// Removes the demo's certificate folder when the demo ends.
+    struct RemoveOnDrop(PathBuf);
+
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Turning TLS failures into sentences an operator can act on: which
+//! certificate, which name, which CA, and what to change.
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
+
+use super::material::TrustInfo;
+use super::verify::{PeerRole, Rejection};
+use crate::pki::CertInfo;
+
+/// A certificate in one line: subject, serial, issuer and a short fingerprint.
+pub(crate) fn cert_line(info: &CertInfo) -> String {
+    let fingerprint: String = info.fingerprint_hex().chars().take(23).collect();
+    format!("\"{}\" (serial {}, issuer \"{}\", SHA-256 {fingerprint}...)", info.subject, info.serial, info.issuer)
+}
+
+/// A time as `YYYY-MM-DD hh:mm:ss UTC`.
+pub(crate) fn utc(time: SystemTime) -> String {
+    let secs = match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    };
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days to civil date (proleptic Gregorian), after H. Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// A duration in days (or hours under two days), for expiry messages.
+pub(crate) fn days(d: Duration) -> String {
+    let hours = d.as_secs() / 3600;
+    if hours >= 48 { format!("{} days", hours / 24) } else { format!("{hours} hours") }
+}
+
+/// Why a peer's certificate was refused, and what to do.
+pub(crate) fn rejection(r: &Rejection, trust: &TrustInfo) -> String {
+    let whose = match r.role {
+        PeerRole::Client => "the client's certificate",
+        PeerRole::Server => "the server's certificate",
+    };
+    let cert = r.cert.as_ref().map(cert_line).unwrap_or_else(|| "(unreadable)".to_string());
+    let (problem, fix) = match &r.error {
+        Error::InvalidCertificate(e) => certificate_problem(e, r, trust),
+        other => (other.to_string(), String::new()),
+    };
+    if fix.is_empty() {
+        format!("refused {whose} {cert}: {problem}")
+    } else {
+        format!("refused {whose} {cert}: {problem}; {fix}")
+    }
+}
+
+fn certificate_problem(e: &CertificateError, r: &Rejection, trust: &TrustInfo) -> (String, String) {
+    let issuer = r.cert.as_ref().map(|c| c.issuer.as_str()).unwrap_or("?");
+    let usage = match r.role {
+        PeerRole::Client => "TLS client authentication (clientAuth)",
+        PeerRole::Server => "TLS server authentication (serverAuth)",
+    };
+    match e {
+        CertificateError::UnknownIssuer => (
+            format!("its issuer \"{issuer}\" is not among the trust roots ({trust})"),
+            "issue it from the cluster CA, or add its CA to the trust bundle".into(),
+        ),
+        CertificateError::BadSignature => (
+            format!("its signature does not verify against the trusted CA named \"{issuer}\""),
+            "another CA with the same name issued it; reissue it from the cluster CA".into(),
+        ),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            let when = r.cert.as_ref().map(|c| utc(c.not_after)).unwrap_or_default();
+            (format!("it expired on {when}"), "renew it (beamlink certs renew) and let the node reload it".into())
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            let when = r.cert.as_ref().map(|c| utc(c.not_before)).unwrap_or_default();
+            (format!("it is not valid before {when}"), "check both machines' clocks, or wait until then".into())
+        }
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            let eku = r
+                .cert
+                .as_ref()
+                .and_then(|c| c.extended_key_usage.as_ref())
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into());
+            (
+                format!("its extended key usage ({eku}) does not allow {usage}"),
+                "reissue it with both serverAuth and clientAuth (beamlink certs issue does)".into(),
+            )
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            let host = r.expected_host.as_deref().unwrap_or("?");
+            let names = r
+                .cert
+                .as_ref()
+                .map(|c| {
+                    let mut all = c.dns_names.clone();
+                    all.extend(c.ip_addresses.iter().map(|ip| ip.to_string()));
+                    if all.is_empty() { "no host at all".to_string() } else { all.join(", ") }
+                })
+                .unwrap_or_default();
+            (
+                format!("it is not valid for the host {host} (it names {names})"),
+                format!(
+                    "reissue it with the host {host} (beamlink certs issue --host), or dial the node by a host it names"
+                ),
+            )
+        }
+        CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => (
+            "it is signed with an algorithm beamlink does not accept".into(),
+            "use ECDSA P-256/P-384, RSA of at least 2048 bits, or Ed25519".into(),
+        ),
+        other => (format!("{other}"), String::new()),
+    }
+}
+
+/// What a TLS alert from the peer says about our own certificate.
+pub(crate) fn alert(desc: AlertDescription, ours: &CertInfo) -> String {
+    let line = cert_line(ours);
+    match desc {
+        AlertDescription::UnknownCA => format!(
+            "the peer does not trust the CA that issued our certificate {line}: add \"{}\" to its trusted CAs (cacertfile)",
+            ours.issuer
+        ),
+        AlertDescription::CertificateExpired => format!(
+            "the peer says our certificate {line} is expired or not yet valid (valid {} to {}): renew it or check the clocks",
+            utc(ours.not_before),
+            utc(ours.not_after)
+        ),
+        AlertDescription::BadCertificate => format!(
+            "the peer refused our certificate {line} (bad_certificate); an OTP peer says this when the certificate \
+             does not name the host it dialled (hostname_check_failed) — ours names {}; the peer's log says more",
+            {
+                let mut names = ours.dns_names.clone();
+                names.extend(ours.ip_addresses.iter().map(|ip| ip.to_string()));
+                names.join(", ")
+            }
+        ),
+        AlertDescription::UnsupportedCertificate => {
+            format!("the peer refused the key usage of our certificate {line}: it needs serverAuth and clientAuth")
+        }
+        AlertDescription::CertificateRequired => "the peer requires a client certificate and got none".to_string(),
+        AlertDescription::ProtocolVersion => {
+            "no TLS version in common with the peer (OTP 25 offers only TLS 1.2 unless its optfile sets versions)"
+                .to_string()
+        }
+        AlertDescription::HandshakeFailure => format!(
+            "the peer ended the handshake (handshake_failure): no common cipher suite, or it refused our certificate {line}; its log says which"
+        ),
+        other => format!("the peer ended the connection with the TLS alert {other:?} (our certificate is {line})"),
+    }
+}
+
+/// The first bytes of a connection that is not TLS, described.
+pub(crate) fn not_tls(first: &[u8]) -> String {
+    let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+    let looks_like_dist = matches!(first, [_, _, b'N' | b'n', ..]);
+    if looks_like_dist {
+        format!(
+            "the peer does not speak TLS: it opened with a plain-TCP distribution handshake (bytes {}); \
+             start it with -proto_dist inet_tls and an -ssl_dist_optfile (erl), or with --ca/--cert/--key (beamlink)",
+            hex.join(" ")
+        )
+    } else {
+        format!("the peer does not speak TLS: its first bytes are {} (a TLS handshake starts with 16)", hex.join(" "))
+    }
+}
+
+/// The rustls error inside an I/O error from tokio-rustls, if any.
+pub(crate) fn rustls_error(e: &io::Error) -> Option<&Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
+}
+
+/// Why a TLS handshake failed, for a log line: the recorded rejection of the
+/// peer's certificate if there is one, else what the error says.
+pub(crate) fn handshake_failure(
+    e: &io::Error,
+    rejected: Option<Rejection>,
+    ours: &CertInfo,
+    trust: &TrustInfo,
+    role: PeerRole,
+) -> String {
+    if let Some(r) = rejected {
+        return rejection(&r, trust);
+    }
+    match rustls_error(e) {
+        Some(Error::NoCertificatesPresented) => format!(
+            "the client presented no certificate; beamlink requires mutual TLS: give it a certificate issued by a CA \
+             in {trust} (for erl: certfile and keyfile in the client section of its -ssl_dist_optfile)"
+        ),
+        Some(Error::AlertReceived(desc)) => alert(*desc, ours),
+        Some(Error::PeerIncompatible(p)) => incompatible(p),
+        Some(other) => format!("TLS handshake failed: {other}"),
+        None if e.kind() == io::ErrorKind::UnexpectedEof => match role {
+            PeerRole::Server => "the peer closed the connection during the TLS handshake: it may be a plain-TCP \
+                                 distribution node (not started with -proto_dist inet_tls), or it refused our \
+                                 certificate (its log says why)"
+                .to_string(),
+            PeerRole::Client => "the client closed the connection during the TLS handshake: it may have refused our \
+                                 certificate (its log says why)"
+                .to_string(),
+        },
+        None => format!("TLS handshake failed: {e}"),
+    }
+}
+
+fn incompatible(p: &PeerIncompatible) -> String {
+    match p {
+        PeerIncompatible::Tls12NotOffered
+        | PeerIncompatible::Tls12NotOfferedOrEnabled
+        | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig => {
+            "no TLS version in common: the peer speaks only a TLS version this node has disabled".to_string()
+        }
+        PeerIncompatible::SupportedVersionsExtensionRequired | PeerIncompatible::ServerDoesNotSupportTls12Or13 => {
+            "no TLS version in common: this node requires TLS 1.3, the peer offers only older versions \
+             (an OTP 25 node offers only TLS 1.2 unless its optfile sets {versions, ['tlsv1.3', 'tlsv1.2']})"
+                .to_string()
+        }
+        PeerIncompatible::NoCipherSuitesInCommon => {
+            "no cipher suite in common (beamlink offers only AEAD suites: AES-GCM and ChaCha20-Poly1305)".to_string()
+        }
+        other => format!("the peer's TLS parameters are incompatible: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_print_as_utc() {
+        assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661)), "2000-02-29 01:01:01 UTC");
+        assert_eq!(utc(UNIX_EPOCH + Duration::from_secs(4_102_444_799)), "2099-12-31 23:59:59 UTC");
+        assert_eq!(utc(UNIX_EPOCH - Duration::from_secs(86_400)), "1969-12-31 00:00:00 UTC");
+        assert_eq!(days(Duration::from_secs(3 * 86_400 + 5)), "3 days");
+        assert_eq!(days(Duration::from_secs(7200)), "2 hours");
+    }
+
+    #[test]
+    fn first_bytes_name_a_plain_distribution_handshake() {
+        let plain = not_tls(&[0x00, 0x1a, b'N']);
+        assert!(plain.contains("plain-TCP distribution handshake (bytes 00 1a 4e)"), "{plain}");
+        assert!(plain.contains("-proto_dist inet_tls"), "{plain}");
+        let other = not_tls(b"GET");
+        assert!(other.contains("its first bytes are 47 45 54"), "{other}");
+    }
+}

@@ -1,0 +1,107 @@
+//! Errors from setting up the TLS transport: reading certificate, key and
+//! trust files, and reading OTP's `-ssl_dist_optfile`.
+
+use std::path::PathBuf;
+
+use crate::pki::PkiError;
+use crate::term::ParseError;
+
+/// The TLS transport could not be configured.
+///
+/// Every variant names the file involved and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A certificate, key or CA file is missing, unreadable or malformed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// A trust-roots file holds nothing usable as a trust anchor.
+    #[error("{file}: cannot use it as trust roots: {reason}")]
+    BadTrustRoots {
+        /// The CA bundle.
+        file: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The private key is not the key of the certificate.
+    #[error(
+        "{key} is not the private key of the certificate in {cert}: give the key that was made with that certificate"
+    )]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// The private key is of a kind the TLS library cannot sign with.
+    #[error("{key}: this private key cannot be used for TLS: {reason}")]
+    UnusableKey {
+        /// The key file.
+        key: PathBuf,
+        /// What the TLS library said.
+        reason: String,
+    },
+    /// The options do not make a usable TLS configuration.
+    #[error("invalid TLS configuration: {0}")]
+    Config(String),
+    /// OTP's `-ssl_dist_optfile` could not be used.
+    #[error(transparent)]
+    Optfile(#[from] OptfileError),
+}
+
+/// An `-ssl_dist_optfile` that beamlink cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct OptfileError {
+    /// The optfile.
+    pub file: String,
+    /// What is wrong with it.
+    pub problem: OptfileProblem,
+}
+
+/// What is wrong with an `-ssl_dist_optfile`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptfileProblem {
+    /// The file could not be read.
+    #[error("cannot read it: {0}")]
+    Unreadable(#[source] std::io::Error),
+    /// The file is larger than any optfile should be.
+    #[error("larger than {limit} bytes; not an optfile")]
+    TooLarge {
+        /// The size limit in bytes.
+        limit: u64,
+    },
+    /// The text is not one Erlang term (or uses expressions beamlink does not evaluate).
+    #[error("not a single Erlang term (function calls and variables are not evaluated): {0}")]
+    Syntax(#[source] ParseError),
+    /// The term is not `[{server, Options}, {client, Options}]`.
+    #[error("expected [{{server, Options}}, {{client, Options}}], but {0}")]
+    Shape(String),
+    /// A required option is in neither section.
+    #[error("{option} is in neither the server nor the client section; beamlink needs it")]
+    Missing {
+        /// The option's name, e.g. `certfile`.
+        option: &'static str,
+    },
+    /// An option has a value of the wrong kind.
+    #[error("{section} option {option}: {reason}")]
+    BadValue {
+        /// `server` or `client`.
+        section: &'static str,
+        /// The option's name.
+        option: String,
+        /// What was expected and found.
+        reason: String,
+    },
+    /// An option asks for something beamlink does not do.
+    #[error("{section} option {option}: {reason}")]
+    Unsupported {
+        /// `server` or `client`.
+        section: &'static str,
+        /// The option's name.
+        option: String,
+        /// Why it is refused, and what to do instead.
+        reason: String,
+    },
+}

@@ -1,0 +1,399 @@
+//! OTP's `-ssl_dist_optfile`: the file an `erl -proto_dist inet_tls` node
+//! reads its TLS options from (`erlang-dist.md` §8), read here so that a
+//! release's existing Erlang configuration also configures beamlink.
+//!
+//! The file holds one Erlang term, `[{server, Options}, {client, Options}].`,
+//! where each `Options` is a list of `ssl` options. OTP evaluates it with
+//! `erl_eval`; beamlink reads it as a term ([`crate::term::parse`]), so
+//! literals (atoms, strings as charlists or binaries, tuples, lists,
+//! `fun M:F/A`) are fine and function calls or variables are refused with the
+//! position of the problem. As in OTP (`ssl_dist_sup:consult/1`), the text is
+//! Latin-1 unless a `coding: utf-8` comment in its first two lines says otherwise.
+//!
+//! Parsing is pure ([`SslDistOptions::parse`]); [`SslDistOptions::read`] adds
+//! the file read. Which options become what in beamlink's configuration is
+//! decided by [`TlsConfig::from_ssl_dist_optfile`](super::TlsConfig::from_ssl_dist_optfile).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::config::TlsVersion;
+use super::error::{OptfileError, OptfileProblem};
+use crate::term::{self, Term};
+
+/// Optfiles larger than this are refused unread (1 MiB).
+pub const MAX_OPTFILE_BYTES: u64 = 1 << 20;
+
+/// The options of an `-ssl_dist_optfile` that beamlink understands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SslDistOptions {
+    /// The `server` section (options for accepted connections).
+    pub server: SideOptions,
+    /// The `client` section (options for connections this node makes).
+    pub client: SideOptions,
+    /// Options and sections present in the file that beamlink does not apply,
+    /// as `section option` (e.g. `server ciphers`), in file order.
+    pub ignored: Vec<String>,
+}
+
+/// The options of one section of an optfile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SideOptions {
+    /// `certfile`: this node's certificate (chain), PEM.
+    pub certfile: Option<PathBuf>,
+    /// `keyfile`: this node's private key, PEM (OTP falls back to `certfile`).
+    pub keyfile: Option<PathBuf>,
+    /// `cacertfile`: the trusted CA certificates, PEM.
+    pub cacertfile: Option<PathBuf>,
+    /// `verify`: whether the peer's certificate is verified.
+    pub verify: Option<PeerVerify>,
+    /// `fail_if_no_peer_cert` (server section): whether a client must present a certificate.
+    pub fail_if_no_peer_cert: Option<bool>,
+    /// `versions`, keeping only TLS 1.2 and 1.3, in file order.
+    pub versions: Option<Vec<TlsVersion>>,
+}
+
+/// The `verify` option's two values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerVerify {
+    /// `verify_peer`: check the peer's certificate chain.
+    VerifyPeer,
+    /// `verify_none`: accept any peer (OTP 25's client default).
+    VerifyNone,
+}
+
+impl SslDistOptions {
+    /// Reads and parses the optfile at `path`.
+    pub fn read(path: &Path) -> Result<SslDistOptions, OptfileError> {
+        let file = path.display().to_string();
+        let fail = |problem| OptfileError { file: file.clone(), problem };
+        let handle = std::fs::File::open(path).map_err(|e| fail(OptfileProblem::Unreadable(e)))?;
+        let mut bytes = Vec::new();
+        handle.take(MAX_OPTFILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(OptfileProblem::Unreadable(e)))?;
+        if bytes.len() as u64 > MAX_OPTFILE_BYTES {
+            return Err(fail(OptfileProblem::TooLarge { limit: MAX_OPTFILE_BYTES }));
+        }
+        let text = decode_text(&bytes).map_err(|reason| {
+            fail(OptfileProblem::Unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, reason)))
+        })?;
+        SslDistOptions::parse(&text, &file)
+    }
+
+    /// Parses optfile text; `file` names the source in errors.
+    ///
+    /// ```
+    /// use beamlink::transport::tls::SslDistOptions;
+    /// let text = r#"[{server, [{certfile, "/pki/n.pem"}, {keyfile, "/pki/n.key"},
+    ///                 {cacertfile, "/pki/ca.pem"}, {verify, verify_peer},
+    ///                 {fail_if_no_peer_cert, true}]},
+    ///               {client, [{certfile, "/pki/n.pem"}, {keyfile, "/pki/n.key"},
+    ///                 {cacertfile, "/pki/ca.pem"}, {verify, verify_peer}]}]."#;
+    /// let opts = SslDistOptions::parse(text, "ssl_dist.conf").unwrap();
+    /// assert_eq!(opts.server.certfile.as_deref(), Some("/pki/n.pem".as_ref()));
+    /// ```
+    pub fn parse(text: &str, file: &str) -> Result<SslDistOptions, OptfileError> {
+        let fail = |problem| OptfileError { file: file.to_string(), problem };
+        let term = term::parse(text).map_err(|e| fail(OptfileProblem::Syntax(e)))?;
+        let Term::List(sections) = term else {
+            return Err(fail(OptfileProblem::Shape(format!("the file holds {}", brief(&term)))));
+        };
+        let mut out = SslDistOptions::default();
+        for section in &sections {
+            let (name, options) = match section.as_tuple() {
+                Some([Term::Atom(name), options]) => (name.as_str(), options),
+                _ => return Err(fail(OptfileProblem::Shape(format!("an element is {}", brief(section))))),
+            };
+            // As OTP's ets table of sections: a later section replaces an earlier one.
+            let (label, side): (&'static str, &mut SideOptions) = match name {
+                "server" => ("server", &mut out.server),
+                "client" => ("client", &mut out.client),
+                other => {
+                    out.ignored.push(format!("section {other}"));
+                    continue;
+                }
+            };
+            let Term::List(options) = options else {
+                return Err(fail(OptfileProblem::Shape(format!(
+                    "the {label} options are {}, not a list",
+                    brief(options)
+                ))));
+            };
+            *side = SideOptions::default();
+            for option in options {
+                read_option(label, option, side, &mut out.ignored).map_err(fail)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads one `{Key, Value}` entry of a section.
+fn read_option(
+    section: &'static str,
+    option: &Term,
+    side: &mut SideOptions,
+    ignored: &mut Vec<String>,
+) -> Result<(), OptfileProblem> {
+    let (key, value) = match option.as_tuple() {
+        Some([Term::Atom(key), value]) => (key.as_str(), value),
+        _ => {
+            return Err(OptfileProblem::Shape(format!(
+                "the {section} section holds {}, not a {{Key, Value}} tuple",
+                brief(option)
+            )));
+        }
+    };
+    let bad = |reason: String| OptfileProblem::BadValue { section, option: key.to_string(), reason };
+    let unsupported =
+        |reason: &str| OptfileProblem::Unsupported { section, option: key.to_string(), reason: reason.to_string() };
+    match key {
+        "certfile" => side.certfile = Some(path_value(value).map_err(bad)?),
+        "keyfile" => side.keyfile = Some(path_value(value).map_err(bad)?),
+        "cacertfile" => side.cacertfile = Some(path_value(value).map_err(bad)?),
+        "verify" => {
+            side.verify = Some(match value.as_atom().map(|a| a.as_str()) {
+                Some("verify_peer") => PeerVerify::VerifyPeer,
+                Some("verify_none") => PeerVerify::VerifyNone,
+                _ => return Err(bad(format!("expected verify_peer or verify_none, found {}", brief(value)))),
+            })
+        }
+        "fail_if_no_peer_cert" => {
+            side.fail_if_no_peer_cert = Some(match value.as_atom().map(|a| a.as_str()) {
+                Some("true") => true,
+                Some("false") => false,
+                _ => return Err(bad(format!("expected true or false, found {}", brief(value)))),
+            })
+        }
+        "versions" => {
+            let Term::List(items) = value else {
+                return Err(bad(format!("expected a list such as ['tlsv1.3', 'tlsv1.2'], found {}", brief(value))));
+            };
+            let mut versions = Vec::new();
+            for item in items {
+                match item.as_atom().map(|a| a.as_str()) {
+                    Some("tlsv1.3") => versions.push(TlsVersion::Tls13),
+                    Some("tlsv1.2") => versions.push(TlsVersion::Tls12),
+                    Some(old @ ("tlsv1.1" | "tlsv1" | "sslv3" | "dtlsv1" | "dtlsv1.2")) => {
+                        ignored.push(format!("{section} versions '{old}' (beamlink speaks TLS 1.2 and 1.3 only)"))
+                    }
+                    _ => return Err(bad(format!("unknown TLS version {}", brief(item)))),
+                }
+            }
+            if versions.is_empty() {
+                return Err(unsupported("lists neither 'tlsv1.3' nor 'tlsv1.2', the only versions beamlink speaks"));
+            }
+            side.versions = Some(versions);
+        }
+        "password" => {
+            return Err(unsupported(
+                "encrypted private keys are not supported; store the key unencrypted with mode 0600 \
+                 (openssl pkey -in KEY -out PLAIN.key)",
+            ));
+        }
+        "cert" | "key" | "cacerts" | "certs_keys" => {
+            return Err(unsupported(
+                "certificates and keys given inline are not supported; write them to PEM files and use \
+                 certfile, keyfile and cacertfile",
+            ));
+        }
+        other => ignored.push(format!("{section} {other}")),
+    }
+    Ok(())
+}
+
+/// A file name: a charlist (Erlang string) or a binary.
+fn path_value(value: &Term) -> Result<PathBuf, String> {
+    let text = match value {
+        Term::List(chars) => {
+            let mut text = String::with_capacity(chars.len());
+            for c in chars {
+                let code = c.as_u64().and_then(|n| u32::try_from(n).ok()).and_then(char::from_u32);
+                match code {
+                    Some(c) => text.push(c),
+                    None => return Err(format!("expected a file name as a string, found {}", brief(value))),
+                }
+            }
+            text
+        }
+        Term::Binary(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_string(),
+            Err(_) => return Err("the file name binary is not UTF-8".to_string()),
+        },
+        _ => return Err(format!("expected a file name as a string, found {}", brief(value))),
+    };
+    if text.is_empty() {
+        return Err("the file name is empty".to_string());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A term for an error message, cut short.
+fn brief(term: &Term) -> String {
+    const MAX: usize = 60;
+    let text = term.to_string();
+    if text.chars().count() <= MAX { text } else { format!("{}...", text.chars().take(MAX).collect::<String>()) }
+}
+
+/// The text of an optfile: UTF-8 when a `coding:` comment in the first two
+/// lines says so, Latin-1 otherwise (as `epp:read_encoding_from_binary/1` and
+/// `ssl_dist_sup` decide).
+fn decode_text(bytes: &[u8]) -> Result<String, String> {
+    if declares_utf8(bytes) {
+        return String::from_utf8(bytes.to_vec()).map_err(|e| format!("declared UTF-8 but is not: {e}"));
+    }
+    Ok(bytes.iter().map(|&b| char::from(b)).collect())
+}
+
+fn declares_utf8(bytes: &[u8]) -> bool {
+    let head: Vec<&[u8]> = bytes.split(|&b| b == b'\n').take(2).collect();
+    head.iter().any(|line| {
+        let line = String::from_utf8_lossy(line).to_ascii_lowercase();
+        line.trim_start().starts_with('%')
+            && line
+                .split_once("coding")
+                .and_then(|(_, rest)| rest.trim_start().strip_prefix([':', '=']))
+                .is_some_and(|rest| rest.trim_start().starts_with("utf-8") || rest.trim_start().starts_with("utf8"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The optfile `beamlink certs erlang-config` writes.
+    const OURS: &str = r#"%% TLS distribution options for erl@localhost: erl -proto_dist inet_tls -ssl_dist_optfile THIS_FILE
+[{server,
+   [{certfile, "/pki/erl@localhost.pem"},
+    {keyfile, "/pki/erl@localhost.key"},
+    {cacertfile, "/pki/ca.pem"},
+    {verify, verify_peer},
+    {fail_if_no_peer_cert, true},
+    {secure_renegotiate, true},
+    {versions, ['tlsv1.3', 'tlsv1.2']}]},
+ {client,
+   [{certfile, "/pki/erl@localhost.pem"},
+    {keyfile, "/pki/erl@localhost.key"},
+    {cacertfile, "/pki/ca.pem"},
+    {verify, verify_peer},
+    {secure_renegotiate, true},
+    {versions, ['tlsv1.3', 'tlsv1.2']}]}].
+"#;
+
+    /// The shape of OTP's own documentation example (ssl User's Guide,
+    /// "Using TLS for Erlang Distribution"), with a verify_fun and depth.
+    const OTP_GUIDE: &str = r#"[{server,
+  [{certfile, "/home/me/ssl/erlserver.pem"},
+   {secure_renegotiate, true}]},
+ {client,
+  [{secure_renegotiate, true},
+   {verify, verify_peer},
+   {verify_fun, {fun inet_tls_dist:verify_client/3, []}},
+   {depth, 2},
+   {cacertfile, "/home/me/ssl/cacerts.pem"}]}].
+"#;
+
+    fn parse(text: &str) -> Result<SslDistOptions, OptfileError> {
+        SslDistOptions::parse(text, "t.conf")
+    }
+
+    #[test]
+    fn reads_the_optfile_beamlink_writes() {
+        let opts = parse(OURS).unwrap();
+        for side in [&opts.server, &opts.client] {
+            assert_eq!(side.certfile.as_deref(), Some(Path::new("/pki/erl@localhost.pem")));
+            assert_eq!(side.keyfile.as_deref(), Some(Path::new("/pki/erl@localhost.key")));
+            assert_eq!(side.cacertfile.as_deref(), Some(Path::new("/pki/ca.pem")));
+            assert_eq!(side.verify, Some(PeerVerify::VerifyPeer));
+            assert_eq!(side.versions, Some(vec![TlsVersion::Tls13, TlsVersion::Tls12]));
+        }
+        assert_eq!(opts.server.fail_if_no_peer_cert, Some(true));
+        assert_eq!(opts.client.fail_if_no_peer_cert, None);
+        assert_eq!(opts.ignored, ["server secure_renegotiate", "client secure_renegotiate"]);
+    }
+
+    #[test]
+    fn reads_otp_guide_shapes_with_funs_and_integers() {
+        let opts = parse(OTP_GUIDE).unwrap();
+        assert_eq!(opts.server.certfile.as_deref(), Some(Path::new("/home/me/ssl/erlserver.pem")));
+        assert_eq!(opts.server.keyfile, None);
+        assert_eq!(opts.client.cacertfile.as_deref(), Some(Path::new("/home/me/ssl/cacerts.pem")));
+        assert_eq!(opts.client.verify, Some(PeerVerify::VerifyPeer));
+        assert_eq!(
+            opts.ignored,
+            ["server secure_renegotiate", "client secure_renegotiate", "client verify_fun", "client depth"]
+        );
+    }
+
+    #[test]
+    fn strings_may_be_binaries_escapes_or_latin1() {
+        let opts = parse(r#"[{server, [{certfile, <<"/a/b.pem">>}, {keyfile, "/a/\x{E9}.key"}]}]."#).unwrap();
+        assert_eq!(opts.server.certfile.as_deref(), Some(Path::new("/a/b.pem")));
+        assert_eq!(opts.server.keyfile.as_deref(), Some(Path::new("/a/é.key")));
+        assert_eq!(opts.client, SideOptions::default());
+        // Latin-1 bytes without a coding comment, UTF-8 with one.
+        let latin1 = b"[{server, [{certfile, \"/a/\xe9.pem\"}]}].";
+        let text = decode_text(latin1).unwrap();
+        assert_eq!(parse(&text).unwrap().server.certfile.as_deref(), Some(Path::new("/a/é.pem")));
+        let utf8 = "%% -*- coding: utf-8 -*-\n[{server, [{certfile, \"/a/é.pem\"}]}].".as_bytes();
+        let text = decode_text(utf8).unwrap();
+        assert_eq!(parse(&text).unwrap().server.certfile.as_deref(), Some(Path::new("/a/é.pem")));
+        assert!(decode_text(b"%% coding: utf-8\n\xff").is_err());
+    }
+
+    #[test]
+    fn old_versions_are_dropped_and_noted() {
+        let opts = parse("[{client, [{versions, ['tlsv1.2', 'tlsv1.1']}]}].").unwrap();
+        assert_eq!(opts.client.versions, Some(vec![TlsVersion::Tls12]));
+        assert_eq!(opts.ignored.len(), 1);
+        assert!(opts.ignored[0].contains("tlsv1.1"), "{:?}", opts.ignored);
+        let err = parse("[{client, [{versions, ['tlsv1.1']}]}].").unwrap_err();
+        assert!(err.to_string().contains("client option versions: lists neither"), "{err}");
+    }
+
+    #[test]
+    fn a_later_section_replaces_an_earlier_one_and_unknown_sections_are_noted() {
+        let opts = parse(r#"[{server, [{certfile, "/one"}]}, {server, [{keyfile, "/two"}]}, {other, []}]."#).unwrap();
+        assert_eq!(opts.server.certfile, None);
+        assert_eq!(opts.server.keyfile.as_deref(), Some(Path::new("/two")));
+        assert_eq!(opts.ignored, ["section other"]);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_section_and_the_option() {
+        let cases = [
+            ("[{server, [{certfile, filename:join(\"a\", \"b\")}]}].", "t.conf: not a single Erlang term"),
+            ("{server, []}.", "expected [{server, Options}, {client, Options}], but the file holds {server,[]}"),
+            ("[server].", "but an element is server"),
+            ("[{server, verify_peer}].", "the server options are verify_peer, not a list"),
+            ("[{server, [verify_peer]}].", "the server section holds verify_peer, not a {Key, Value} tuple"),
+            ("[{client, [{verify, maybe}]}].", "client option verify: expected verify_peer or verify_none"),
+            ("[{client, [{certfile, 42}]}].", "client option certfile: expected a file name as a string, found 42"),
+            ("[{client, [{certfile, \"\"}]}].", "client option certfile: the file name is empty"),
+            ("[{server, [{fail_if_no_peer_cert, yes}]}].", "expected true or false"),
+            ("[{server, [{password, \"secret\"}]}].", "server option password: encrypted private keys"),
+            ("[{server, [{cacerts, [<<1>>]}]}].", "server option cacerts: certificates and keys given inline"),
+            ("[{server, [{versions, ['tlsv9']}]}].", "unknown TLS version tlsv9"),
+        ];
+        for (text, needle) in cases {
+            let err = parse(text).expect_err(text);
+            assert!(err.to_string().contains(needle), "{text}: {err} should contain {needle:?}");
+        }
+    }
+
+    #[test]
+    fn read_reports_missing_and_oversized_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.conf");
+        let err = SslDistOptions::read(&missing).unwrap_err();
+        assert!(matches!(err.problem, OptfileProblem::Unreadable(_)), "{err:?}");
+        assert!(err.to_string().contains("none.conf: cannot read it"), "{err}");
+        let big = dir.path().join("big.conf");
+        std::fs::write(&big, vec![b' '; MAX_OPTFILE_BYTES as usize + 1]).unwrap();
+        assert!(matches!(SslDistOptions::read(&big).unwrap_err().problem, OptfileProblem::TooLarge { .. }));
+        let good = dir.path().join("good.conf");
+        std::fs::write(&good, OURS).unwrap();
+        assert_eq!(SslDistOptions::read(&good).unwrap(), parse(OURS).unwrap());
+    }
+}

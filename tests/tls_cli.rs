@@ -1,0 +1,132 @@
+//! The CLI over TLS: `beamlink serve` with `--ca/--cert/--key` or
+//! `--ssl-dist-optfile`, reached by `beamlink ping`, `rpc` and `send` with the
+//! same flags (taking their node name from their certificate), by a plain
+//! one-shot (refused), and by a real `erl` TLS node; option errors.
+
+mod common;
+mod tls_fixtures;
+
+use std::time::Duration;
+
+use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
+use common::rust::{BeamlinkProcess, beamlink};
+use tls_fixtures::*;
+
+const T: Duration = Duration::from_secs(30);
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn serve_with_tls_flags_answers_one_shot_commands_with_tls_flags() {
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (srv, cli) = (short("clisrv"), short("clione"));
+    pki.issue(&srv);
+    pki.issue(&cli);
+    let ca = pki.ca();
+    let (srv_cert, srv_key) = pki.files(&srv);
+    let (cli_cert, cli_key) = pki.files(&cli);
+    let serve = BeamlinkProcess::start(
+        &["serve", "--sname", &srv, "--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&srv_cert), "--key", s(&srv_key)],
+        epmd.port,
+    );
+    assert_eq!(serve.node, srv);
+    let tls = ["--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&cli_cert), "--key", s(&cli_key)];
+
+    let with = |cmd: &[&str]| {
+        let mut args = cmd.to_vec();
+        args.extend_from_slice(&tls);
+        beamlink(&args, epmd.port, T)
+    };
+    let (code, out, err) = with(&["ping", &srv]);
+    assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
+    // The one-shot node took its name from its certificate: the server (strict) accepted it.
+    let (code, out, err) = with(&["rpc", &srv, "erlang", "node"]);
+    assert_eq!((code, out.trim()), (0, srv.as_str()), "stderr: {err}");
+    let (code, _, err) = with(&["send", &srv, "sink", "{hello, <<\"tls\">>}"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let (code, out, err) = with(&["ping", &srv, "--verify-name", "host"]);
+    assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
+
+    // A plain one-shot cannot reach a TLS node.
+    let (code, out, _) = beamlink(&["ping", &srv, "--cookie", COOKIE, "--timeout", "3"], epmd.port, T);
+    assert_eq!((code, out.trim()), (1, "pang"));
+    // A one-shot calling itself by a name its certificate does not carry is refused (strict).
+    let (code, out, _) = with(&["ping", &srv, "--sname", "impostor@localhost", "--timeout", "3"]);
+    assert_eq!((code, out.trim()), (1, "pang"));
+    drop(serve);
+}
+
+#[test]
+fn serve_and_ping_take_their_tls_settings_from_an_erlang_optfile() {
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (srv, cli) = (short("optsrv"), short("optcli"));
+    pki.issue(&srv);
+    pki.issue(&cli);
+    let (srv_opt, cli_opt) = (pki.optfile(&srv), pki.optfile(&cli));
+    let serve = BeamlinkProcess::start(
+        &["serve", "--sname", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&srv_opt)],
+        epmd.port,
+    );
+    let (code, out, err) =
+        beamlink(&["ping", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&cli_opt)], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
+
+    if common::erlang_or_skip() {
+        // A stock erl with its own optfile reaches the CLI node, and the CLI reaches it.
+        let erl_name = common::unique_name("eclitls");
+        let erl_full = format!("{erl_name}@localhost");
+        pki.issue(&erl_full);
+        let mut erl = ErlNode::start(ErlOptions {
+            name: ErlName::Short(erl_name),
+            cookie: COOKIE.into(),
+            epmd_port: epmd.port,
+            extra_args: vec![
+                "-proto_dist".into(),
+                "inet_tls".into(),
+                "-ssl_dist_optfile".into(),
+                s(&pki.optfile(&erl_full)).into(),
+            ],
+        });
+        assert_eq!(erl.eval(&format!("net_adm:ping('{srv}')")), "pong");
+        assert_eq!(erl.eval(&format!("rpc:call('{srv}', erlang, node, [])")), srv);
+        let args = ["rpc", &erl_full, "erlang", "node", "--cookie", COOKIE, "--ssl-dist-optfile", s(&cli_opt)];
+        let (code, out, err) = beamlink(&args, epmd.port, T);
+        assert_eq!((code, out.trim()), (0, erl_full.as_str()), "stderr: {err}");
+    }
+    drop(serve);
+}
+
+#[test]
+fn tls_option_mistakes_are_explained() {
+    let pki = Pki::new();
+    pki.issue("a@localhost");
+    let (cert, key) = pki.files("a@localhost");
+    let ca = pki.ca();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["ping", "x@localhost", "--ca", s(&ca), "--cert", s(&cert)],
+            "TLS needs --ca, --cert and --key together; missing --key",
+        ),
+        (vec!["ping", "x@localhost", "--key", s(&key)], "missing --ca and --cert"),
+        (vec!["ping", "x@localhost", "--verify-name", "host"], "--verify-name needs TLS"),
+        (
+            vec!["ping", "x@localhost", "--ca", s(&ca), "--cert", s(&cert), "--key", s(&key), "--verify-name", "loose"],
+            "unknown verify-name policy \"loose\"",
+        ),
+        (vec!["ping", "x@localhost", "--ca", s(&ca), "--cert", s(&cert), "--key", s(&cert)], "expected a PRIVATE KEY"),
+        (
+            vec!["serve", "--sname", "y", "--ssl-dist-optfile", "/nonexistent/ssl_dist.conf"],
+            "/nonexistent/ssl_dist.conf: cannot read it",
+        ),
+        (vec!["ping", "x@localhost", "--ssl-dist-optfile", s(&ca), "--ca", s(&ca)], "cannot be used with"),
+    ];
+    for (args, needle) in cases {
+        let (code, _, err) = beamlink(&args, common::free_port(), T);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(err.contains(needle), "{args:?}: stderr should contain {needle:?}: {err}");
+    }
+}
