@@ -15,8 +15,10 @@ mod input;
 
 use beamlink::proto::DistFlags;
 use beamlink::proto::control::Control;
-use beamlink::proto::packet::{Fragments, PacketDecoder, PacketFormat, ReassemblyLimits, encode_message};
-use beamlink::term::{AtomTable, DecodeLimits, Decoder};
+use beamlink::proto::packet::{
+    Fragments, PacketDecoder, PacketFormat, ReassemblyLimits, encode_message, encode_packet_into,
+};
+use beamlink::term::{self, AtomTable, DecodeLimits, Decoder};
 use bytes::{Bytes, BytesMut};
 use input::Input;
 use libfuzzer_sys::fuzz_target;
@@ -31,27 +33,56 @@ fn term_decoder(limits: u8) -> Decoder {
     Decoder::new(decode).with_atom_table(AtomTable::new(atoms))
 }
 
-/// Encodes `control` as our writer would, in fragments of `fragment_size`
-/// bytes, and decodes it again with generous limits.
-fn round_trip(format: PacketFormat, control: &Control, fragment_size: usize) {
-    let (c, p) = control.to_wire(DistFlags::DEFAULT);
-    let Ok(body) = encode_message(format, &c, p) else { return };
+/// The packets of `control` from the fragmenting encoder, as one byte string.
+fn fragmented(format: PacketFormat, control: &Control, fragment_size: usize) -> Option<Vec<Bytes>> {
+    let body = encode_message(format, control, DistFlags::DEFAULT).ok()?;
     let mut fragments = Fragments::new(format, body, 0x1234, fragment_size);
-    let limits = ReassemblyLimits { max_open_sequences: 1, max_reassembly_bytes: usize::MAX };
-    let mut decoder = PacketDecoder::new(format, Decoder::default(), limits);
-    let mut out = None;
+    let mut packets = Vec::new();
     loop {
         let mut chunks = Vec::new();
         if fragments.next_packet(&mut chunks) == 0 {
-            break;
+            return Some(packets);
         }
         let mut packet = BytesMut::new();
         for chunk in chunks {
             packet.extend_from_slice(&chunk);
         }
-        let packet = packet.freeze().slice(4..);
+        packets.push(packet.freeze());
+    }
+}
+
+/// Encodes `control` as our writer would, in fragments of `fragment_size`
+/// bytes, and decodes it again with generous limits. Also checks the
+/// writer's two encoders against the plain term encoder: the direct control
+/// encoder must write the same bytes as encoding the control tuple built by
+/// `to_wire`, and the one-packet fast path the same packet as the fragmenting
+/// path when nothing is split.
+fn round_trip(format: PacketFormat, control: &Control, fragment_size: usize) {
+    let Some(packets) = fragmented(format, control, fragment_size) else { return };
+
+    let (c, p) = control.to_wire(DistFlags::DEFAULT);
+    let strip = usize::from(format != PacketFormat::PassThrough);
+    let mut expected = term::encode(&c).expect("the control tuple encodes")[strip..].to_vec();
+    if let Some(p) = p {
+        expected.extend_from_slice(&term::encode(p).expect("the payload encodes")[strip..]);
+    }
+    let whole = fragmented(format, control, usize::MAX).expect("encodes once, encodes twice");
+    assert_eq!(whole.len(), 1);
+    let header = match format {
+        PacketFormat::PassThrough => 1,
+        PacketFormat::Header { .. } => 3,
+    };
+    assert_eq!(&whole[0][4 + header..], &expected[..], "the direct encoder differs from the term encoder");
+    let mut fast = BytesMut::new();
+    let size = encode_packet_into(format, control, DistFlags::DEFAULT, &mut fast).expect("the fast path encodes");
+    assert_eq!((size, &fast[..]), (whole[0].len(), &whole[0][..]), "the one-packet fast path differs");
+
+    let limits = ReassemblyLimits { max_open_sequences: 1, max_reassembly_bytes: usize::MAX };
+    let mut decoder = PacketDecoder::new(format, Decoder::default(), limits);
+    let mut out = None;
+    for packet in packets {
         assert!(out.is_none(), "packets after the message was complete");
-        out = decoder.decode(packet).expect("our own packets decode");
+        out = decoder.decode(packet.slice(4..)).expect("our own packets decode");
     }
     assert_eq!(out.as_ref(), Some(control), "the control message changed in a round trip");
 }

@@ -354,15 +354,10 @@ impl FakePeer {
         Reference::new(self.name.atom().clone(), self.creation, &[self.next_id, 0, 0]).expect("a 3-word reference")
     }
 
-    /// Sends one well-formed control message (fragmented in 64 KiB pieces when negotiated).
+    /// Sends one well-formed control message, encoded by beamlink's own
+    /// encoder (fragmented in 64 KiB pieces when negotiated).
     pub fn send_control(&mut self, control: &Control) -> io::Result<()> {
-        let (c, p) = control.to_wire(self.flags);
-        self.send_terms(&c, p)
-    }
-
-    /// Sends a control term and an optional payload term, encoded correctly.
-    pub fn send_terms(&mut self, control: &Term, payload: Option<&Term>) -> io::Result<()> {
-        let body = encode_message(self.format, control, payload).expect("encodable terms");
+        let body = encode_message(self.format, control, self.flags).expect("encodable control message");
         let mut fragments = Fragments::new(self.format, body, 1, 64 * 1024);
         let mut out = Vec::new();
         loop {
@@ -375,6 +370,16 @@ impl FakePeer {
             }
         }
         self.raw.send(&out)
+    }
+
+    /// Sends any control term and optional payload term (valid ETF, whatever
+    /// their shape) as one packet.
+    pub fn send_terms(&mut self, control: &Term, payload: Option<&Term>) -> io::Result<()> {
+        let mut body = self.term_bytes(control);
+        if let Some(p) = payload {
+            body.extend_from_slice(&self.term_bytes(p));
+        }
+        self.send_body(&body)
     }
 
     /// Sends a message body (control and payload bytes, each term encoded
