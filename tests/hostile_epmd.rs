@@ -1,11 +1,17 @@
-//! A hostile EPMD: the client side of fault matrix row E10 (garbage,
-//! oversized, truncated and endless replies) and N8 (a stale port), against a
-//! fake EPMD on a private loopback port. The client must fail with a clear
-//! error, quickly and with bounded memory, and a node looking peers up there
-//! must fail the lookup cleanly and keep working.
+//! A hostile EPMD, and EPMD requests from another host.
 //!
-//! The daemon side (E1–E9, E11) is in tests/epmd_bad_input.rs and the
-//! `epmd` unit tests; the reply decoders are also fuzzed (`epmd_response`).
+//! - The client side of fault matrix row E10 (garbage, oversized, truncated
+//!   and endless replies) and N8 (a stale port), against a fake EPMD on a
+//!   private loopback port: the client fails with a clear error, quickly and
+//!   with bounded memory, and a node looking peers up there fails the lookup
+//!   cleanly and keeps working.
+//! - E7 over the wire: our daemon answers requests from a network namespace
+//!   the test makes (another host as far as EPMD can tell), refusing
+//!   registration, KILL, STOP, NAMES and DUMP. Skipped, with a printed
+//!   reason, without root or the `ip` tool.
+//!
+//! The daemon's other rows (E1–E6, E8, E9, E11) are in tests/epmd_bad_input.rs
+//! and the `epmd` unit tests; the reply decoders are also fuzzed (`epmd_response`).
 
 mod common;
 
@@ -198,4 +204,154 @@ fn a_node_whose_epmd_lies_fails_lookups_cleanly_and_keeps_working() {
         let mut peer = FakePeer::connect(&Carrier::tcp(), addr, &name, &options).expect("served after a failed lookup");
         assert!(peer.ping(PROMPT));
     }
+}
+
+// ---------------------------------------------------------------------------
+// E7: requests from another host
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// A network namespace joined to this one by a veth pair: another host as
+/// far as EPMD can tell. Removed on drop.
+struct OtherHost {
+    ns: String,
+    /// This side's address.
+    here: std::net::IpAddr,
+    /// The namespace's address.
+    there: std::net::IpAddr,
+}
+
+impl OtherHost {
+    fn create() -> Result<OtherHost, String> {
+        let id = std::process::id();
+        let net = 10 + id % 200;
+        let host = OtherHost {
+            ns: format!("bl_e7_{id}"),
+            here: format!("10.232.{net}.1").parse().unwrap(),
+            there: format!("10.232.{net}.2").parse().unwrap(),
+        };
+        let (veth_here, veth_there) = (format!("ble7h{id}"), format!("ble7n{id}"));
+        ip(&["netns", "add", &host.ns])?;
+        ip(&["link", "add", &veth_here, "type", "veth", "peer", "name", &veth_there])?;
+        ip(&["link", "set", &veth_there, "netns", &host.ns])?;
+        ip(&["addr", "add", &format!("{}/24", host.here), "dev", &veth_here])?;
+        ip(&["link", "set", &veth_here, "up"])?;
+        ip(&["-n", &host.ns, "addr", "add", &format!("{}/24", host.there), "dev", &veth_there])?;
+        ip(&["-n", &host.ns, "link", "set", &veth_there, "up"])?;
+        ip(&["-n", &host.ns, "link", "set", "lo", "up"])?;
+        Ok(host)
+    }
+
+    /// Sends `request` (framed) from the other host to `port` on this side's
+    /// address and returns what the daemon answered within 3 s, and whether
+    /// it still held the connection open then.
+    fn ask(&self, port: u16, request: &[u8]) -> (Vec<u8>, bool) {
+        let escaped: String = request.iter().map(|b| format!("\\x{b:02x}")).collect();
+        let script = format!(
+            "exec 3<>/dev/tcp/{}/{port} || exit 3; printf \"$1\" >&3; timeout 3 od -An -v -tx1 <&3; echo end $?",
+            self.here
+        );
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "bash", "-c", &script, "bash", &escaped])
+            .output()
+            .expect("run bash in the namespace");
+        assert!(
+            out.status.success(),
+            "cannot reach the daemon from the other host: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (bytes, status) = text.rsplit_once("end ").expect("the script's last line");
+        let bytes = bytes.split_whitespace().map(|h| u8::from_str_radix(h, 16).expect("od output")).collect();
+        (bytes, status.trim() == "124")
+    }
+
+    /// [`OtherHost::ask`] for a request the daemon must refuse: it closes
+    /// (with at most a refusal reply); returns that reply.
+    fn refused(&self, port: u16, request: &[u8], what: &str) -> Vec<u8> {
+        let (reply, held_open) = self.ask(port, request);
+        assert!(!held_open, "{what} from another host: the daemon kept the connection open (accepted?)");
+        reply
+    }
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.ns]);
+    }
+}
+
+#[test]
+fn e7_registration_kill_stop_and_listings_from_another_host_are_refused() {
+    let privileged = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let has_tools = ["ip", "bash", "od", "timeout"].iter().all(|t| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !privileged || !has_tools {
+        eprintln!("skipping E7: needs root and ip, bash, od, timeout to make a network namespace");
+        return;
+    }
+    let other = match OtherHost::create() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("skipping E7: cannot make a network namespace: {e}");
+            return;
+        }
+    };
+    use beamlink::epmd::codec::Request;
+    use beamlink::epmd::{DaemonConfig, EpmdDaemon};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let start = |relaxed: bool| {
+        let config = DaemonConfig {
+            port: common::free_port(),
+            addresses: vec![Ipv4Addr::LOCALHOST.into(), other.here],
+            relaxed_command_check: relaxed,
+            ..DaemonConfig::default()
+        };
+        rt.block_on(async { EpmdDaemon::bind(config).await.expect("bind our epmd").spawn() })
+    };
+    let local = |port: u16| EpmdClient::new("127.0.0.1", port).with_timeout(Duration::from_secs(5));
+
+    // A strict daemon (OTP's default): nothing registered, so a local KILL would succeed.
+    let strict = start(false);
+    // The other host can reach it: a lookup (allowed to anyone) is answered.
+    let lookup = Request::PortPlease2 { name: "nobody".into() }.encode().unwrap();
+    assert_eq!(other.ask(strict.port(), &lookup), (vec![119, 1], false));
+    let alive2 = Request::Alive2(NodeInfo::new("intruder", 4000)).encode().unwrap();
+    let reply = other.refused(strict.port(), &alive2, "ALIVE2");
+    assert!(reply.is_empty() || reply.starts_with(&[118, 1]), "a remote registration was accepted: {reply:?}");
+    let names = rt.block_on(local(strict.port()).names()).expect("local NAMES");
+    assert!(names.nodes.iter().all(|(n, _)| n != "intruder"), "the registry changed: {names:?}");
+    for (request, what) in [(Request::Names, "NAMES"), (Request::Dump, "DUMP")] {
+        assert!(
+            other.refused(strict.port(), &request.encode().unwrap(), what).is_empty(),
+            "{what} answered to another host"
+        );
+    }
+    assert_ne!(
+        other.refused(strict.port(), &Request::Kill.encode().unwrap(), "KILL"),
+        b"OK",
+        "KILL obeyed from another host"
+    );
+    assert!(rt.block_on(local(strict.port()).names()).is_ok(), "the daemon survived a remote KILL");
+
+    // A relaxed daemon allows STOP, but only from this host.
+    let relaxed = start(true);
+    let registration =
+        rt.block_on(local(relaxed.port()).register(&NodeInfo::new("victim", 4001))).expect("register locally");
+    let reply = other.refused(relaxed.port(), &Request::Stop { name: "victim".into() }.encode().unwrap(), "STOP");
+    assert_ne!(reply, b"STOPPED", "STOP obeyed from another host");
+    let names = rt.block_on(local(relaxed.port()).names()).expect("local NAMES");
+    assert!(names.nodes.iter().any(|(n, _)| n == "victim"), "the registration was stopped: {names:?}");
+    drop(registration);
 }
