@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod erl;
+pub mod hostile;
 pub mod rust;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
