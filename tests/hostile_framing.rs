@@ -16,7 +16,7 @@ use std::time::Duration;
 use beamlink::node::{Limits, NodeEvent, SendError};
 use beamlink::proto::control::Control;
 use beamlink::term::{Atom, Pid, Term};
-use common::hostile::{FakePeer, PROMPT, Target, events_for, marker, send_marker};
+use common::hostile::{FakePeer, PROMPT, Target, events_for, log, marker, send_marker};
 
 /// The fragment header packet: `131, 69, Seq, FragId, 0` and data.
 fn first_fragment(seq: u64, frag: u64, data: &[u8]) -> Vec<u8> {
@@ -47,6 +47,8 @@ fn f1_a_huge_frame_length_closes_before_any_body_arrives() {
             },
         );
     }
+    // The log line names the setting that was crossed.
+    log().expect(&["the peer crossed a limit", "max_frame_size"]);
     target.assert_serves_honest_peer();
 }
 

@@ -73,6 +73,27 @@ impl ConnError {
     pub fn io(context: &'static str, source: std::io::Error) -> ConnError {
         ConnError::Io { context, source }
     }
+
+    /// The limit the peer crossed, by its name in `beamlink::node::Limits`
+    /// (or in `DecodeLimits` for the decoder's own), when that is why the
+    /// connection ended.
+    pub fn limit(&self) -> Option<&'static str> {
+        use crate::term::DecodeErrorKind as K;
+        match self {
+            ConnError::Frame(FrameError::TooLarge { .. }) => Some("max_frame_size"),
+            ConnError::HandshakeTimeout(_) => Some("handshake_timeout"),
+            ConnError::Packet(PacketError::Limit { limit, .. }) => Some(limit),
+            ConnError::Packet(PacketError::Term { source, .. }) => match source.kind {
+                K::DepthLimit { .. } => Some("max_term_depth"),
+                K::DecodedSizeLimit { .. } => Some("max_decoded_bytes"),
+                K::AtomBudgetExceeded { .. } => Some("max_atoms_per_connection"),
+                K::BignumTooLarge { .. } => Some("max_bignum_bytes"),
+                K::DecompressedTooLarge { .. } => Some("max_decompressed_bytes"),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 /// Settings and limits for connected mode.

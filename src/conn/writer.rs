@@ -119,6 +119,11 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                 }
             }
         }
+        if tick_asked {
+            // Answer the tick as a tick even with data going out: the peer
+            // may count ticks, not bytes.
+            buf.extend_from_slice(&TICK);
+        }
         let completed = emit_round(&mut pending, &mut chunks);
         pending_cost -= completed;
         write_chunks(&mut out, &mut chunks, &mut buf).await?;

@@ -330,7 +330,7 @@ impl NodeInner {
                     ConnError::Handshake(HandshakeError::Nok { .. }) => {
                         tracing::debug!(%peer_addr, peer = %who, "simultaneous connect: our own attempt wins")
                     }
-                    _ => tracing::warn!(%peer_addr, peer = %who, error = %e, "refused an incoming connection"),
+                    _ => tracing::warn!(%peer_addr, peer = %who, limit = e.limit(), error = %e, "refused an incoming connection"),
                 }
                 if let Some(peer) = claimed {
                     self.setup_failed(peer.atom(), attempt, e.to_string());
@@ -460,8 +460,13 @@ impl NodeInner {
                 _ => return,
             }
         };
-        match &reason {
-            ConnError::Local(_) | ConnError::Closed => tracing::info!(peer = %conn.peer, %reason, "connection closed"),
+        match (&reason, reason.limit()) {
+            (_, Some(limit)) => {
+                tracing::warn!(peer = %conn.peer, limit, %reason, "connection closed: the peer crossed a limit")
+            }
+            (ConnError::Local(_) | ConnError::Closed, None) => {
+                tracing::info!(peer = %conn.peer, %reason, "connection closed")
+            }
             _ => tracing::warn!(peer = %conn.peer, %reason, "connection lost"),
         }
         self.announce_down(&conn.peer, reason.to_string());

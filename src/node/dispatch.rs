@@ -19,7 +19,12 @@ impl NodeInner {
             }
         };
         match control {
-            Control::Send { to, message, .. } => self.deliver_local(&to, message),
+            Control::Send { from, to, message } => {
+                if let Some(from) = &from {
+                    from_peer(from)?;
+                }
+                self.deliver_local(&to, message)
+            }
             Control::RegSend { from, to, message } => {
                 from_peer(&from)?;
                 if !self.firewall_open() && !self.regsend_allowed(peer, &from, &to, &message) {

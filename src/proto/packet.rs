@@ -91,8 +91,13 @@ pub enum PacketError {
     #[error("fragment error: {0}")]
     Fragment(String),
     /// A reassembly limit was crossed.
-    #[error("reassembly limit crossed: {0}")]
-    Limit(String),
+    #[error("reassembly limit crossed: {detail} ({limit})")]
+    Limit {
+        /// The name of the limit, as in `beamlink::node::Limits`.
+        limit: &'static str,
+        /// What happened.
+        detail: String,
+    },
     /// A term did not decode.
     #[error("bad term in {part}: {source}")]
     Term {
@@ -208,10 +213,10 @@ impl PacketDecoder {
             return Err(PacketError::Fragment(format!("sequence {seq} started twice")));
         }
         if self.sequences.len() >= self.limits.max_open_sequences {
-            return Err(PacketError::Limit(format!(
-                "more than {} fragment sequences open at once",
-                self.limits.max_open_sequences
-            )));
+            return Err(PacketError::Limit {
+                limit: "max_fragment_sequences",
+                detail: format!("more than {} fragment sequences open at once", self.limits.max_open_sequences),
+            });
         }
         self.hold(data.len())?;
         let mut sequence = Sequence { next_frag: frag - 1, parts: Vec::new(), len: 0 };
@@ -248,10 +253,10 @@ impl PacketDecoder {
 
     fn hold(&mut self, n: usize) -> Result<(), PacketError> {
         if self.held + n > self.limits.max_reassembly_bytes {
-            return Err(PacketError::Limit(format!(
-                "more than {} bytes held in fragment reassembly",
-                self.limits.max_reassembly_bytes
-            )));
+            return Err(PacketError::Limit {
+                limit: "max_reassembly_bytes",
+                detail: format!("more than {} bytes held in fragment reassembly", self.limits.max_reassembly_bytes),
+            });
         }
         self.held += n;
         Ok(())
