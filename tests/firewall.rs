@@ -104,10 +104,14 @@ fn connection_limit_and_authentication_back_off() {
         ..Limits::default()
     };
     let server = TestNode::start(&name, "right", epmd.port, |b| b.limits(limits));
-    // Two peers fit; a third is refused while they stay.
-    let a = TestNode::short("la", "right", epmd.port);
-    let b = TestNode::short("lb", "right", epmd.port);
-    let c = TestNode::short("lc", "right", epmd.port);
+    // Two peers fit; a third is refused while they stay. (Hidden peers: the
+    // mesh would otherwise reconnect A through B after A disconnects.)
+    let hidden = |prefix: &str| {
+        TestNode::start(&format!("{}@localhost", common::unique_name(prefix)), "right", epmd.port, |b| b.hidden(true))
+    };
+    let a = hidden("la");
+    let b = hidden("lb");
+    let c = hidden("lc");
     assert!(a.run(T, a.node.ping(&name)));
     assert!(b.run(T, b.node.ping(&name)));
     assert!(!c.run(T, c.node.ping(&name)), "a third connection was accepted");
