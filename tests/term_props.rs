@@ -159,15 +159,17 @@ fn local_funs_are_opaque_and_identical() {
 }
 
 #[test]
-fn fuzz_seed_corpus_decodes_and_round_trips() {
+fn fuzz_corpus_terms_round_trip() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/etf_decode");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        let t = term::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // The corpus also keeps the fuzzer's finds, most of them invalid:
+        // those must fail cleanly; the valid ones must round-trip.
+        let Ok(t) = term::decode(&bytes) else { continue };
         assert_eq!(term::decode(&term::encode(&t).unwrap()).unwrap(), t, "{}", path.display());
         n += 1;
     }
-    assert!(n >= 5, "seed corpus has {n} files");
+    assert!(n >= 5, "the corpus has only {n} valid terms");
 }
