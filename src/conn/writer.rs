@@ -49,12 +49,12 @@ struct Pending {
 
 /// Runs until the queue is closed or a write fails.
 ///
-/// Each round takes up to [`TAKE_BUDGET`] bytes of queued messages. A
-/// message small enough to need no fragmenting, when no long message is in
-/// progress, is encoded straight into the output buffer (the fast path: no
-/// allocation per message); others are encoded into chunks, their large
-/// binaries referenced rather than copied, and sent one fragment at a time
-/// between other senders' messages. Messages count against the queue's
+/// Each round takes up to [`TAKE_BUDGET`] bytes of queued messages. A short
+/// message (up to [`COALESCE_MAX`]), when no long message is in progress, is
+/// encoded straight into the output buffer (the fast path: no allocation per
+/// message); others are encoded into chunks, their large binaries referenced
+/// rather than copied, and sent one fragment at a time between other
+/// senders' messages. Messages count against the queue's
 /// high-water mark until they are written.
 pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config: WriterConfig) -> Result<(), ConnError> {
     let mut taken: Vec<(Control, usize)> = Vec::new();
@@ -74,7 +74,9 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
         }
         let mut written_cost = 0;
         for (control, cost) in taken.drain(..) {
-            if pending.is_empty() && cost <= config.fragment_size {
+            // The fast path copies the message into the output buffer: right
+            // for short messages, while long ones keep their binaries in place.
+            if pending.is_empty() && cost <= COALESCE_MAX {
                 written_cost += cost;
                 if let Err(e) = encode_packet_into(config.format, &control, config.flags, &mut buf) {
                     tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded");
