@@ -12,8 +12,11 @@ use crate::proto::control::Control;
 use crate::proto::frame::FrameDecoder;
 use crate::proto::packet::PacketDecoder;
 
-/// Reads are at least this large, so many small packets cost one system call.
-const MIN_READ: usize = 64 * 1024;
+/// The smallest read: an idle connection holds no more than this.
+const MIN_READ: usize = 8 * 1024;
+/// How far the read size grows while reads keep filling it, so that a busy
+/// connection gets many packets per system call.
+const BUSY_READ: usize = 256 * 1024;
 /// Reads never reserve more than this ahead of data actually received.
 const MAX_READ: usize = 4 << 20;
 
@@ -35,6 +38,9 @@ where
     F: FnMut(Control) -> Result<(), ConnError>,
     T: Fn(),
 {
+    // The read size adapts: it doubles while reads fill it (a busy peer) and
+    // halves while they come back mostly empty (a quiet one).
+    let mut read_size = MIN_READ;
     loop {
         while let Some(frame) = frames.decode(&mut buf)? {
             if frame.is_empty() {
@@ -46,7 +52,7 @@ where
                 deliver(control)?;
             }
         }
-        let wanted = frames.wanted(&buf)?.clamp(MIN_READ, MAX_READ);
+        let wanted = frames.wanted(&buf)?.max(read_size).min(MAX_READ);
         buf.reserve(wanted);
         let read = tokio::time::timeout(silence_limit, input.read_buf(&mut buf))
             .await
@@ -54,6 +60,11 @@ where
             .map_err(|e| ConnError::io("read", e))?;
         if read == 0 {
             return Err(ConnError::Closed);
+        }
+        if read >= read_size {
+            read_size = (read_size * 2).min(BUSY_READ);
+        } else if read < read_size / 4 {
+            read_size = (read_size / 2).max(MIN_READ);
         }
     }
 }

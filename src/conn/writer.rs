@@ -61,7 +61,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut pending_cost = 0usize;
     let mut chunks: Vec<Bytes> = Vec::new();
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::new();
     let mut next_seq: u64 = 1;
     let mut last_write = Instant::now();
     loop {
