@@ -17,7 +17,7 @@ const MIN_READ: usize = 8 * 1024;
 /// How far the read size grows while reads keep filling it, so that a busy
 /// connection gets many packets per system call.
 const BUSY_READ: usize = 256 * 1024;
-/// Reads never reserve more than this ahead of data actually received.
+/// No read reserves more than this at once.
 const MAX_READ: usize = 4 << 20;
 
 /// Runs until the peer closes, a packet is refused, or nothing (not even a
@@ -52,8 +52,11 @@ where
                 deliver(control)?;
             }
         }
-        let wanted = frames.wanted(&buf)?.max(read_size).min(MAX_READ);
-        buf.reserve(wanted);
+        // A long frame gets room as its bytes arrive (at most twice what is
+        // already here), never what its header merely announces: a peer that
+        // announces 100 MiB and trickles makes the node hold what it sent.
+        let missing = frames.wanted(&buf)?.min(2 * buf.len());
+        buf.reserve(missing.max(read_size).min(MAX_READ));
         let read = tokio::time::timeout(silence_limit, input.read_buf(&mut buf))
             .await
             .map_err(|_| ConnError::TickTimeout(silence_limit))?
