@@ -11,10 +11,11 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use beamlink::node::{Limits, NodeEvent, SendError};
-use beamlink::proto::control::Control;
+use beamlink::proto::control::{Control, op_name};
 use beamlink::term::{Atom, Pid, Term};
 use common::hostile::{FakePeer, PROMPT, Target, events_for, log, marker, send_marker};
 
@@ -139,6 +140,7 @@ fn f7_malformed_control_tuples_close_and_deliver_nothing() {
     let atom = Term::atom;
     let t = Term::tuple;
     let msg = Some(marker(3));
+    let token = atom("trace_token");
     // (control, payload, what the log says)
     let cases: Vec<(Term, Option<Term>, &str)> = vec![
         (atom("hello"), msg.clone(), "control message is not a tuple"),
@@ -181,7 +183,88 @@ fn f7_malformed_control_tuples_close_and_deliver_nothing() {
         (t(vec![int(35), int(0), pid(1), to.clone()]), None, "malformed UNLINK_ID control message: id 0"),
         (t(vec![int(36), int(-5), pid(1), to.clone()]), None, "malformed UNLINK_ID_ACK control message"),
         (t(vec![int(5), atom("extra")]), None, "malformed NODE_LINK control message: too many"),
+        (t(vec![int(4), pid(1), atom("x")]), None, "malformed UNLINK control message: to is a"),
+        (t(vec![int(4), pid(1), to.clone()]), msg.clone(), "UNLINK: unexpected payload term"),
+        // The trace-token variants: a token missing where one belongs, one where
+        // none does, a wrong element or payload around it.
+        (
+            t(vec![int(2), atom(""), to.clone(), token.clone()]),
+            msg.clone(),
+            "malformed SEND control message: too many elements",
+        ),
+        (t(vec![int(12), atom(""), to.clone()]), msg.clone(), "malformed SEND_TT control message: missing trace token"),
+        (
+            t(vec![int(13), pid(1), to.clone(), token.clone()]),
+            None,
+            "malformed EXIT_TT control message: missing reason",
+        ),
+        (
+            t(vec![int(16), pid(1), atom(""), atom("collector"), token.clone(), atom("extra")]),
+            msg.clone(),
+            "malformed REG_SEND_TT control message: too many elements",
+        ),
+        (
+            t(vec![int(16), pid(1), atom(""), atom("collector")]),
+            msg.clone(),
+            "malformed REG_SEND_TT control message: missing trace token",
+        ),
+        (
+            t(vec![int(18), pid(1), to.clone(), token.clone(), atom("r")]),
+            msg.clone(),
+            "EXIT2_TT: unexpected payload term",
+        ),
+        (
+            t(vec![int(23), pid(1), to.clone()]),
+            msg.clone(),
+            "malformed SEND_SENDER_TT control message: missing trace token",
+        ),
+        (t(vec![int(25), pid(1), to.clone(), token.clone()]), None, "PAYLOAD_EXIT_TT: the payload term is missing"),
+        (t(vec![int(26), pid(1), atom("x")]), Some(atom("r")), "malformed PAYLOAD_EXIT2 control message: to is a"),
+        (
+            t(vec![int(27), pid(1), to.clone(), token.clone(), atom("extra")]),
+            Some(atom("r")),
+            "malformed PAYLOAD_EXIT2_TT control message: too many elements",
+        ),
+        (
+            t(vec![int(28), pid(1), to.clone(), reference.clone()]),
+            None,
+            "PAYLOAD_MONITOR_P_EXIT: the payload term is missing",
+        ),
+        (
+            t(vec![int(28), int(5), to.clone(), reference.clone()]),
+            Some(atom("r")),
+            "malformed PAYLOAD_MONITOR_P_EXIT control message: target is a",
+        ),
+        (
+            t(vec![int(30), reference.clone(), pid(1), pid(2), t(vec![atom("m"), atom("f"), int(0)]), Term::nil()]),
+            Some(Term::nil()),
+            "malformed SPAWN_REQUEST_TT control message: missing trace token",
+        ),
+        (
+            t(vec![int(32), reference.clone(), to.clone(), int(0), pid(1)]),
+            None,
+            "malformed SPAWN_REPLY_TT control message: missing trace token",
+        ),
+        (
+            t(vec![int(34), pid(1), reference.clone()]),
+            msg.clone(),
+            "malformed ALIAS_SEND_TT control message: missing trace token",
+        ),
     ];
+    // Every operation the decoder knows has at least one malformed case here.
+    let covered: BTreeSet<i64> = cases
+        .iter()
+        .filter_map(|(control, _, _)| match control {
+            Term::Tuple(items) => match items.first() {
+                Some(Term::Int(op)) => Some(*op),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let known: BTreeSet<i64> = (-1..256).filter(|code| op_name(*code).is_some()).collect();
+    let missing: Vec<_> = known.difference(&covered).collect();
+    assert!(missing.is_empty(), "operations without a malformed case: {missing:?}");
     for (i, (control, payload, why)) in cases.into_iter().enumerate() {
         let options = if i % 2 == 0 { target.peer_options("ctl") } else { target.peer_options("ctl").pass_through() };
         target.expect_refused(&options, why, |p| p.send_terms(&control, payload.as_ref()).unwrap());
