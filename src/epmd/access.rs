@@ -36,8 +36,10 @@ mod tests {
     }
 
     // Fault matrix E7, as a pure function: non-local peers are refused
-    // registration, KILL, STOP and DUMP. (Exercising it over the wire needs a
-    // second host address or a network namespace, which the tests do not create.)
+    // registration, KILL, STOP and DUMP. Over the wire, from a peer in a
+    // network namespace of its own: tests/hostile_epmd.rs
+    // (`e7_registration_kill_stop_and_listings_from_another_host_are_refused`,
+    // which needs root and `ip`).
     #[test]
     fn loopback_peers_are_local() {
         assert!(is_local_peer(ip("127.0.0.1"), ip("127.0.0.1")));
