@@ -172,6 +172,10 @@ fn certificate_problem(e: &CertificateError, r: &Rejection, trust: &TrustInfo) -
             "it is signed with an algorithm beamlink does not accept".into(),
             "use ECDSA P-256/P-384, RSA of at least 2048 bits, or Ed25519".into(),
         ),
+        CertificateError::Other(other) if format!("{other:?}").contains("EndEntityUsedAsCa") => (
+            format!("its issuer \"{issuer}\" is a node certificate, not a CA (EndEntityUsedAsCa)"),
+            "only the cluster CA may issue node certificates; reissue it with beamlink certs issue".into(),
+        ),
         other => (format!("{other}"), String::new()),
     }
 }
