@@ -361,7 +361,7 @@ fn a_kept_connection_comes_back_after_the_peer_restarts() {
 #[test]
 fn simultaneous_connects_leave_exactly_one_connection() {
     let epmd = OtpEpmd::start();
-    for round in 0..20 {
+    for round in 0..100 {
         let a = TestNode::short(&format!("sim{round}a"), "s", epmd.port);
         let b = TestNode::short(&format!("sim{round}b"), "s", epmd.port);
         let (an, bn) = (a.node.clone(), b.node.clone());

@@ -1,26 +1,66 @@
 //! Hostile peers during the distribution handshake (fault matrix rows H1,
-//! H5–H9, H11), over raw TCP sockets to a node in this process. Each case
-//! checks the node's answer (a status, a close within a bound, the log line
-//! naming the problem) and that the node still serves a well-behaved peer.
+//! H2, H5–H9, H11). Each case checks the node's answer (a status, a close
+//! within a bound, the log line naming the problem) and that the node still
+//! serves a well-behaved peer. The tables for H5–H8 and H11 run twice: over
+//! raw TCP sockets (2-byte handshake framing) and inside mutual TLS (4-byte
+//! framing), each time against a node in this process.
 //!
-//! Covered elsewhere: H2 (back-off after repeated failures) in
-//! tests/firewall.rs, H3/H4/H12 as unit tests of the handshake state machine
-//! and digest, H10 (simultaneous connect) in tests/cluster.rs.
+//! Covered elsewhere: H2 over TLS (certificate failures) in
+//! tests/tls_hostile.rs, the cookie back-off lifting in tests/firewall.rs,
+//! H3/H12 as unit tests of the handshake state machine, H4 in
+//! tests/layering.rs, H9 over TLS in tests/tls_refusals.rs, H10
+//! (simultaneous connect) in tests/cluster.rs and tests/tls_simultaneous.rs.
 
 mod common;
+mod tls_fixtures;
 
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use beamlink::node::{Limits, NodeEvent};
+use beamlink::pki::VerifyName;
 use beamlink::proto::DistFlags;
+use beamlink::proto::frame::LengthPrefix;
 use beamlink::proto::handshake::digest;
 use beamlink::proto::handshake::messages::{Challenge, ChallengeReply, SendNameV5};
-use common::hostile::{Closed, FakePeer, PROMPT, Target, events_for, log, send_name};
+use beamlink::transport::tls::TlsTransport;
+use common::hostile::{
+    Carrier, Closed, FakePeer, PROMPT, PeerOptions, ServeTarget, Target, cpu_seconds, events_for, log, send_name,
+};
+use tls_fixtures::Pki;
 
 /// Limits with a handshake timeout long enough that a close seen within
 /// [`PROMPT`] is a refusal, not the timeout.
 fn patient() -> Limits {
     Limits { handshake_timeout: Duration::from_secs(20), ..Limits::default() }
+}
+
+/// A target on mutual TLS, reached by fake peers through a TLS carrier with a
+/// certificate from the target's CA: what a peer holding a valid cluster
+/// certificate can still try during the distribution handshake.
+///
+/// The target checks a client certificate's host, not its full node name
+/// (`VerifyName::Host`), so the one fake-peer certificate can claim the fresh
+/// `…@localhost` names the tables use; binding the exact name to the
+/// certificate is fault matrix row S6 (tests/tls_rust.rs). Honest peers get a
+/// certificate of their own.
+fn tls_target(prefix: &str, limits: Limits) -> Target {
+    let pki = Arc::new(Pki::new());
+    let name = tls_fixtures::short(prefix);
+    pki.issue(&name);
+    let fake = tls_fixtures::short("fake");
+    pki.issue(&fake);
+    let config = pki.config(&name).verify_name(VerifyName::Host).handshake_timeout(Duration::from_secs(3));
+    let tls = TlsTransport::new(config).expect("the target's TLS transport");
+    let (cert, key) = pki.files(&fake);
+    let carrier = Carrier::tls(&pki.ca(), &cert, &key);
+    Target::start_named(&name, move |b| b.limits(limits).transport(tls)).with_carrier(carrier).with_honest_peers(
+        move |peer, b| {
+            pki.issue(peer);
+            b.transport(pki.transport(peer))
+        },
+    )
 }
 
 #[test]
@@ -42,7 +82,15 @@ fn h1_wrong_cookie_is_refused_without_a_node_up() {
 
 #[test]
 fn h5_invalid_node_names_are_refused() {
-    let target = Target::start("h5", patient());
+    invalid_node_names_are_refused(&Target::start("h5", patient()));
+}
+
+#[test]
+fn h5_invalid_node_names_are_refused_over_tls() {
+    invalid_node_names_are_refused(&tls_target("h5tls", patient()));
+}
+
+fn invalid_node_names_are_refused(target: &Target) {
     let long = vec![b'a'; 300];
     let cases: Vec<(&[u8], &str)> = vec![
         (b"noat", "has no '@'"),
@@ -70,7 +118,15 @@ fn h5_invalid_node_names_are_refused() {
 
 #[test]
 fn h6_missing_mandatory_flags_get_not_allowed() {
-    let target = Target::start("h6", patient());
+    missing_mandatory_flags_get_not_allowed(&Target::start("h6", patient()));
+}
+
+#[test]
+fn h6_missing_mandatory_flags_get_not_allowed_over_tls() {
+    missing_mandatory_flags_get_not_allowed(&tls_target("h6tls", patient()));
+}
+
+fn missing_mandatory_flags_get_not_allowed(target: &Target) {
     // An OTP 25-era peer without V4_NC and UNLINK_ID, and a peer with no flags at all.
     for (flags, missing) in [
         (DistFlags::MANDATORY_25, "UNLINK_ID, V4_NC"),
@@ -105,7 +161,15 @@ fn after_challenge(target: &Target, name: &str) -> (common::hostile::Raw, Challe
 
 #[test]
 fn h7_unexpected_messages_and_order_close_the_connection() {
-    let target = Target::start("h7", patient());
+    unexpected_messages_and_order_close_the_connection(&Target::start("h7", patient()));
+}
+
+#[test]
+fn h7_unexpected_messages_and_order_close_the_connection_over_tls() {
+    unexpected_messages_and_order_close_the_connection(&tls_target("h7tls", patient()));
+}
+
+fn unexpected_messages_and_order_close_the_connection(target: &Target) {
     let reply = ChallengeReply { challenge: 1, digest: [0; 16] }.encode();
     // Before send_name: a challenge_reply, an ack, a status.
     for (first, tag) in [(reply.clone(), "'r'"), (vec![b'a'; 17], "'a'"), (b"sok".to_vec(), "'s'")] {
@@ -125,7 +189,7 @@ fn h7_unexpected_messages_and_order_close_the_connection() {
     ];
     for (second, why) in cases {
         let peer = format!("{}@localhost", common::unique_name("order"));
-        let (mut raw, _) = after_challenge(&target, &peer);
+        let (mut raw, _) = after_challenge(target, &peer);
         raw.send_handshake(&second).unwrap();
         raw.expect_closed(PROMPT, why);
         log().expect(&[&peer, why]);
@@ -145,14 +209,31 @@ fn h7_unexpected_messages_and_order_close_the_connection() {
 
 #[test]
 fn h8_oversized_and_empty_handshake_frames_close_at_once() {
-    let target = Target::start("h8", patient());
-    for (prefix, why) in [
-        ([0xff, 0xff], "frame of 65535 bytes exceeds the limit of 2048 bytes"),
-        ([0x08, 0x01], "frame of 2049 bytes exceeds the limit of 2048 bytes"),
-        ([0x00, 0x00], "empty frame during the handshake"),
-    ] {
+    oversized_and_empty_handshake_frames_close_at_once(&Target::start("h8", patient()));
+}
+
+#[test]
+fn h8_oversized_and_empty_handshake_frames_close_at_once_over_tls() {
+    oversized_and_empty_handshake_frames_close_at_once(&tls_target("h8tls", patient()));
+}
+
+fn oversized_and_empty_handshake_frames_close_at_once(target: &Target) {
+    let cases: Vec<(&[u8], &str)> = match target.carrier.handshake_framing {
+        LengthPrefix::U16 => vec![
+            (&[0xff, 0xff], "frame of 65535 bytes exceeds the limit of 2048 bytes"),
+            (&[0x08, 0x01], "frame of 2049 bytes exceeds the limit of 2048 bytes"),
+            (&[0x00, 0x00], "empty frame during the handshake"),
+        ],
+        LengthPrefix::U32 => vec![
+            (&[0xff, 0xff, 0xff, 0xff], "frame of 4294967295 bytes exceeds the limit of 2048 bytes"),
+            (&[0x00, 0x01, 0x00, 0x00], "frame of 65536 bytes exceeds the limit of 2048 bytes"),
+            (&[0x00, 0x00, 0x08, 0x01], "frame of 2049 bytes exceeds the limit of 2048 bytes"),
+            (&[0x00, 0x00, 0x00, 0x00], "empty frame during the handshake"),
+        ],
+    };
+    for (prefix, why) in cases {
         let mut raw = target.raw();
-        raw.send(&prefix).unwrap();
+        raw.send(prefix).unwrap();
         // Trickle a few bytes: the node must not wait for the announced length.
         let _ = raw.send(b"N\x00\x00");
         let took = raw.expect_closed(PROMPT, why);
@@ -213,14 +294,22 @@ fn h9_pending_handshakes_are_capped() {
 
 #[test]
 fn h11_a_second_connection_under_a_connected_name() {
-    let target = Target::start("h11", patient());
+    a_second_connection_under_a_connected_name(&Target::start("h11", patient()));
+}
+
+#[test]
+fn h11_a_second_connection_under_a_connected_name_over_tls() {
+    a_second_connection_under_a_connected_name(&tls_target("h11tls", patient()));
+}
+
+fn a_second_connection_under_a_connected_name(target: &Target) {
     let mut events = target.events();
     let options = target.peer_options("dup");
     let mut first = target.fake_peer(&options);
     assert!(first.ping(PROMPT), "the first connection works");
 
     // The same name again, answering `false` to `alive`: refused, the first one stays.
-    let keep = common::hostile::PeerOptions { replace_alive: false, ..options.clone() };
+    let keep = PeerOptions { replace_alive: false, ..options.clone() };
     let err = FakePeer::connect(&target.carrier, target.addr, &target.name(), &keep).err().expect("refused");
     assert_eq!(err, "alive; we keep the old one");
     assert!(first.ping(PROMPT), "the first connection survives a refused duplicate");
@@ -248,4 +337,60 @@ fn a_correct_reply_with_a_wrong_digest_is_refused_and_named() {
     assert_eq!(raw.recv_handshake(PROMPT), None, "no ack for a wrong digest");
     log().expect(&[&name, "answered the cookie challenge wrongly"]);
     target.assert_serves_honest_peer();
+}
+
+/// What became of one wrong-cookie attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum Guess {
+    /// The node answered our name, checked our digest and closed.
+    Checked,
+    /// The node closed before sending a status or a challenge.
+    RefusedAtOnce,
+}
+
+#[test]
+fn h2_guessing_cookies_from_one_address_is_throttled_and_cheap() {
+    // `beamlink serve` as a child, so its CPU time can be read, with the
+    // default limits: back-off after K failures, 1 s doubling up to 60 s.
+    let limits = Limits::default();
+    let k = limits.auth_failures_before_backoff as usize;
+    let serve = ServeTarget::start("h2", &[]);
+    // The attacker comes from 127.0.0.2; the honest peer below from 127.0.0.1.
+    let attacker = Carrier::tcp_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    let options = PeerOptions::new("guesser", "not-the-cookie");
+    let attempts = 1000;
+    let budget = Duration::from_secs(20);
+    let cpu_before = cpu_seconds(serve.process.pid());
+    let started = Instant::now();
+    let mut outcomes = Vec::with_capacity(attempts);
+    for i in 0..attempts {
+        assert!(started.elapsed() < budget, "only {i} of {attempts} attempts within {budget:?}");
+        let outcome = match FakePeer::connect(&attacker, serve.addr, &serve.name(), &options) {
+            Ok(_) => panic!("attempt {i}: a wrong cookie completed the handshake"),
+            Err(e) if e == "closed after our reply" => Guess::Checked,
+            // Closed on arrival: our send_name met EOF or a reset.
+            Err(e) if e == "closed" || e.starts_with("send:") => Guess::RefusedAtOnce,
+            Err(e) => panic!("attempt {i}: unexpected outcome {e:?}"),
+        };
+        outcomes.push(outcome);
+    }
+    let took = started.elapsed();
+    let used = cpu_seconds(serve.process.pid()) - cpu_before;
+
+    // The first K guesses are checked; the next one is refused before any
+    // challenge, although it comes at once.
+    assert!(outcomes[..k].iter().all(|o| *o == Guess::Checked), "the first {k} guesses: {:?}", &outcomes[..k + 1]);
+    assert_eq!(outcomes[k], Guess::RefusedAtOnce, "guess {} came right after {k} failures", k + 1);
+    // After that, each back-off that runs out lets one more guess through and
+    // doubles: over `took`, at most log2(took / 1 s) + 1 more checks.
+    let checked = outcomes.iter().filter(|o| **o == Guess::Checked).count();
+    let expiries = (took.as_secs_f64() / limits.auth_backoff.as_secs_f64() + 1.0).log2().ceil() as usize + 1;
+    assert!(
+        checked <= k + expiries,
+        "{checked} of {attempts} wrong-cookie guesses reached the cookie check within {took:?} (K = {k})"
+    );
+    // Refusing is cheap: the node's whole CPU cost stays small.
+    assert!(used < 1.0, "{attempts} wrong-cookie attempts cost the node {used:.2} CPU seconds");
+    eprintln!("h2: {attempts} attempts in {took:?}, {checked} checked, node CPU {used:.2} s");
+    serve.assert_serves_honest_peer();
 }

@@ -1,7 +1,9 @@
 //! Bad peers of a TLS node (fault matrix rows S1–S4, S12, S13 and the
 //! refusals of the TLS issue): each is refused within the handshake timeout,
 //! the node logs a line that says what to fix, and the node still serves a
-//! good peer afterwards.
+//! good peer afterwards. For S12, clients that stall inside the TLS
+//! handshake and after it are closed at the handshake timeout, and
+//! connections beyond the cap on handshakes in progress are closed at once.
 
 mod common;
 mod tls_fixtures;
@@ -14,6 +16,7 @@ use beamlink::certs::KeyPurpose;
 use beamlink::pki::{load_certs, load_private_key};
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
 use common::erl::OtpEpmd;
+use common::hostile::client_hello;
 use common::rust::TestNode;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -242,6 +245,79 @@ fn a_peer_that_stalls_after_tls_is_dropped_at_the_handshake_timeout() {
     server.still_serves();
 }
 
+/// How a client stalls inside the TLS handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stall {
+    /// Connects and sends nothing.
+    Silent,
+    /// Sends a ClientHello one byte every 200 ms: steady traffic, never a whole message.
+    Dribble,
+    /// Sends a whole ClientHello, reads the server's answer, and sends nothing more.
+    AfterClientHello,
+}
+
+/// Plays `stall` against `addr` with the ClientHello `hello`; returns our
+/// local address, how long until the server closed, and how many bytes it sent.
+fn stall_in_tls(addr: SocketAddr, stall: Stall, hello: &[u8]) -> (SocketAddr, Duration, usize) {
+    use std::io::{ErrorKind, Read, Write};
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, T).unwrap();
+    let local = tcp.local_addr().unwrap();
+    let started = Instant::now();
+    let mut sent = 0;
+    if stall == Stall::AfterClientHello {
+        tcp.write_all(hello).unwrap();
+        sent = hello.len();
+    }
+    let mut received = 0;
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(started.elapsed() < T, "{stall:?}: the server kept the connection for {T:?}");
+        if stall == Stall::Dribble && sent < hello.len() {
+            if tcp.write_all(&hello[sent..sent + 1]).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        tcp.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    (local, started.elapsed(), received)
+}
+
+#[test]
+fn a_client_that_stalls_inside_the_tls_handshake_is_dropped_at_the_timeout() {
+    let server = Server::start();
+    let name = short("tlsstaller");
+    server.pki.issue(&name);
+    let hello = client_hello(raw_client_config(&server.pki.ca(), Some(server.pki.files(&name))));
+    let addr = server.addr();
+    let runs: Vec<_> = [Stall::Silent, Stall::Dribble, Stall::AfterClientHello]
+        .into_iter()
+        .map(|stall| {
+            let hello = hello.clone();
+            std::thread::spawn(move || (stall, stall_in_tls(addr, stall, &hello)))
+        })
+        .collect();
+    for run in runs {
+        let (stall, (local, took, received)) = run.join().unwrap();
+        assert!(took >= HANDSHAKE / 2 && took < REFUSED_WITHIN, "{stall:?}: closed after {took:?}");
+        if stall == Stall::AfterClientHello {
+            assert!(received > 0, "the server did not answer a whole ClientHello");
+        } else {
+            assert_eq!(received, 0, "{stall:?}: the server answered an incomplete ClientHello");
+        }
+        // Either the node's limit or the TLS transport's (both 1 s here) ends it.
+        let line = wait_log(&[&format!("peer_addr={local}"), "timed out"], T);
+        assert!(line.contains("handshake"), "{stall:?}: {line}");
+    }
+    server.still_serves();
+}
+
 #[test]
 fn a_correct_certificate_with_the_wrong_cookie_is_still_refused() {
     let server = Server::start();
@@ -267,8 +343,9 @@ fn handshakes_in_progress_are_capped() {
     let addr = SocketAddr::from(([127, 0, 0, 1], node.node.listen_addr().unwrap().port()));
     block_on(async move {
         // Two silent connections fill the two slots ...
-        let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let opened = Instant::now();
+        let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         // ... so a third is closed at once.
         let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -276,6 +353,13 @@ fn handshakes_in_progress_are_capped() {
         let mut buf = [0u8; 8];
         let read = tokio::time::timeout(Duration::from_secs(1), third.read(&mut buf)).await;
         assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the third connection is closed at once: {read:?}");
+        // The two silent ones keep their slots only until the 2 s handshake timeout.
+        for (which, silent) in [("first", &mut a), ("second", &mut b)] {
+            let read = tokio::time::timeout(Duration::from_secs(2) + REFUSED_WITHIN, silent.read(&mut buf)).await;
+            assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the {which} silent connection is closed: {read:?}");
+            let held = opened.elapsed();
+            assert!(held >= Duration::from_secs(1), "the {which} silent connection was closed after only {held:?}");
+        }
     });
     wait_log(&["too many TLS handshakes in progress", "limit=2"], T);
     // Once the silent ones time out, a good peer gets in.

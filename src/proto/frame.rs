@@ -192,6 +192,34 @@ mod tests {
     }
 
     #[test]
+    fn tls_handshake_frames_use_four_bytes_and_keep_the_limit() {
+        // Inside TLS the handshake is framed with 4-byte lengths; the limit
+        // still applies, on the prefix alone, and empty frames are refused.
+        let dec = FrameDecoder::handshake(LengthPrefix::U32, 2048);
+        let mut buf = BytesMut::new();
+        encode_frame(LengthPrefix::U32, b"sok", &mut buf).unwrap();
+        assert_eq!(&buf[..], b"\x00\x00\x00\x03sok");
+        assert_eq!(dec.decode(&mut buf).unwrap().unwrap(), &b"sok"[..]);
+
+        let mut at_limit = BytesMut::new();
+        encode_frame(LengthPrefix::U32, &[b'N'; 2048], &mut at_limit).unwrap();
+        assert_eq!(dec.decode(&mut at_limit).unwrap().unwrap().len(), 2048);
+        assert!(at_limit.is_empty());
+
+        for (prefix, len) in [([0, 0, 0x08, 0x01], 2049), ([0, 1, 0, 0], 65_536), ([0xff; 4], u32::MAX as usize)] {
+            let mut buf = BytesMut::from(&prefix[..]);
+            assert_eq!(dec.decode(&mut buf), Err(FrameError::TooLarge { len, limit: 2048 }), "{prefix:?}");
+            assert_eq!(dec.wanted(&buf), Err(FrameError::TooLarge { len, limit: 2048 }), "{prefix:?}");
+        }
+        let mut empty = BytesMut::from(&[0u8, 0, 0, 0][..]);
+        assert_eq!(dec.decode(&mut empty), Err(FrameError::Empty));
+        // A partial prefix is not an error yet.
+        let mut partial = BytesMut::from(&[0u8, 0, 0x08][..]);
+        assert_eq!(dec.decode(&mut partial), Ok(None));
+        assert_eq!(dec.wanted(&partial), Ok(1));
+    }
+
+    #[test]
     fn wanted_reports_missing_bytes() {
         let dec = FrameDecoder::connected(100);
         assert_eq!(dec.wanted(&[0, 0]).unwrap(), 2);

@@ -2,9 +2,9 @@
 //! without a real handshake first, so tests can send exactly the bytes a
 //! broken or malicious peer would.
 //!
-//! - [`Carrier`] opens the byte stream: plain TCP here; a TLS carrier only
-//!   needs another `connect` function (returning a [`Wire`]) and 4-byte
-//!   handshake framing.
+//! - [`Carrier`] opens the byte stream: plain TCP (2-byte handshake
+//!   framing), optionally from another loopback source address, or mutual
+//!   TLS over TCP with a client certificate (4-byte handshake framing).
 //! - [`Raw`] is a stream with helpers to send bytes, read handshake frames and
 //!   wait (bounded) for the node to close.
 //! - [`FakePeer`] is a raw stream after a real handshake as a fake node: it
@@ -14,10 +14,11 @@
 //!   receives; [`ServeTarget`] is `beamlink serve` as a child process, for
 //!   resident-memory checks.
 //!
-//! Every wait is bounded, every socket goes to 127.0.0.1.
+//! Every wait is bounded, every socket goes to 127.0.0.1 (some come from
+//! 127.0.0.2, to stand for an attacker's address).
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -132,6 +133,35 @@ impl Carrier {
         }
     }
 
+    /// Plain TCP from the loopback address `source` (e.g. 127.0.0.2), so an
+    /// attacker's address can be told apart from the honest peers' 127.0.0.1.
+    pub fn tcp_from(source: IpAddr) -> Carrier {
+        Carrier {
+            name: "tcp",
+            handshake_framing: LengthPrefix::U16,
+            connect: Box::new(move |addr| Ok(Box::new(tcp_connect_from(source, addr)?) as Box<dyn Wire>)),
+        }
+    }
+
+    /// Mutual TLS over TCP, as OTP's `inet_tls_dist`: trusts the CA in `ca`,
+    /// presents the certificate `cert` with key `key`, checks the node's
+    /// certificate for `localhost`, and frames the handshake with 4-byte
+    /// lengths. The TLS handshake completes (bounded by [`PROMPT`]) before
+    /// `connect` returns.
+    #[cfg(feature = "tls")]
+    pub fn tls(ca: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Carrier {
+        let config = tls_client_config(ca, Some((cert, key)));
+        Carrier {
+            name: "tls",
+            handshake_framing: LengthPrefix::U32,
+            connect: Box::new(move |addr| {
+                let tcp = TcpStream::connect_timeout(&addr, PROMPT)?;
+                tcp.set_nodelay(true)?;
+                Ok(Box::new(tls_handshake(config.clone(), tcp)?) as Box<dyn Wire>)
+            }),
+        }
+    }
+
     /// A carrier built from any connect function (e.g. TLS over TCP).
     pub fn custom(
         name: &'static str,
@@ -235,6 +265,99 @@ impl Raw {
 
 fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// A blocking TCP connection to `addr` from the loopback address `source`.
+pub fn tcp_connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    // std cannot bind before connecting; a small shared runtime does it with Tokio's socket.
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime for source-bound connects")
+    });
+    let stream = rt.block_on(async {
+        let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.bind(SocketAddr::new(source, 0))?;
+        match tokio::time::timeout(PROMPT, socket.connect(addr)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        }
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// A TLS session over a TCP stream, as the hostile peer's [`Wire`].
+#[cfg(feature = "tls")]
+pub type TlsWire = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+#[cfg(feature = "tls")]
+impl Wire for TlsWire {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(timeout)
+    }
+}
+
+/// A rustls client configuration that trusts the CA in `ca` and presents
+/// `identity` (certificate and key files), if given.
+#[cfg(feature = "tls")]
+pub fn tls_client_config(
+    ca: &std::path::Path,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Arc<rustls::ClientConfig> {
+    use beamlink::pki::{load_certs, load_private_key};
+    let mut roots = rustls::RootCertStore::empty();
+    for der in load_certs(ca).expect("read the CA file") {
+        roots.add(der).expect("a usable CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                load_certs(cert).expect("read the certificate"),
+                load_private_key(key).expect("read the key"),
+            )
+            .expect("a usable client certificate"),
+    };
+    Arc::new(config)
+}
+
+/// A complete ClientHello (server name `localhost`) from a client with
+/// `config`, as the bytes on the wire.
+#[cfg(feature = "tls")]
+pub fn client_hello(config: Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid server name");
+    let mut conn = rustls::ClientConnection::new(config, name).expect("a client connection");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).expect("write to a Vec");
+    }
+    assert_eq!(out.first(), Some(&0x16), "a TLS handshake record");
+    out
+}
+
+/// Runs a TLS client handshake (server name `localhost`) over `tcp`,
+/// bounded by [`PROMPT`].
+#[cfg(feature = "tls")]
+pub fn tls_handshake(config: Arc<rustls::ClientConfig>, mut tcp: TcpStream) -> io::Result<TlsWire> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid server name");
+    let mut conn = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+    let deadline = Instant::now() + PROMPT;
+    while conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake did not complete"));
+        }
+        tcp.set_read_timeout(Some(left))?;
+        conn.complete_io(&mut tcp)?;
+    }
+    Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
 // ---------------------------------------------------------------------------
@@ -509,7 +632,13 @@ pub struct Target {
     pub cookie: String,
     /// How fake peers reach it (plain TCP unless [`Target::with_carrier`] says otherwise).
     pub carrier: Carrier,
+    /// How an honest peer named by the first argument is configured to reach
+    /// it (nothing to add over plain TCP; a TLS target gives it a certificate).
+    honest: HonestConfig,
 }
+
+/// Configures an honest peer's node (its name, then the builder).
+pub type HonestConfig = Arc<dyn Fn(&str, NodeBuilder) -> NodeBuilder + Send + Sync>;
 
 impl Target {
     /// Starts a target named `PREFIX_<unique>@localhost` with `limits`.
@@ -519,9 +648,14 @@ impl Target {
 
     /// Starts a target with a custom configuration (limits, message size...).
     pub fn start_with(prefix: &str, configure: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Target {
+        Target::start_named(&format!("{}@localhost", super::unique_name(prefix)), configure)
+    }
+
+    /// Starts a target named `name` (e.g. a name a certificate was issued for first).
+    pub fn start_named(name: &str, configure: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Target {
         log();
         let epmd_port = super::free_port();
-        let name = format!("{}@localhost", super::unique_name(prefix));
+        let name = name.to_string();
         let cookie = format!("cookie-{}", super::unique_name("c"));
         let test = TestNode::start(&name, &cookie, epmd_port, |b| {
             configure(b.listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).auto_start_epmd(true))
@@ -538,13 +672,24 @@ impl Target {
                 }
             })
             .expect("register the collector");
-        Target { test, epmd_port, addr, collector, received, cookie, carrier: Carrier::tcp() }
+        let honest: HonestConfig = Arc::new(|_, b| b);
+        Target { test, epmd_port, addr, collector, received, cookie, carrier: Carrier::tcp(), honest }
     }
 
     /// The same target reached through `carrier` (e.g. TLS, for a node
-    /// started with a TLS transport through [`Target::start_with`]).
+    /// started with a TLS transport through [`Target::start_named`]).
     pub fn with_carrier(mut self, carrier: Carrier) -> Target {
         self.carrier = carrier;
+        self
+    }
+
+    /// The same target, with honest peers configured by `honest` (given the
+    /// peer's name and its builder), e.g. with a TLS transport and a certificate.
+    pub fn with_honest_peers(
+        mut self,
+        honest: impl Fn(&str, NodeBuilder) -> NodeBuilder + Send + Sync + 'static,
+    ) -> Target {
+        self.honest = Arc::new(honest);
         self
     }
 
@@ -599,9 +744,10 @@ impl Target {
         assert_eq!(self.drain_received(Duration::from_millis(200)), vec![marker(1)], "{why}: delivered messages");
     }
 
-    /// Asserts that a fresh beamlink node (through EPMD) can ping the target.
+    /// Asserts that a fresh beamlink node (through EPMD, over the target's
+    /// transport) can ping the target.
     pub fn assert_serves_honest_peer(&self) {
-        assert_serves_honest_peer(&self.name(), &self.cookie, self.epmd_port);
+        assert_serves_honest_peer_with(&self.name(), &self.cookie, self.epmd_port, &*self.honest);
     }
 }
 
@@ -620,8 +766,21 @@ pub fn send_marker(peer: &mut FakePeer, target: &Target, n: i64) {
 /// Asserts that a fresh beamlink node, looking `node` up in the EPMD on
 /// `epmd_port`, can ping it.
 pub fn assert_serves_honest_peer(node: &str, cookie: &str, epmd_port: u16) {
+    assert_serves_honest_peer_with(node, cookie, epmd_port, &|_, b| b);
+}
+
+/// [`assert_serves_honest_peer`] with the peer's node configured by `configure`
+/// (given the peer's name), e.g. for a TLS transport.
+pub fn assert_serves_honest_peer_with(
+    node: &str,
+    cookie: &str,
+    epmd_port: u16,
+    configure: &dyn Fn(&str, NodeBuilder) -> NodeBuilder,
+) {
     let honest = format!("{}@localhost", super::unique_name("honest"));
-    let peer = TestNode::start(&honest, cookie, epmd_port, |b| b.listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))));
+    let peer = TestNode::start(&honest, cookie, epmd_port, |b| {
+        configure(&honest, b.listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))
+    });
     let ok = peer.run(Duration::from_secs(30), peer.node.ping(node));
     assert!(ok, "the node under attack no longer serves a well-behaved peer");
 }
@@ -702,6 +861,17 @@ impl ServeTarget {
     pub fn assert_serves_honest_peer(&self) {
         assert_serves_honest_peer(&self.name(), &self.cookie, self.epmd_port);
     }
+}
+
+/// CPU seconds (user and system) used so far by process `pid`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the command name (which may hold spaces) start at `state`;
+    // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+    let after = &stat[stat.rfind(')').expect("a command name in /proc/PID/stat") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count");
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The resident memory of process `pid` in KiB.

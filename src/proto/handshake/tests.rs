@@ -171,7 +171,10 @@ fn not_allowed_status_ends_the_initiator() {
 fn out_of_order_messages_are_refused() {
     // H7: a challenge_reply before send_name, an ack twice, anything after the end.
     let mut acc = Acceptor::new(config("b@h", "c"));
-    assert!(matches!(acc.handle(&ChallengeReply { challenge: 1, digest: [0; 16] }.encode()), Err(HandshakeError::Unexpected { .. })));
+    assert!(matches!(
+        acc.handle(&ChallengeReply { challenge: 1, digest: [0; 16] }.encode()),
+        Err(HandshakeError::Unexpected { .. })
+    ));
     let mut acc = Acceptor::new(config("b@h", "c"));
     acc.handle(&SendName { flags: DistFlags::DEFAULT, creation: 1, name: b"a@h".to_vec() }.encode()).unwrap();
     assert!(matches!(acc.handle(b"sok"), Err(HandshakeError::OutOfTurn(_))));
@@ -241,4 +244,34 @@ fn zero_creation_is_refused() {
     let mut acc = Acceptor::new(config("b@h", "c"));
     let msg = SendName { flags: DistFlags::DEFAULT, creation: 0, name: b"a@h".to_vec() }.encode();
     assert!(matches!(acc.handle(&msg), Err(HandshakeError::ZeroCreation { .. })));
+}
+
+#[test]
+fn challenges_on_the_wire_do_not_repeat() {
+    // H3: the challenges the state machines actually send, not the random
+    // source alone. 10,000 draws from 2^32 collide with probability ~1%;
+    // two collisions (probability ~0.005%) would mean a weak source.
+    const ROUNDS: usize = 10_000;
+    let acceptor_config = config("b@h", "c");
+    let mut issued = std::collections::HashSet::new();
+    for _ in 0..ROUNDS {
+        let mut acc = Acceptor::new(acceptor_config.clone());
+        acc.handle(&SendName { flags: DistFlags::DEFAULT, creation: 1, name: b"a@h".to_vec() }.encode()).unwrap();
+        acc.decide(AcceptDecision::Accept).unwrap();
+        assert_eq!(acc.poll_transmit().unwrap(), b"sok");
+        issued.insert(Challenge::decode(&acc.poll_transmit().unwrap()).unwrap().challenge);
+    }
+    assert!(issued.len() >= ROUNDS - 1, "the acceptor sent only {} distinct challenges in {ROUNDS}", issued.len());
+
+    let initiator_config = config("a@h", "c");
+    let theirs = Challenge { flags: DistFlags::DEFAULT, challenge: 5, creation: 1, name: b"b@h".to_vec() }.encode();
+    let mut sent = std::collections::HashSet::new();
+    for _ in 0..ROUNDS {
+        let mut init = Initiator::new(initiator_config.clone(), name("b@h"));
+        init.poll_transmit().unwrap();
+        init.handle(b"sok").unwrap();
+        init.handle(&theirs).unwrap();
+        sent.insert(ChallengeReply::decode(&init.poll_transmit().unwrap()).unwrap().challenge);
+    }
+    assert!(sent.len() >= ROUNDS - 1, "the initiator sent only {} distinct challenges in {ROUNDS}", sent.len());
 }
