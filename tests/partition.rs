@@ -3,6 +3,10 @@
 //! other go down within the tick time, links fire `noconnection`, and after
 //! the link heals the next send reconnects.
 //!
+//! Numbered messages go from A to B's `echo` and back before the cut, while
+//! the link is down, and after it heals: none is seen twice and their order
+//! is kept (those sent into the dead connection are lost, the others arrive).
+//!
 //! Node A runs this test binary again inside its namespace (the
 //! `partition_node_a` entry point below, selected by an environment
 //! variable), so it can link and monitor; node B is `beamlink serve`. The
@@ -25,7 +29,11 @@ const ROLE_ENV: &str = "BEAMLINK_PARTITION_ROLE";
 
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() { Ok(()) } else { Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())) }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
 }
 
 /// Two namespaces joined by a veth pair; removed on drop.
@@ -33,6 +41,7 @@ struct Net {
     a: String,
     b: String,
     veth_a: String,
+    veth_b: String,
     addr_a: String,
     addr_b: String,
 }
@@ -47,10 +56,11 @@ impl Net {
             a: format!("bl_pa_{id}"),
             b: format!("bl_pb_{id}"),
             veth_a: format!("blpa{id}"),
+            veth_b: format!("blpb{id}"),
             addr_a: format!("10.231.{subnet}.1"),
             addr_b: format!("10.231.{subnet}.2"),
         };
-        let veth_b = format!("blpb{id}");
+        let veth_b = net.veth_b.clone();
         ip(&["netns", "add", &net.a])?;
         ip(&["netns", "add", &net.b])?;
         ip(&["link", "add", &net.veth_a, "type", "veth", "peer", "name", &veth_b])?;
@@ -67,6 +77,25 @@ impl Net {
     /// Cuts (or heals) the link: with A's end down, nothing passes either way.
     fn set_link(&self, up: bool) {
         ip(&["-n", &self.a, "link", "set", &self.veth_a, if up { "up" } else { "down" }]).expect("toggle the link");
+    }
+
+    /// Puts `tc qdisc add dev VETH root ARGS...` on both ends of the link.
+    fn qdisc(&self, args: &[&str]) -> Result<(), String> {
+        for (ns, dev) in [(&self.a, &self.veth_a), (&self.b, &self.veth_b)] {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root"])
+                .args(args)
+                .output()
+                .map_err(|e| format!("tc: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "tc qdisc add ... {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Cuts (or heals) one direction only: A's packets to B are dropped, B's reach A.
@@ -160,8 +189,8 @@ fn a_one_way_partition_brings_both_sides_down_too() {
 }
 
 fn partition(cut: Cut) {
-    if std::env::var_os(ROLE_ENV).is_some() {
-        return; // this process is node A; see partition_node_a
+    if std::env::var_os(ROLE_ENV).is_some() || std::env::var_os(SOAK_ENV).is_some() {
+        return; // this process is node A; see partition_node_a and soak_node_a
     }
     let net = match Net::create() {
         Ok(net) => net,
@@ -194,22 +223,235 @@ fn partition(cut: Cut) {
         Cut::OneWay => net.set_a_to_b(false),
     }
     let cut_at = Instant::now();
-    let a_saw = a.wait_line("A noticing the partition", Duration::from_secs(TICKTIME * 4), |l| l.contains("ROLE: down"));
+    a.say("cut");
+    let a_saw =
+        a.wait_line("A noticing the partition", Duration::from_secs(TICKTIME * 4), |l| l.contains("ROLE: down"));
     let b_saw = b.wait_line("B noticing the partition", Duration::from_secs(TICKTIME * 4), |l| {
         l.contains("connection lost") && l.contains("a@")
     });
     let took = cut_at.elapsed();
-    assert!(a_saw.contains("exit=noconnection") && a_saw.contains("monitor=noconnection") && a_saw.contains("nodedown"), "{a_saw}");
+    assert!(
+        a_saw.contains("exit=noconnection") && a_saw.contains("monitor=noconnection") && a_saw.contains("nodedown"),
+        "{a_saw}"
+    );
     assert!(b_saw.contains("net_ticktime"), "{b_saw}");
     assert!(took <= Duration::from_secs(TICKTIME * 3), "noticed after {took:?}");
+    // N5: a route that fails at once makes a dial fail at once, not at the
+    // connect timeout, with an error naming the peer.
+    let dial = a.wait_line("A's dial during the cut", Duration::from_secs(30), |l| l.contains("ROLE: dial"));
+    let ms: u64 = dial
+        .split("failed after ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the dial did not fail: {dial}"));
+    eprintln!("{dial}");
+    assert!(ms < 2000, "a dial over a failed route took {ms} ms: {dial}");
+    assert!(dial.contains(&b_name), "{dial}");
 
     match cut {
         Cut::Both => net.set_link(true),
         Cut::OneWay => net.set_a_to_b(true),
     }
     a.say("reconnect");
-    let line = a.wait_line("A reconnecting on the next call", Duration::from_secs(60), |l| l.contains("ROLE: reconnected"));
-    assert!(line.contains("echo on B is now undefined"), "the linked process on B survived the partition: {line}");
+    let line =
+        a.wait_line("A reconnecting on the next call", Duration::from_secs(60), |l| l.contains("ROLE: reconnected"));
+    assert!(line.contains("sink on B is now undefined"), "the linked process on B survived the partition: {line}");
+    let line = a.wait_line("A's numbered messages", Duration::from_secs(60), |l| l.contains("ROLE: seq"));
+    check_numbered(&line);
+}
+
+/// Numbers A sends to B's `echo` (and gets back): before the cut, into the
+/// cut (lost with the connection), and after healing.
+const BEFORE: std::ops::RangeInclusive<u64> = 1..=100;
+const DURING: std::ops::RangeInclusive<u64> = 101..=120;
+const AFTER: std::ops::RangeInclusive<u64> = 121..=220;
+
+/// Checks the numbers A got back, in the order it got them (`ROLE: seq N,N,...`):
+/// each at most once, in the order sent, and all of those sent while the
+/// connection was up.
+fn check_numbered(line: &str) {
+    let list = line.split("ROLE: seq").nth(1).unwrap_or("").trim();
+    let got: Vec<u64> = list.split(',').filter(|n| !n.is_empty()).map(|n| n.parse().expect("a number")).collect();
+    for pair in got.windows(2) {
+        assert!(pair[0] < pair[1], "{} came after {}: duplicated or reordered ({got:?})", pair[1], pair[0]);
+    }
+    for n in BEFORE.chain(AFTER) {
+        assert!(got.contains(&n), "{n}, sent while the connection was up, never came back ({got:?})");
+    }
+    let lost = DURING.filter(|n| !got.contains(n)).count();
+    eprintln!("{lost} of the {} messages sent into the cut were lost with the connection", DURING.count());
+}
+
+#[test]
+#[should_panic(expected = "duplicated or reordered")]
+fn the_numbered_check_refuses_a_duplicate() {
+    check_numbered("ROLE: seq 1,2,2,3");
+}
+
+/// Sends `{Me, N}` to `echo` for each N of `numbers`.
+async fn send_numbered(
+    q: &beamlink::node::Process,
+    echo: &beamlink::term::Pid,
+    numbers: std::ops::RangeInclusive<u64>,
+) {
+    let me = Term::Pid(q.pid().clone());
+    for n in numbers {
+        let _ = q.send(echo, Term::Tuple(vec![me.clone(), Term::from(n)])).await;
+    }
+}
+
+/// Collects the numbers that come back, in arrival order, for `wait` or until `last` arrives.
+async fn collect_numbered(q: &mut beamlink::node::Process, got: &mut Vec<u64>, last: Option<u64>, wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match q.recv_timeout(left).await {
+            Ok(Some(m)) => {
+                let n = m.as_u64().expect("a number");
+                got.push(n);
+                if Some(n) == last {
+                    return;
+                }
+            }
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+/// N6: latency, loss and reordering on the link (sch_netem).
+const SOAK_ENV: &str = "BEAMLINK_SOAK_ROLE";
+/// The tick time of the soak: with 400 ms round trips and 5% loss a lost
+/// segment is resent after about 0.6 s, then 1.2, 2.4...; three losses of
+/// the same segment in a row still fit, four (about 1 in 160,000) do not.
+const SOAK_TICKTIME: u64 = 6;
+/// How long numbered messages flow: more than twice the tick time, so that
+/// a spurious nodedown would have had time to happen.
+const SOAK_SECS: u64 = 15;
+/// The impairment, on both ends of the link.
+const NETEM: &[&str] = &["netem", "delay", "200ms", "50ms", "loss", "5%", "reorder", "25%"];
+
+#[test]
+fn latency_loss_and_reordering_below_the_tick_limit_bring_no_nodedown_and_keep_order() {
+    if std::env::var_os(ROLE_ENV).is_some() || std::env::var_os(SOAK_ENV).is_some() {
+        return; // this process is node A of another test
+    }
+    let net = match Net::create() {
+        Ok(net) => net,
+        Err(e) => {
+            eprintln!("skipping the netem soak: cannot make network namespaces ({e})");
+            return;
+        }
+    };
+    if let Err(e) = net.qdisc(NETEM) {
+        eprintln!("skipping the netem soak: sch_netem is not available here ({e})");
+        return;
+    }
+    let b_name = format!("b@{}", net.addr_b);
+    let mut b_cmd = Command::new("ip");
+    b_cmd
+        .args(["netns", "exec", &net.b, common::rust::beamlink_exe(), "serve", "--name", &b_name, "--cookie", COOKIE])
+        .args(["--ticktime", &SOAK_TICKTIME.to_string()])
+        .env("RUST_LOG", "beamlink=info");
+    let b = Proc::spawn(b_cmd, true);
+    b.wait_line("B's start", Duration::from_secs(30), |l| l.contains("node started"));
+
+    let exe = std::env::current_exe().expect("test binary");
+    let mut a_cmd = Command::new("ip");
+    a_cmd
+        .args(["netns", "exec", &net.a])
+        .arg(&exe)
+        .args(["soak_node_a", "--exact", "--nocapture", "--test-threads", "1"])
+        .env(SOAK_ENV, format!("a@{} {b_name}", net.addr_a));
+    let a = Proc::spawn(a_cmd, false);
+    a.wait_line("A connected", Duration::from_secs(60), |l| l.contains("ROLE: ready"));
+    let line = a.wait_line("A's soak", Duration::from_secs(SOAK_SECS + 60), |l| l.contains("ROLE: soak"));
+    assert!(line.contains("nodedown=false"), "a spurious nodedown under latency and loss: {line}");
+    let sent: u64 = line
+        .split("sent=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("sent=N");
+    let got: Vec<u64> = line
+        .split("seq=")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    assert!(sent >= SOAK_SECS * 10, "only {sent} messages sent in {SOAK_SECS} s");
+    assert_eq!(got, (1..=sent).collect::<Vec<u64>>(), "numbers lost, duplicated or reordered");
+    let b_said: Vec<String> = b.lines.try_iter().collect();
+    assert!(
+        !b_said.iter().any(|l| l.contains("connection lost") || l.contains("connection closed")),
+        "B dropped A: {b_said:?}"
+    );
+}
+
+/// Node A's part of the soak: connects, then sends `{Me, N}` to B's `echo`
+/// every 50 ms for `SOAK_SECS` while collecting the echoes, and reports.
+#[test]
+fn soak_node_a() {
+    let Ok(role) = std::env::var(SOAK_ENV) else { return };
+    let mut parts = role.split_whitespace();
+    let (me, b) = (parts.next().unwrap().to_string(), parts.next().unwrap().to_string());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let ticktime = Duration::from_secs(SOAK_TICKTIME);
+        let node = Node::builder(&me).cookie(COOKIE).ticktime(ticktime).start().await.unwrap();
+        // The handshake runs under the impairment too: a lost SYN costs a second.
+        let mut echo = None;
+        for _ in 0..5 {
+            if let Ok(Term::Pid(p)) =
+                node.rpc_call(&b, "erlang", "whereis", vec![Term::atom("echo")], Duration::from_secs(10)).await
+            {
+                echo = Some(p);
+                break;
+            }
+        }
+        let echo = echo.expect("B's echo");
+        let mut q = node.process();
+        q.monitor_node(&b);
+        println!("ROLE: ready");
+        let me = Term::Pid(q.pid().clone());
+        let (mut sent, mut got, mut nodedown) = (0u64, Vec::new(), false);
+        let start = tokio::time::Instant::now();
+        let end = start + Duration::from_secs(SOAK_SECS);
+        let mut next_send = start;
+        let mut record = |m: Term, got: &mut Vec<u64>| match m.as_u64() {
+            Some(n) => got.push(n),
+            None => nodedown |= matches!(m.as_tuple(), Some([t, _]) if t.is_atom("nodedown")),
+        };
+        while tokio::time::Instant::now() < end {
+            if tokio::time::Instant::now() >= next_send {
+                sent += 1;
+                q.send(&echo, Term::Tuple(vec![me.clone(), Term::from(sent)])).await.expect("send");
+                next_send += Duration::from_millis(50);
+            }
+            if let Ok(Some(m)) = q.recv_timeout(next_send.saturating_duration_since(tokio::time::Instant::now())).await
+            {
+                record(m, &mut got);
+            }
+        }
+        // The last echoes are still on their way.
+        let drain_until = tokio::time::Instant::now() + ticktime * 2;
+        while got.last() != Some(&sent) && tokio::time::Instant::now() < drain_until {
+            if let Ok(Some(m)) =
+                q.recv_timeout(drain_until.saturating_duration_since(tokio::time::Instant::now())).await
+            {
+                record(m, &mut got);
+            }
+        }
+        // Anything duplicated would come after the last one.
+        while let Ok(Some(m)) = q.recv_timeout(Duration::from_millis(500)).await {
+            record(m, &mut got);
+        }
+        let list: Vec<String> = got.iter().map(u64::to_string).collect();
+        println!("ROLE: soak nodedown={nodedown} sent={sent} seq={}", list.join(","));
+    });
 }
 
 /// Node A's part, run inside its namespace by the test above.
@@ -221,28 +463,54 @@ fn partition_node_a() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let node = Node::builder(&me).cookie(COOKIE).ticktime(Duration::from_secs(TICKTIME)).start().await.unwrap();
-        let echo = match node.rpc_call(&b, "erlang", "whereis", vec![Term::atom("echo")], Duration::from_secs(20)).await {
-            Ok(Term::Pid(p)) => p,
-            other => panic!("whereis(echo) on {b}: {other:?}"),
+        let whereis = |name: &'static str| {
+            let (node, b) = (node.clone(), b.clone());
+            async move {
+                match node.rpc_call(&b, "erlang", "whereis", vec![Term::atom(name)], Duration::from_secs(20)).await {
+                    Ok(Term::Pid(p)) => p,
+                    other => panic!("whereis({name}) on {b}: {other:?}"),
+                }
+            }
         };
+        let (echo, sink) = (whereis("echo").await, whereis("sink").await);
         let mut p = node.process();
         p.trap_exit(true);
-        p.link(&echo);
-        let mref = p.monitor(&echo);
+        p.link(&sink);
+        let mref = p.monitor(&sink);
         p.monitor_node(&b);
         node.rpc_call(&b, "erlang", "node", vec![], Duration::from_secs(20)).await.unwrap();
+        let mut q = node.process();
+        let mut got = Vec::new();
+        send_numbered(&q, &echo, BEFORE).await;
+        collect_numbered(&mut q, &mut got, Some(*BEFORE.end()), Duration::from_secs(20)).await;
         println!("ROLE: ready");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "cut");
+        // Into the cut: queued on a connection that will not come back.
+        send_numbered(&q, &echo, DURING).await;
         let (mut exit, mut monitor, mut nodedown) = (None, None, false);
         while exit.is_none() || monitor.is_none() || !nodedown {
             let msg = p.recv().await.unwrap();
             match msg.as_tuple() {
-                Some([t, Term::Pid(from), reason]) if t.is_atom("EXIT") && *from == echo => exit = Some(reason.to_string()),
-                Some([t, Term::Ref(r), _, _, reason]) if t.is_atom("DOWN") && **r == mref => monitor = Some(reason.to_string()),
+                Some([t, Term::Pid(from), reason]) if t.is_atom("EXIT") && *from == sink => {
+                    exit = Some(reason.to_string())
+                }
+                Some([t, Term::Ref(r), _, _, reason]) if t.is_atom("DOWN") && **r == mref => {
+                    monitor = Some(reason.to_string())
+                }
                 Some([t, _]) if t.is_atom("nodedown") => nodedown = true,
                 _ => {}
             }
         }
         println!("ROLE: down exit={} monitor={} nodedown", exit.unwrap(), monitor.unwrap());
+        // While the link is cut the route to B fails at once (a link that is
+        // down has no route; a blackhole route refuses to send): so does a dial.
+        let started = tokio::time::Instant::now();
+        match node.connect(&b).await {
+            Ok(()) => println!("ROLE: dial during the cut succeeded"),
+            Err(e) => println!("ROLE: dial during the cut failed after {} ms: {e}", started.elapsed().as_millis()),
+        }
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "reconnect");
@@ -251,7 +519,7 @@ fn partition_node_a() {
         // attempt, as in Erlang, so try a few times.)
         let mut answer = None;
         for attempt in 1..=20 {
-            match node.rpc_call(&b, "erlang", "whereis", vec![Term::atom("echo")], Duration::from_secs(2)).await {
+            match node.rpc_call(&b, "erlang", "whereis", vec![Term::atom("sink")], Duration::from_secs(2)).await {
                 Ok(t) => {
                     answer = Some((attempt, t));
                     break;
@@ -259,8 +527,14 @@ fn partition_node_a() {
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
-        let (attempt, echo_now) = answer.expect("no answer in 20 calls after healing");
-        // B's echo process was linked to ours: the partition killed it with noconnection.
-        println!("ROLE: reconnected after {attempt} call(s); echo on B is now {echo_now}");
+        let (attempt, sink_now) = answer.expect("no answer in 20 calls after healing");
+        // B's sink process was linked to ours: the partition killed it with noconnection.
+        println!("ROLE: reconnected after {attempt} call(s); sink on B is now {sink_now}");
+        send_numbered(&q, &echo, AFTER).await;
+        collect_numbered(&mut q, &mut got, Some(*AFTER.end()), Duration::from_secs(20)).await;
+        // Anything duplicated would come after the last one: wait a little for it.
+        collect_numbered(&mut q, &mut got, None, Duration::from_millis(500)).await;
+        let list: Vec<String> = got.iter().map(u64::to_string).collect();
+        println!("ROLE: seq {}", list.join(","));
     });
 }

@@ -307,7 +307,7 @@ impl Process {
         let call = super::gen_server::call_message(self.pid(), &mref, request);
         if let Err(e) = self.send(to, call).await {
             self.demonitor_flush(&mref);
-            return Err(e.into());
+            return Err(send_failed(e));
         }
         self.await_reply(mref, timeout).await
     }
@@ -318,7 +318,7 @@ impl Process {
         let call = super::gen_server::call_message(self.pid(), &mref, request);
         if let Err(e) = self.send_named(name, node, call).await {
             self.demonitor_flush(&mref);
-            return Err(e.into());
+            return Err(send_failed(e));
         }
         self.await_reply(mref, timeout).await
     }
@@ -356,6 +356,17 @@ impl Process {
 
 fn is_down_for(msg: &Term, reference: &Reference) -> bool {
     matches!(msg.as_tuple(), Some([down, Term::Ref(r), ..]) if down.is_atom("DOWN") && **r == *reference)
+}
+
+/// A call whose request could not be sent. An unreachable node is
+/// `noconnection` however the failure shows itself: the connection attempt
+/// fails before the request is queued, or the DOWN of the call's monitor
+/// comes first.
+fn send_failed(e: SendError) -> CallError {
+    match e {
+        SendError::NoConnection { .. } => CallError::NoConnection(e.to_string()),
+        other => CallError::Send(other),
+    }
 }
 
 fn down_to_error(target: &Term, reason: &Term) -> CallError {

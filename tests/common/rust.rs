@@ -66,16 +66,43 @@ impl BeamlinkProcess {
     /// Starts `beamlink ARGS...` with `ERL_EPMD_PORT` set and waits (30 s at
     /// most) for its `ready NODE` line.
     pub fn start(args: &[&str], epmd_port: u16) -> BeamlinkProcess {
+        BeamlinkProcess::try_start(args, epmd_port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`BeamlinkProcess::start`], but a child that exits (or says nothing)
+    /// before its `ready NODE` line is an error rather than a panic: for
+    /// callers that retry, such as a restart under a name EPMD may still hold.
+    pub fn try_start(args: &[&str], epmd_port: u16) -> Result<BeamlinkProcess, String> {
         let mut command = Command::new(beamlink_exe());
         command.args(args).env("ERL_EPMD_PORT", epmd_port.to_string());
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn");
         }
-        BeamlinkProcess::spawn(command)
+        BeamlinkProcess::try_spawn(command)
+    }
+
+    /// Starts `beamlink ARGS...`, retrying (up to 20 times, 250 ms apart) while
+    /// the child exits before it is ready: a node restarted under the name of
+    /// one just killed can find EPMD still holding the name for a moment.
+    pub fn start_retrying(args: &[&str], epmd_port: u16) -> BeamlinkProcess {
+        let mut last = String::new();
+        for _ in 0..20 {
+            match BeamlinkProcess::try_start(args, epmd_port) {
+                Ok(process) => return process,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("{last}");
     }
 
     /// Starts a prepared `beamlink` command and waits for its `ready NODE` line.
-    pub fn spawn(mut command: Command) -> BeamlinkProcess {
+    pub fn spawn(command: Command) -> BeamlinkProcess {
+        BeamlinkProcess::try_spawn(command).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`BeamlinkProcess::spawn`], returning an error instead of panicking.
+    pub fn try_spawn(mut command: Command) -> Result<BeamlinkProcess, String> {
         let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let mut child = command
             .stdin(Stdio::null())
@@ -99,13 +126,13 @@ impl BeamlinkProcess {
             match lines.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(node) = line.strip_prefix("ready ") {
-                        return BeamlinkProcess { child, node: node.trim().to_string(), lines };
+                        return Ok(BeamlinkProcess { child, node: node.trim().to_string(), lines });
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("beamlink {args:?} did not print `ready NODE` within 30 s");
+                    let status = child.wait();
+                    return Err(format!("beamlink {args:?} did not print `ready NODE` within 30 s (exit: {status:?})"));
                 }
             }
         }
@@ -146,8 +173,11 @@ impl BeamlinkProcess {
 
 impl Drop for BeamlinkProcess {
     fn drop(&mut self) {
-        // A stopped process must be continued before it can die cleanly.
-        let _ = Command::new("kill").arg("-CONT").arg(self.child.id().to_string()).status();
+        // A stopped process must be continued before it can die cleanly. Once
+        // reaped its pid may belong to someone else: signal only a live child.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").arg("-CONT").arg(self.child.id().to_string()).status();
+        }
         self.kill();
     }
 }
