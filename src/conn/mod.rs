@@ -204,7 +204,12 @@ pub fn start(
     tokio::spawn(async move {
         let on_tick = move || tick_queue.tick_received();
         let read = reader::run(read_half, leftover, frames, packets, silence, deliver, on_tick);
+        // Biased (here and in the writer): when both branches are ready the
+        // first one wins, rather than one picked by the runtime's random
+        // generator, so a connection behaves the same way every time under a
+        // seeded simulation. The peer's own reason is the more useful one.
         let reason = tokio::select! {
+            biased;
             r = read => match r { Ok(()) => ConnError::Closed, Err(e) => e },
             _ = closed.wait_for(|c| *c) => ConnError::Local("connection closed".into()),
         };

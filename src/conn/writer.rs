@@ -111,7 +111,10 @@ pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config
                 continue;
             }
             let idle_until = last_write + config.tick_interval;
+            // Biased: queued work wins over a tick falling due at the same
+            // moment (the data counts as traffic too), deterministically.
             tokio::select! {
+                biased;
                 _ = queue.wait_for_work() => continue,
                 _ = tokio::time::sleep_until(idle_until) => {
                     write_all(&mut out, &TICK).await?;
