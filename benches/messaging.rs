@@ -24,7 +24,9 @@ fn pair() -> Pair {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let start = |name: String| Node::builder(&name).cookie("bench").epmd_port(port).listen("127.0.0.1:0".parse().unwrap()).start();
+        let start = |name: String| {
+            Node::builder(&name).cookie("bench").epmd_port(port).listen("127.0.0.1:0".parse().unwrap()).start()
+        };
         let id = std::process::id();
         let a = start(format!("bench_a_{id}@localhost")).await.unwrap();
         let b = start(format!("bench_b_{id}@localhost")).await.unwrap();

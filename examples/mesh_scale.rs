@@ -23,7 +23,9 @@ use beamlink::transport::tls::{TlsConfig, TlsTransport};
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -43,10 +45,17 @@ async fn measure(tls: Option<&std::path::Path>, n: usize, round: usize) -> Resul
     let mut nodes = Vec::with_capacity(n);
     for i in 0..n {
         let name = format!("mesh{round}_{i}@localhost");
-        let mut b = Node::builder(&name).cookie("mesh").epmd_port(epmd_port).listen("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?);
+        let mut b = Node::builder(&name)
+            .cookie("mesh")
+            .epmd_port(epmd_port)
+            .listen("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?);
         if let Some(dir) = tls {
-            let config = TlsConfig::from_files(dir.join("ca.pem"), dir.join("mesh@localhost.pem"), dir.join("mesh@localhost.key"))
-                .verify_name(beamlink::pki::VerifyName::None);
+            let config = TlsConfig::from_files(
+                dir.join("ca.pem"),
+                dir.join("mesh@localhost.pem"),
+                dir.join("mesh@localhost.key"),
+            )
+            .verify_name(beamlink::pki::VerifyName::None);
             b = b.transport(TlsTransport::new(config).map_err(|e| e.to_string())?);
         }
         nodes.push(b.start().await.map_err(|e| e.to_string())?);

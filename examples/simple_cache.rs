@@ -139,7 +139,8 @@ async fn run_node(args: Args) -> Result<(), String> {
     }
     println!("ready {}", node.name());
     let _ = std::io::stdout().flush();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -382,7 +383,10 @@ mod demo {
         if let Some(dir) = certs {
             cmd.args(tls_args(dir, name));
         }
-        cmd.env("ERL_EPMD_PORT", epmd_port.to_string()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env("ERL_EPMD_PORT", epmd_port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -431,7 +435,10 @@ mod demo {
         let certs = if tcp {
             None
         } else {
-            say(&format!("1. Making a throwaway certificate authority and four node certificates in {}", dir.display()));
+            say(&format!(
+                "1. Making a throwaway certificate authority and four node certificates in {}",
+                dir.display()
+            ));
             make_certificates(&dir, &[a, b, c, client_name])?;
             Some(dir.as_path())
         };
@@ -454,12 +461,22 @@ mod demo {
         say(&format!("2. Starting {a} and {b} as separate processes (EPMD on port {epmd_port})"));
         let node_a = start_node(a, &[], certs, epmd_port)?;
         let node_b = start_node(b, &[a], certs, epmd_port)?;
-        say(&format!("   {} (pid {}) and {} (pid {}) are up", node_a.name, node_a.child.id(), node_b.name, node_b.child.id()));
+        say(&format!(
+            "   {} (pid {}) and {} (pid {}) are up",
+            node_a.name,
+            node_a.child.id(),
+            node_b.name,
+            node_b.child.id()
+        ));
 
         let key = Term::atom("greeting");
         let value = Term::binary(&b"hello from A"[..]);
         say(&format!("3. Inserting {{greeting, <<\"hello from A\">>}} on {a}"));
-        expect("insert on A", &call(&mut p, a, tuple(vec![Term::atom("insert"), key.clone(), value.clone()])).await?, &Term::atom("ok"))?;
+        expect(
+            "insert on A",
+            &call(&mut p, a, tuple(vec![Term::atom("insert"), key.clone(), value.clone()])).await?,
+            &Term::atom("ok"),
+        )?;
         let found = tuple(vec![Term::atom("ok"), value.clone()]);
         say(&format!("4. Reading greeting on {b}"));
         wait_until(&mut p, b, &key, &found).await?;
@@ -484,7 +501,11 @@ mod demo {
         let doomed = Term::atom("doomed");
         call(&mut p, a, tuple(vec![Term::atom("insert"), doomed.clone(), Term::atom("yes")])).await?;
         wait_until(&mut p, c, &doomed, &tuple(vec![Term::atom("ok"), Term::atom("yes")])).await?;
-        expect("delete on C", &call(&mut p, c, tuple(vec![Term::atom("delete"), doomed.clone()])).await?, &Term::atom("ok"))?;
+        expect(
+            "delete on C",
+            &call(&mut p, c, tuple(vec![Term::atom("delete"), doomed.clone()])).await?,
+            &Term::atom("ok"),
+        )?;
         wait_until(&mut p, a, &doomed, &not_found).await?;
 
         say(&format!("8. Killing {a} (pid {}) with SIGKILL", node_a.child.id()));
@@ -499,7 +520,10 @@ mod demo {
         drop(node_b);
         drop(node_c);
         client.shutdown().await;
-        say(&format!("All steps behaved ({:.1} s). The cache replicated, joined, expired and survived a crash.", started.elapsed().as_secs_f64()));
+        say(&format!(
+            "All steps behaved ({:.1} s). The cache replicated, joined, expired and survived a crash.",
+            started.elapsed().as_secs_f64()
+        ));
         Ok(())
     }
 

@@ -69,9 +69,15 @@ fn a_rust_tls_node_and_an_erl_node_provisioned_by_the_cli_talk() {
     );
     let mut e = erl_tls(&epmd, &erl_alive, &optfile_path);
     assert_eq!(e.eval(&format!("net_adm:ping('{rust}')")), "pong");
-    assert_eq!(e.eval(&format!("begin {{echo, '{rust}'}} ! {{self(), <<\"over tls\">>}}, receive M -> M after 5000 -> none end end")), "<<\"over tls\">>");
+    assert_eq!(
+        e.eval(&format!(
+            "begin {{echo, '{rust}'}} ! {{self(), <<\"over tls\">>}}, receive M -> M after 5000 -> none end end"
+        )),
+        "<<\"over tls\">>"
+    );
     assert_eq!(e.eval(&format!("rpc:call('{rust}', erlang, node, [])")), rust);
-    let carrier = format!("begin {{ok, I}} = net_kernel:node_info('{rust}'), element(4, proplists:get_value(address, I)) end");
+    let carrier =
+        format!("begin {{ok, I}} = net_kernel:node_info('{rust}'), element(4, proplists:get_value(address, I)) end");
     assert_eq!(e.eval(&carrier), "tls", "the connection runs over inet_tls_dist");
     // And the Rust side dials the erl node, with a one-shot CLI node that takes its name from a certificate.
     let (code, out, err) = beamlink(

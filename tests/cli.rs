@@ -43,7 +43,8 @@ fn ping_rpc_and_send_against_beamlink_serve() {
     assert!(err.contains("cannot parse ARGS"), "{err}");
 
     for _ in 0..3 {
-        let (code, _, err) = beamlink(&["send", n, "sink", "{hello, [1, 2.5, <<\"x\">>]}", "--cookie", "k1"], epmd.port, T);
+        let (code, _, err) =
+            beamlink(&["send", n, "sink", "{hello, [1, 2.5, <<\"x\">>]}", "--cookie", "k1"], epmd.port, T);
         assert_eq!(code, 0, "{err}");
     }
     // The sink counted them: ask it from a node of our own.
@@ -53,9 +54,13 @@ fn ping_rpc_and_send_against_beamlink_serve() {
     let count = counted.run(T, async move {
         let mut p = node.process();
         let me = p.pid().clone();
-        p.send_named("sink", &target, beamlink::term::Term::Tuple(vec![beamlink::term::Term::atom("done"), beamlink::term::Term::Pid(me)]))
-            .await
-            .unwrap();
+        p.send_named(
+            "sink",
+            &target,
+            beamlink::term::Term::Tuple(vec![beamlink::term::Term::atom("done"), beamlink::term::Term::Pid(me)]),
+        )
+        .await
+        .unwrap();
         p.recv_timeout(T).await.unwrap().unwrap()
     });
     assert_eq!(count.to_string(), "{count,3}");
@@ -85,9 +90,11 @@ fn the_cli_talks_to_erl() {
     let mut erl = ErlNode::start_short(&common::unique_name("erl"), "k3", epmd.port);
     let (code, out, _) = beamlink(&["ping", &erl.node, "--cookie", "k3"], epmd.port, T);
     assert_eq!((code, out.trim()), (0, "pong"));
-    let (code, out, _) = beamlink(&["rpc", &erl.node, "lists", "reverse", "[[1, 2, 3]]", "--cookie", "k3"], epmd.port, T);
+    let (code, out, _) =
+        beamlink(&["rpc", &erl.node, "lists", "reverse", "[[1, 2, 3]]", "--cookie", "k3"], epmd.port, T);
     assert_eq!((code, out.trim()), (0, "[3,2,1]"));
-    let (code, out, _) = beamlink(&["rpc", &erl.node, "string", "uppercase", "[\"abc\"]", "--cookie", "k3"], epmd.port, T);
+    let (code, out, _) =
+        beamlink(&["rpc", &erl.node, "string", "uppercase", "[\"abc\"]", "--cookie", "k3"], epmd.port, T);
     assert_eq!((code, out.trim()), (0, "\"ABC\""));
     erl.eval("register(inbox, self())");
     let (code, _, err) = beamlink(&["send", &erl.node, "inbox", "{from_cli, 42}", "--cookie", "k3"], epmd.port, T);

@@ -31,7 +31,9 @@ fn exit_from<'a>(m: &'a Term, from: &Pid) -> Option<&'a Term> {
 
 fn down_reason(m: &Term) -> Option<(Term, Term)> {
     match m.as_tuple() {
-        Some([tag, _, kind, who, reason]) if tag.is_atom("DOWN") && kind.is_atom("process") => Some((who.clone(), reason.clone())),
+        Some([tag, _, kind, who, reason]) if tag.is_atom("DOWN") && kind.is_atom("process") => {
+            Some((who.clone(), reason.clone()))
+        }
         _ => None,
     }
 }
@@ -231,7 +233,9 @@ fn monitors_across_nodes_report_the_right_reasons() {
     assert_eq!(parse(&answer).unwrap(), parse(&format!("{{{{nobody, '{r}'}}, noproc}}")).unwrap());
     // The rpc round trip after the monitor request makes sure the request has
     // been handled before the process quits (signals on one connection keep their order).
-    erl.eval(&format!("begin put(qm, erlang:monitor(process, {{quitter, '{r}'}})), rpc:call('{r}', erlang, node, []) end"));
+    erl.eval(&format!(
+        "begin put(qm, erlang:monitor(process, {{quitter, '{r}'}})), rpc:call('{r}', erlang, node, []) end"
+    ));
     let node = rust.node.clone();
     rust.run(T, async move { node.send(&quitter, Term::atom("quit")).await.unwrap() });
     let answer = erl.eval("receive {'DOWN', _, process, Who, R} -> {Who, R} after 10000 -> timeout end");
@@ -287,9 +291,7 @@ fn rust_pair(epmd: &OtpEpmd, prefix: &str) -> (TestNode, TestNode) {
 }
 
 fn wait_for_mesh(nodes: &[&Node], expected: usize) {
-    common::wait_for("a full mesh", T, || {
-        nodes.iter().all(|n| n.nodes().len() == expected).then_some(())
-    });
+    common::wait_for("a full mesh", T, || nodes.iter().all(|n| n.nodes().len() == expected).then_some(()));
 }
 
 #[test]
@@ -312,7 +314,8 @@ fn two_pairs_merge_into_a_mesh_of_four() {
 fn a_hidden_node_stays_out_of_the_mesh() {
     let epmd = OtpEpmd::start();
     let (a, b) = rust_pair(&epmd, "h");
-    let hidden = TestNode::start(&format!("{}@localhost", common::unique_name("hidden")), "mesh", epmd.port, |b| b.hidden(true));
+    let hidden =
+        TestNode::start(&format!("{}@localhost", common::unique_name("hidden")), "mesh", epmd.port, |b| b.hidden(true));
     wait_for_mesh(&[&a.node, &b.node], 1);
     assert!(hidden.run(T, hidden.node.ping(&a.name())));
     std::thread::sleep(Duration::from_millis(500));
@@ -338,7 +341,10 @@ fn erlang_nodes_see_beamlink_nodes_as_hidden_and_do_not_mesh_with_them() {
     assert_eq!(e1.eval(&format!("lists:member('{}', nodes(hidden))", a.name())), "true");
     assert_eq!(e1.eval(&format!("lists:member('{}', nodes())", a.name())), "false");
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!b.node.connected_nodes().iter().any(|n| n.to_string() == e1.node), "B did not follow A to the Erlang node");
+    assert!(
+        !b.node.connected_nodes().iter().any(|n| n.to_string() == e1.node),
+        "B did not follow A to the Erlang node"
+    );
     assert_eq!(e1.eval("global:sync()"), "ok", "global does not stall on beamlink nodes");
 }
 
@@ -350,12 +356,18 @@ fn a_kept_connection_comes_back_after_the_peer_restarts() {
     let b = TestNode::start(&name, "k", epmd.port, |x| x);
     let old_creation = b.node.creation();
     a.node.keep_connected(&name).unwrap();
-    common::wait_for("the first connection", T, || a.node.connected_nodes().iter().any(|n| n.as_str() == name).then_some(()));
+    common::wait_for("the first connection", T, || {
+        a.node.connected_nodes().iter().any(|n| n.as_str() == name).then_some(())
+    });
     drop(b);
-    common::wait_for("the connection to drop", T, || (!a.node.connected_nodes().iter().any(|n| n.as_str() == name)).then_some(()));
+    common::wait_for("the connection to drop", T, || {
+        (!a.node.connected_nodes().iter().any(|n| n.as_str() == name)).then_some(())
+    });
     let b = TestNode::start(&name, "k", epmd.port, |x| x);
     assert_ne!(b.node.creation(), old_creation, "a restarted node gets a new creation");
-    common::wait_for("the background reconnection", T, || a.node.connected_nodes().iter().any(|n| n.as_str() == name).then_some(()));
+    common::wait_for("the background reconnection", T, || {
+        a.node.connected_nodes().iter().any(|n| n.as_str() == name).then_some(())
+    });
 }
 
 #[test]
@@ -416,6 +428,10 @@ fn messages_to_pids_of_a_previous_incarnation_are_dropped() {
         p.send(&old_pid, Term::atom("to_the_old_one")).await.unwrap();
         p.send(&new_pid, Term::atom("to_the_new_one")).await.unwrap();
     });
-    assert_eq!(rx.recv_timeout(T).unwrap(), Term::atom("to_the_new_one"), "only the message for the new incarnation arrives");
+    assert_eq!(
+        rx.recv_timeout(T).unwrap(),
+        Term::atom("to_the_new_one"),
+        "only the message for the new incarnation arrives"
+    );
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }

@@ -55,7 +55,9 @@ fn wrong_cookie_is_refused_both_ways_and_the_node_stays_healthy() {
     // erl dials us with the wrong cookie: pang there, a log line here naming it.
     assert_eq!(wrong.eval(&format!("net_adm:ping('{}')", rust.name())), "pang");
     let expected = format!("{} answered the cookie challenge wrongly: the cookies differ", wrong.node);
-    common::wait_for("the acceptor's log line", Duration::from_secs(10), || log_contains(&log, &expected).then_some(()));
+    common::wait_for("the acceptor's log line", Duration::from_secs(10), || {
+        log_contains(&log, &expected).then_some(())
+    });
 
     // We dial erl with the wrong cookie: the error says why, and so does the log.
     let err = rust.run(Duration::from_secs(30), rust.node.ping_detailed(&wrong.node)).unwrap_err();

@@ -10,7 +10,12 @@ use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
 use common::rust::{BeamlinkProcess, TestNode};
 
 /// Waits for a Down event for `peer`, returning its reason.
-fn wait_down(rust: &TestNode, events: &mut tokio::sync::broadcast::Receiver<NodeEvent>, peer: &str, limit: Duration) -> String {
+fn wait_down(
+    rust: &TestNode,
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    peer: &str,
+    limit: Duration,
+) -> String {
     rust.run(limit, async {
         loop {
             match events.recv().await {
@@ -106,10 +111,16 @@ fn erl_declares_a_paused_rust_node_down_within_its_tick_time() {
     assert_eq!(erl.eval(&format!("net_adm:ping('{r}')")), "pong");
     erl.eval(&format!("monitor_node('{r}', true)"));
     // While the Rust node runs, erl keeps it: our ticks satisfy OTP's checks.
-    assert_eq!(erl.eval_timeout(&format!("receive {{nodedown, '{r}'}} -> down after 9000 -> up end"), Duration::from_secs(15)), "up");
+    assert_eq!(
+        erl.eval_timeout(&format!("receive {{nodedown, '{r}'}} -> down after 9000 -> up end"), Duration::from_secs(15)),
+        "up"
+    );
     serve.signal("STOP");
     let started = Instant::now();
-    let verdict = erl.eval_timeout(&format!("receive {{nodedown, '{r}'}} -> down after 15000 -> still_up end"), Duration::from_secs(20));
+    let verdict = erl.eval_timeout(
+        &format!("receive {{nodedown, '{r}'}} -> down after 15000 -> still_up end"),
+        Duration::from_secs(20),
+    );
     serve.signal("CONT");
     assert_eq!(verdict, "down");
     assert!(started.elapsed() <= Duration::from_secs(10), "took {:?}", started.elapsed());
@@ -194,7 +205,9 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
         epmd.port,
     );
     let limit = 4 << 20;
-    let a = TestNode::start(&format!("{}@localhost", common::unique_name("fast")), "f7", epmd.port, |b| b.send_queue_limit(limit));
+    let a = TestNode::start(&format!("{}@localhost", common::unique_name("fast")), "f7", epmd.port, |b| {
+        b.send_queue_limit(limit)
+    });
     let peer = serve.node.clone();
     assert!(a.run(Duration::from_secs(30), a.node.ping(&peer)));
     serve.signal("STOP");
@@ -207,7 +220,8 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
         loop {
             // A fresh 64 KiB payload each time: nothing is shared, so queued
             // messages really take memory.
-            let payload = beamlink::term::Term::binary(vec![counter.load(std::sync::atomic::Ordering::Relaxed) as u8; 64 << 10]);
+            let payload =
+                beamlink::term::Term::binary(vec![counter.load(std::sync::atomic::Ordering::Relaxed) as u8; 64 << 10]);
             if p.send_named("sink", &target, payload).await.is_err() {
                 return;
             }
@@ -221,7 +235,10 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
     // Everything accepted fits in the queue limit plus what the kernel's
     // socket buffers and the writer's own round hold.
     let accepted_bytes = after_three * (64 << 10);
-    assert!(accepted_bytes < limit + (24 << 20), "{after_three} messages ({accepted_bytes} bytes) accepted by a stalled peer");
+    assert!(
+        accepted_bytes < limit + (24 << 20),
+        "{after_three} messages ({accepted_bytes} bytes) accepted by a stalled peer"
+    );
     assert_eq!(after_two, after_three, "the sender keeps going although the peer reads nothing");
     // A non-waiting send says so.
     let p = a.node.process();

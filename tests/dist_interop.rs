@@ -183,8 +183,14 @@ fn rpc_from_erlang_into_rust() {
         erl.eval(&format!("rpc:call('{r}', calc, fail, [error])")),
         "{badrpc,{'EXIT',{broken,[{calc,fail,[error],[]}]}}}"
     );
-    assert_eq!(erl.eval(&format!("try erpc:call('{r}', calc, fail, [exit]) catch C:R -> {{C, R}} end")), "{exit,{exception,gone}}");
-    assert_eq!(erl.eval(&format!("rpc:block_call('{r}', calc, fail, [error])")), "{badrpc,{'EXIT',{broken,[{calc,fail,[error],[]}]}}}");
+    assert_eq!(
+        erl.eval(&format!("try erpc:call('{r}', calc, fail, [exit]) catch C:R -> {{C, R}} end")),
+        "{exit,{exception,gone}}"
+    );
+    assert_eq!(
+        erl.eval(&format!("rpc:block_call('{r}', calc, fail, [error])")),
+        "{badrpc,{'EXIT',{broken,[{calc,fail,[error],[]}]}}}"
+    );
     // Casts run without a reply.
     assert_eq!(erl.eval(&format!("rpc:cast('{r}', calc, note, [via_rpc_cast])")), "true");
     assert_eq!(rx.recv_timeout(T).unwrap(), Term::atom("via_rpc_cast"));
@@ -327,7 +333,10 @@ fn a_large_message_does_not_hold_up_small_ones() {
                 let p = node.process();
                 for i in 0i64.. {
                     let flag = Term::from(started.load(Ordering::SeqCst));
-                    if p.send_named("coll2", &e, Term::Tuple(vec![Term::atom("small"), Term::from(i), flag])).await.is_err() {
+                    if p.send_named("coll2", &e, Term::Tuple(vec![Term::atom("small"), Term::from(i), flag]))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(1)).await;

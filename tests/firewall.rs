@@ -54,7 +54,10 @@ fn a_locked_down_node_refuses_what_its_policy_does_not_allow() {
     assert_eq!(erl.eval(&format!("rpc:call('{name}', calc, secret, [])")), "{badrpc,{'EXIT',not_allowed}}");
     assert_eq!(erl.eval(&format!("rpc:block_call('{name}', calc, secret, [])")), "{badrpc,{'EXIT',not_allowed}}");
     assert_eq!(erl.eval(&format!("rpc:block_call('{name}', calc, add, [2, 2])")), "4");
-    assert_eq!(erl.eval(&format!("try erpc:call('{name}', calc, secret, []) catch C:R -> {{C, R}} end")), "{error,{erpc,not_allowed}}");
+    assert_eq!(
+        erl.eval(&format!("try erpc:call('{name}', calc, secret, []) catch C:R -> {{C, R}} end")),
+        "{error,{erpc,not_allowed}}"
+    );
 
     // Messages to names outside the allow-list are dropped; the allowed one arrives after them.
     erl.eval(&format!("{{secret_box, '{name}'}} ! dropped"));
@@ -84,7 +87,10 @@ fn per_peer_rules_override_the_default() {
     let other = TestNode::short("untrusted", "fw", epmd.port);
     let n = name.clone();
     let node = t.node.clone();
-    assert_eq!(t.run(T, async move { node.rpc_call(&n, "calc", "secret", vec![], T).await }).unwrap(), Term::atom("leaked"));
+    assert_eq!(
+        t.run(T, async move { node.rpc_call(&n, "calc", "secret", vec![], T).await }).unwrap(),
+        Term::atom("leaked")
+    );
     let n = name.clone();
     let node = other.node.clone();
     match other.run(T, async move { node.rpc_call(&n, "calc", "secret", vec![], T).await }) {

@@ -132,7 +132,11 @@ fn t6_a_peer_over_its_atom_budget_loses_its_connection() {
         sent += 1;
     }
     peer.raw.expect_closed(PROMPT, "atom budget");
-    log().expect(&[&options.name, &format!("atom budget of {budget} distinct atoms exceeded"), "max_atoms_per_connection"]);
+    log().expect(&[
+        &options.name,
+        &format!("atom budget of {budget} distinct atoms exceeded"),
+        "max_atoms_per_connection",
+    ]);
     let got = target.drain_received(Duration::from_millis(300));
     assert_eq!(got.first(), Some(&marker(1)));
     let lists = got.len() - 1;

@@ -81,13 +81,22 @@ fn erlang_and_rust_clients_share_the_cache() {
     let mut erl = ErlNode::start_short(&common::unique_name("erl"), "sc", epmd.port);
 
     // erl inserts on A (the original Simple Cache's call shapes); Rust reads on B.
-    assert_eq!(erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{insert, {{user, 1}}, #{{name => <<\"Ada\">>}}}})", a.node)), "ok");
+    assert_eq!(
+        erl.eval(&format!(
+            "gen_server:call({{simple_cache, '{}'}}, {{insert, {{user, 1}}, #{{name => <<\"Ada\">>}}}})",
+            a.node
+        )),
+        "ok"
+    );
     wait_lookup(&client, &b.node, "{user, 1}", "{ok, #{name => <<\"Ada\">>}}");
     // Rust inserts on B; erl reads on A.
     assert_eq!(call(&client, &b.node, "{insert, [list, \"key\"], 3.5}"), Term::atom("ok"));
     let lookup = format!("gen_server:call({{simple_cache, '{}'}}, {{lookup, [list, \"key\"]}})", a.node);
     common::wait_for("erl to read Rust's insert", T, || (erl.eval(&lookup) == "{ok,3.5}").then_some(()));
-    assert_eq!(erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{lookup, nothing}})", a.node)), "{error,not_found}");
+    assert_eq!(
+        erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{lookup, nothing}})", a.node)),
+        "{error,not_found}"
+    );
     assert_eq!(erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{delete, {{user, 1}}}})", b.node)), "ok");
     wait_lookup(&client, &a.node, "{user, 1}", "{error, not_found}");
 }
@@ -103,7 +112,10 @@ fn a_node_that_joins_later_receives_the_current_contents() {
     let late = cache_node(&epmd, &format!("{}@localhost", common::unique_name("jb")), &[&a.node], &[]);
     wait_lookup(&client, &late.node, "49", "{ok, <<\"v49\">>}");
     for i in 0..50 {
-        assert_eq!(call(&client, &late.node, &format!("{{lookup, {i}}}")), parse(&format!("{{ok, <<\"v{i}\">>}}")).unwrap());
+        assert_eq!(
+            call(&client, &late.node, &format!("{{lookup, {i}}}")),
+            parse(&format!("{{ok, <<\"v{i}\">>}}")).unwrap()
+        );
     }
     // And a node that leaves does not take the data with it.
     drop(a);
@@ -165,6 +177,12 @@ fn an_erlang_node_uses_the_cache_over_tls() {
             conf.optfile_path.display().to_string(),
         ],
     });
-    assert_eq!(erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{insert, secret, <<\"over tls\">>}})", node.node)), "ok");
-    assert_eq!(erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{lookup, secret}})", node.node)), "{ok,<<\"over tls\">>}");
+    assert_eq!(
+        erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{insert, secret, <<\"over tls\">>}})", node.node)),
+        "ok"
+    );
+    assert_eq!(
+        erl.eval(&format!("gen_server:call({{simple_cache, '{}'}}, {{lookup, secret}})", node.node)),
+        "{ok,<<\"over tls\">>}"
+    );
 }

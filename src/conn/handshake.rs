@@ -8,12 +8,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::ConnError;
+use crate::proto::NodeName;
 use crate::proto::frame::{FrameDecoder, LengthPrefix, encode_frame};
 use crate::proto::handshake::{
     AcceptDecision, Acceptor, AcceptorEvent, Established, HandshakeConfig, HandshakeError, Initiator, InitiatorEvent,
     PeerHello,
 };
-use crate::proto::NodeName;
 use crate::transport::BoxStream;
 
 /// The largest handshake message accepted: names are at most 255 bytes, so

@@ -180,12 +180,8 @@ pub fn start(
         }
     };
 
-    let writer_config = writer::WriterConfig {
-        format,
-        flags,
-        fragment_size: config.fragment_size,
-        tick_interval: config.ticktime / 4,
-    };
+    let writer_config =
+        writer::WriterConfig { format, flags, fragment_size: config.fragment_size, tick_interval: config.ticktime / 4 };
     let writer_queue = queue.clone();
     let writer_finish = finish.clone();
     tokio::spawn(async move {

@@ -56,7 +56,11 @@ struct Pending {
 /// rather than copied, and sent one fragment at a time between other
 /// senders' messages. Messages count against the queue's
 /// high-water mark until they are written.
-pub async fn run<W: AsyncWrite + Unpin>(mut out: W, queue: Arc<OutQueue>, config: WriterConfig) -> Result<(), ConnError> {
+pub async fn run<W: AsyncWrite + Unpin>(
+    mut out: W,
+    queue: Arc<OutQueue>,
+    config: WriterConfig,
+) -> Result<(), ConnError> {
     let mut taken: Vec<(Control, usize)> = Vec::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut pending_cost = 0usize;

@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 
 use super::codec::{NodeInfo, creation_for};
 
-
 /// One line of a DUMP reply: name, port and the registering connection's id.
 pub(crate) type DumpEntry = (String, u16, u64);
 /// How many unregistered names are remembered, as OTP's epmd.

@@ -274,7 +274,8 @@ impl NodeBuilder {
             outstanding: Arc::new(OutstandingChallenges::default()),
         });
         let mode = name.mode();
-        let options = NodeOptions { hidden: self.hidden, handshake_timeout: self.limits.handshake_timeout, ..self.options };
+        let options =
+            NodeOptions { hidden: self.hidden, handshake_timeout: self.limits.handshake_timeout, ..self.options };
         let mut conn_config = self.conn;
         self.limits.apply(&mut conn_config);
         let pending_handshakes = Arc::new(tokio::sync::Semaphore::new(self.limits.max_pending_handshakes));

@@ -167,7 +167,10 @@ impl NodeInner {
             None => {}
         }
         if map.len() >= self.limits.max_connections {
-            return Err(format!("the limit of {} connections is reached (max_connections)", self.limits.max_connections));
+            return Err(format!(
+                "the limit of {} connections is reached (max_connections)",
+                self.limits.max_connections
+            ));
         }
         let Some(me) = self.self_ref.upgrade() else { return Err("the node is shutting down".into()) };
         let attempt = self.conns.next_id();
@@ -202,7 +205,11 @@ impl NodeInner {
             Ok(SetupStatus::Up) => Ok(()),
             Ok(SetupStatus::Failed(reason)) => Err(failed(reason)),
             Ok(SetupStatus::InProgress) | Err(_) => {
-                if self.conns.is_up(peer.atom()) { Ok(()) } else { Err(failed("the attempt was abandoned".into())) }
+                if self.conns.is_up(peer.atom()) {
+                    Ok(())
+                } else {
+                    Err(failed("the attempt was abandoned".into()))
+                }
             }
         }
     }
@@ -249,9 +256,10 @@ impl NodeInner {
             .await
             .map_err(|_| ConnError::Setup(format!("looking up {peer} took longer than {timeout:?}")))?
             .map_err(|e| ConnError::Setup(e.to_string()))?;
-        let established = tokio::time::timeout(timeout, self.transport.connect(resolved.addr, peer))
-            .await
-            .map_err(|_| ConnError::Setup(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr)))??;
+        let established =
+            tokio::time::timeout(timeout, self.transport.connect(resolved.addr, peer)).await.map_err(|_| {
+                ConnError::Setup(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr))
+            })??;
         // The dialled name is known: check the verified identity against it
         // before saying anything (TLS: the server's certificate must be good for it).
         if let Err(e) = self.transport.authorize(&established.identity, peer) {
@@ -321,7 +329,12 @@ impl NodeInner {
             }
             Err(e) => {
                 if identity_refused
-                    || matches!(e, ConnError::Handshake(HandshakeError::BadCookie { .. } | HandshakeError::ReflectedChallenge { .. }))
+                    || matches!(
+                        e,
+                        ConnError::Handshake(
+                            HandshakeError::BadCookie { .. } | HandshakeError::ReflectedChallenge { .. }
+                        )
+                    )
                 {
                     self.auth_failed(peer_addr.ip());
                 }
@@ -330,7 +343,9 @@ impl NodeInner {
                     ConnError::Handshake(HandshakeError::Nok { .. }) => {
                         tracing::debug!(%peer_addr, peer = %who, "simultaneous connect: our own attempt wins")
                     }
-                    _ => tracing::warn!(%peer_addr, peer = %who, limit = e.limit(), error = %e, "refused an incoming connection"),
+                    _ => {
+                        tracing::warn!(%peer_addr, peer = %who, limit = e.limit(), error = %e, "refused an incoming connection")
+                    }
                 }
                 if let Some(peer) = claimed {
                     self.setup_failed(peer.atom(), attempt, e.to_string());

@@ -3,9 +3,9 @@
 use super::NodeInner;
 use super::signals::ExitKind;
 use crate::conn::ConnError;
+use crate::node::Policy;
 use crate::proto::NodeName;
 use crate::proto::control::{Control, ProcessRef};
-use crate::node::Policy;
 use crate::term::{Atom, Pid, Term};
 
 impl NodeInner {
@@ -92,7 +92,9 @@ impl NodeInner {
             }
             Control::SpawnRequest { req_id, from, group_leader: _, module, function, arity, opts, args } => {
                 from_peer(&from)?;
-                if let Some((m, f)) = (!self.firewall_open()).then(|| self.spawn_denied(peer, &module, &function, &args)).flatten() {
+                if let Some((m, f)) =
+                    (!self.firewall_open()).then(|| self.spawn_denied(peer, &module, &function, &args)).flatten()
+                {
                     tracing::warn!(%peer, module = %m, function = %f, "firewall: refused a spawn request");
                     self.send_control(
                         peer.atom(),
@@ -100,15 +102,8 @@ impl NodeInner {
                     );
                     return Ok(());
                 }
-                let request = super::services::spawn::SpawnRequest {
-                    req_id,
-                    from,
-                    module,
-                    function,
-                    arity,
-                    opts,
-                    args,
-                };
+                let request =
+                    super::services::spawn::SpawnRequest { req_id, from, module, function, arity, opts, args };
                 super::services::spawn::handle(self, request);
             }
             Control::SpawnReply { req_id, to, flags: _, result } => {
@@ -178,13 +173,14 @@ impl NodeInner {
             return true;
         }
         tracing::warn!(%peer, module = %call.module.as_str(), function = %call.function.as_str(), "firewall: refused an rpc call");
-        let refusal = Term::Tuple(vec![
-            Term::atom("badrpc"),
-            Term::Tuple(vec![Term::atom("EXIT"), Term::atom("not_allowed")]),
-        ]);
+        let refusal =
+            Term::Tuple(vec![Term::atom("badrpc"), Term::Tuple(vec![Term::atom("EXIT"), Term::atom("not_allowed")])]);
         if let Some(reply) = call.reply_message(refusal) {
             let rex = self.procs.whereis("rex").unwrap_or_else(|| from.clone());
-            self.send_control(peer.atom(), Control::Send { from: Some(rex), to: call.reply_to.clone(), message: reply });
+            self.send_control(
+                peer.atom(),
+                Control::Send { from: Some(rex), to: call.reply_to.clone(), message: reply },
+            );
         }
         false
     }

@@ -26,7 +26,9 @@ impl GenCall {
     pub fn parse(msg: &Term) -> Option<GenCall> {
         match msg.as_tuple()? {
             [tag, from, request] if tag.is_atom("$gen_call") => match from.as_tuple()? {
-                [Term::Pid(pid), t] => Some(GenCall { from: ReplyTo { pid: pid.clone(), tag: t.clone() }, request: request.clone() }),
+                [Term::Pid(pid), t] => {
+                    Some(GenCall { from: ReplyTo { pid: pid.clone(), tag: t.clone() }, request: request.clone() })
+                }
                 _ => None,
             },
             _ => None,

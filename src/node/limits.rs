@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn limits_reach_the_connection_config() {
-        let limits = Limits { max_frame_size: 1000, max_term_depth: 7, max_atoms_per_connection: 9, ..Limits::default() };
+        let limits =
+            Limits { max_frame_size: 1000, max_term_depth: 7, max_atoms_per_connection: 9, ..Limits::default() };
         let mut conn = ConnConfig::default();
         limits.apply(&mut conn);
         assert_eq!((conn.max_frame, conn.decode_limits.max_depth, conn.max_atoms), (1000, 7, 9));

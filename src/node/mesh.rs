@@ -56,10 +56,12 @@ pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
                     if newcomer {
                         // Pass the news on both ways.
                         let members = node.inner.mesh_members();
-                        let others: Vec<Term> = members.iter().filter(|m| *m != peer).cloned().map(Term::Atom).collect();
+                        let others: Vec<Term> =
+                            members.iter().filter(|m| *m != peer).cloned().map(Term::Atom).collect();
                         let to_newcomer = Term::Tuple(vec![Term::atom(NODES), Term::list(others)]);
                         let _ = p.send_named(MESH_NAME, peer.as_str(), to_newcomer).await;
-                        let about_newcomer = Term::Tuple(vec![Term::atom(NODES), Term::list(vec![Term::Atom(peer.clone())])]);
+                        let about_newcomer =
+                            Term::Tuple(vec![Term::atom(NODES), Term::list(vec![Term::Atom(peer.clone())])]);
                         for m in members.iter().filter(|m| *m != peer) {
                             let _ = p.send_named(MESH_NAME, m.as_str(), about_newcomer.clone()).await;
                         }

@@ -66,9 +66,10 @@ struct ExitGuard {
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let reason = self.reason.take().unwrap_or_else(|| {
-            if std::thread::panicking() { Term::atom("rust_panic") } else { Term::atom("killed") }
-        });
+        let reason = self
+            .reason
+            .take()
+            .unwrap_or_else(|| if std::thread::panicking() { Term::atom("rust_panic") } else { Term::atom("killed") });
         self.node.inner.process_exit(&self.slot, reason);
     }
 }
@@ -91,7 +92,14 @@ where
         node.inner.process_exit(&slot, Term::atom("normal"));
         return Err(e);
     }
-    let process = Process { node: node.clone(), slot: slot.clone(), rx, saved: VecDeque::new(), killed: None, exits_on_drop: false };
+    let process = Process {
+        node: node.clone(),
+        slot: slot.clone(),
+        rx,
+        saved: VecDeque::new(),
+        killed: None,
+        exits_on_drop: false,
+    };
     let runtime = node.inner.runtime.clone();
     let guard = ExitGuard { node, slot: slot.clone(), reason: None };
     let task = runtime.spawn(async move {
@@ -140,7 +148,8 @@ impl Process {
     /// Sends `msg` to the process registered as `name` on `node` (this node's
     /// own name for a local one): Erlang's `{Name, Node} ! Msg`.
     pub async fn send_named(&self, name: &str, node: &str, msg: Term) -> Result<(), SendError> {
-        let name = Atom::try_new(name).map_err(|e| SendError::NoConnection { node: node.into(), reason: e.to_string() })?;
+        let name =
+            Atom::try_new(name).map_err(|e| SendError::NoConnection { node: node.into(), reason: e.to_string() })?;
         self.node.inner.send_to_name(self.pid(), &name, node, msg, true).await
     }
 
@@ -313,7 +322,13 @@ impl Process {
     }
 
     /// `gen_server:call({Name, Node}, Request, Timeout)`.
-    pub async fn call_named(&mut self, name: &str, node: &str, request: Term, timeout: Duration) -> Result<Term, CallError> {
+    pub async fn call_named(
+        &mut self,
+        name: &str,
+        node: &str,
+        request: Term,
+        timeout: Duration,
+    ) -> Result<Term, CallError> {
         let mref = self.monitor_named(name, node);
         let call = super::gen_server::call_message(self.pid(), &mref, request);
         if let Err(e) = self.send_named(name, node, call).await {

@@ -1,8 +1,8 @@
 //! Routing: one `send` for local and remote receivers.
 
 use super::NodeInner;
-use super::gen_server::{ReplyTo, alias_of};
 use super::SendError;
+use super::gen_server::{ReplyTo, alias_of};
 use crate::conn::QueueError;
 use crate::proto::DistFlags;
 use crate::proto::control::Control;
@@ -21,7 +21,13 @@ impl NodeInner {
     }
 
     /// Sends to a pid; `wait` selects back-pressure (wait for room) over failing when busy.
-    pub(crate) async fn send_to_pid(&self, from: Option<&Pid>, to: &Pid, msg: Term, wait: bool) -> Result<(), SendError> {
+    pub(crate) async fn send_to_pid(
+        &self,
+        from: Option<&Pid>,
+        to: &Pid,
+        msg: Term,
+        wait: bool,
+    ) -> Result<(), SendError> {
         if self.is_local(to) {
             if let Some(slot) = self.local_slot(to) {
                 slot.deliver(msg);
@@ -51,7 +57,14 @@ impl NodeInner {
     }
 
     /// Sends to `{Name, Node}`.
-    pub(crate) async fn send_to_name(&self, from: &Pid, name: &Atom, node: &str, msg: Term, wait: bool) -> Result<(), SendError> {
+    pub(crate) async fn send_to_name(
+        &self,
+        from: &Pid,
+        name: &Atom,
+        node: &str,
+        msg: Term,
+        wait: bool,
+    ) -> Result<(), SendError> {
         if node == self.name.as_str() {
             if let Some(slot) = self.procs.whereis(name.as_str()).and_then(|p| self.local_slot(&p)) {
                 slot.deliver(msg);
@@ -66,11 +79,8 @@ impl NodeInner {
 
     async fn queue_control(&self, node: &Atom, control: Control, cost: usize, wait: bool) -> Result<(), SendError> {
         let queue = self.conns.queue_for(self, node).map_err(|reason| no_connection(node, reason))?;
-        let pushed = if wait {
-            queue.push_wait(control, cost).await
-        } else {
-            queue.try_push(control, cost).map_err(|(e, _)| e)
-        };
+        let pushed =
+            if wait { queue.push_wait(control, cost).await } else { queue.try_push(control, cost).map_err(|(e, _)| e) };
         match pushed {
             Ok(()) => Ok(()),
             Err(QueueError::Full) => Err(SendError::Busy(node.to_string())),

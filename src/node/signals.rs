@@ -18,13 +18,7 @@ pub(crate) enum ExitKind {
 }
 
 fn down_message(reference: &Reference, target: Term, reason: Term) -> Term {
-    Term::Tuple(vec![
-        Term::atom("DOWN"),
-        Term::Ref(Box::new(reference.clone())),
-        Term::atom("process"),
-        target,
-        reason,
-    ])
+    Term::Tuple(vec![Term::atom("DOWN"), Term::Ref(Box::new(reference.clone())), Term::atom("process"), target, reason])
 }
 
 fn exit_message(from: &Pid, reason: Term) -> Term {
@@ -299,7 +293,10 @@ impl NodeInner {
     /// `monitor_node(Node, true)` from the process in `slot`.
     pub(crate) fn monitor_node(self: &Arc<Self>, slot: &Arc<Slot>, node: &str) {
         let Ok(atom) = Atom::try_new(node) else {
-            slot.deliver(Term::Tuple(vec![Term::atom("nodedown"), Term::atom(node.chars().take(255).collect::<String>().as_str())]));
+            slot.deliver(Term::Tuple(vec![
+                Term::atom("nodedown"),
+                Term::atom(node.chars().take(255).collect::<String>().as_str()),
+            ]));
             return;
         };
         *slot.state().node_monitors.entry(atom.clone()).or_insert(0) += 1;
@@ -319,7 +316,10 @@ impl NodeInner {
                 return;
             }
         }
-        self.send_control(&from.node.clone(), Control::Exit { from: to.clone(), to: from.clone(), reason: Term::atom("noproc") });
+        self.send_control(
+            &from.node.clone(),
+            Control::Exit { from: to.clone(), to: from.clone(), reason: Term::atom("noproc") },
+        );
     }
 
     /// A remote process unlinked from the local `to` (UNLINK_ID): remove and acknowledge.
@@ -387,7 +387,14 @@ impl NodeInner {
     }
 
     /// A remote process that a local one monitors exited.
-    pub(crate) fn remote_down(&self, peer: &Atom, target: &ProcessRef, watcher: &Pid, reference: &Reference, reason: Term) {
+    pub(crate) fn remote_down(
+        &self,
+        peer: &Atom,
+        target: &ProcessRef,
+        watcher: &Pid,
+        reference: &Reference,
+        reason: Term,
+    ) {
         let target = match target {
             ProcessRef::Pid(p) => MonitorTarget::Pid(p.clone()),
             ProcessRef::Name(name) => MonitorTarget::Name { name: name.clone(), node: peer.clone() },

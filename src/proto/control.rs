@@ -348,7 +348,11 @@ impl Control {
                 if id == 0 {
                     return Err(malformed(name, "id 0"));
                 }
-                if code == op::UNLINK_ID { Control::UnlinkId { id, from, to } } else { Control::UnlinkIdAck { id, from, to } }
+                if code == op::UNLINK_ID {
+                    Control::UnlinkId { id, from, to }
+                } else {
+                    Control::UnlinkIdAck { id, from, to }
+                }
             }
             op::SEND | op::SEND_TT => {
                 let _cookie = f.next("cookie")?;
@@ -511,9 +515,7 @@ impl Control {
             Control::Link { from, to } => (e(&[Int(op::LINK), Pid(from), Pid(to)]), None),
             Control::Unlink { from, to } => (e(&[Int(op::UNLINK), Pid(from), Pid(to)]), None),
             Control::UnlinkId { id, from, to } => (e(&[Int(op::UNLINK_ID), U64(*id), Pid(from), Pid(to)]), None),
-            Control::UnlinkIdAck { id, from, to } => {
-                (e(&[Int(op::UNLINK_ID_ACK), U64(*id), Pid(from), Pid(to)]), None)
-            }
+            Control::UnlinkIdAck { id, from, to } => (e(&[Int(op::UNLINK_ID_ACK), U64(*id), Pid(from), Pid(to)]), None),
             Control::Send { from: Some(from), to, message } if flags.contains(DistFlags::SEND_SENDER) => {
                 (e(&[Int(op::SEND_SENDER), Pid(from), Pid(to)]), Some(message))
             }
@@ -539,14 +541,12 @@ impl Control {
             Control::DemonitorP { from, target, reference } => {
                 (e(&[Int(op::DEMONITOR_P), Pid(from), Process(target), Ref(reference)]), None)
             }
-            Control::MonitorPExit { target, watcher, reference, reason } if exit_payload => (
-                e(&[Int(op::PAYLOAD_MONITOR_P_EXIT), Process(target), Pid(watcher), Ref(reference)]),
-                Some(reason),
-            ),
-            Control::MonitorPExit { target, watcher, reference, reason } => (
-                e(&[Int(op::MONITOR_P_EXIT), Process(target), Pid(watcher), Ref(reference), Any(reason)]),
-                None,
-            ),
+            Control::MonitorPExit { target, watcher, reference, reason } if exit_payload => {
+                (e(&[Int(op::PAYLOAD_MONITOR_P_EXIT), Process(target), Pid(watcher), Ref(reference)]), Some(reason))
+            }
+            Control::MonitorPExit { target, watcher, reference, reason } => {
+                (e(&[Int(op::MONITOR_P_EXIT), Process(target), Pid(watcher), Ref(reference), Any(reason)]), None)
+            }
             Control::SpawnRequest { req_id, from, group_leader, module, function, arity, opts, args } => (
                 e(&[
                     Int(op::SPAWN_REQUEST),
@@ -751,7 +751,12 @@ mod tests {
             Control::GroupLeader { from: pid(1), to: pid(2) },
             Control::MonitorP { from: pid(1), target: ProcessRef::Name(Atom::new("n")), reference: reference() },
             Control::DemonitorP { from: pid(1), target: ProcessRef::Pid(pid(3)), reference: reference() },
-            Control::MonitorPExit { target: ProcessRef::Pid(pid(3)), watcher: pid(1), reference: reference(), reason: r },
+            Control::MonitorPExit {
+                target: ProcessRef::Pid(pid(3)),
+                watcher: pid(1),
+                reference: reference(),
+                reason: r,
+            },
             Control::SpawnRequest {
                 req_id: reference(),
                 from: pid(1),

@@ -263,14 +263,18 @@ impl PacketDecoder {
     }
 
     fn decode_body(&mut self, body: Bytes, versioned: bool) -> Result<Control, PacketError> {
-        let (control, used) =
-            self.terms.decode_prefix(&body, versioned).map_err(|source| PacketError::Term { part: "control", source })?;
+        let (control, used) = self
+            .terms
+            .decode_prefix(&body, versioned)
+            .map_err(|source| PacketError::Term { part: "control", source })?;
         let rest = body.slice(used..);
         let payload = if rest.is_empty() {
             None
         } else {
-            let (payload, used) =
-                self.terms.decode_prefix(&rest, versioned).map_err(|source| PacketError::Term { part: "payload", source })?;
+            let (payload, used) = self
+                .terms
+                .decode_prefix(&rest, versioned)
+                .map_err(|source| PacketError::Term { part: "payload", source })?;
             if used != rest.len() {
                 return Err(PacketError::Trailing(rest.len() - used));
             }

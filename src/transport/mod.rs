@@ -144,7 +144,11 @@ pub trait Transport: Send + Sync + 'static {
     fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>>;
 
     /// Connects to `addr`, where `peer` is expected to listen.
-    fn connect<'a>(&'a self, addr: SocketAddr, peer: &'a NodeName) -> BoxFuture<'a, Result<Established, TransportError>>;
+    fn connect<'a>(
+        &'a self,
+        addr: SocketAddr,
+        peer: &'a NodeName,
+    ) -> BoxFuture<'a, Result<Established, TransportError>>;
 
     /// Called once the distribution handshake has named the peer: may the
     /// peer with this verified identity call itself `claimed`? The default

@@ -142,7 +142,8 @@ impl Resolver for EpmdResolver {
                     }
                 }
             }
-            Err(last_error.unwrap_or_else(|| ResolveError::Host { host: host.to_string(), reason: "no addresses".into() }))
+            Err(last_error
+                .unwrap_or_else(|| ResolveError::Host { host: host.to_string(), reason: "no addresses".into() }))
         })
     }
 }

@@ -30,9 +30,14 @@ impl Transport for TcpTransport {
         })
     }
 
-    fn connect<'a>(&'a self, addr: SocketAddr, peer: &'a NodeName) -> BoxFuture<'a, Result<Established, TransportError>> {
+    fn connect<'a>(
+        &'a self,
+        addr: SocketAddr,
+        peer: &'a NodeName,
+    ) -> BoxFuture<'a, Result<Established, TransportError>> {
         Box::pin(async move {
-            let stream = connect_tcp(addr).await.map_err(|e| TransportError::io(format!("connect to {peer} at {addr}"), e))?;
+            let stream =
+                connect_tcp(addr).await.map_err(|e| TransportError::io(format!("connect to {peer} at {addr}"), e))?;
             Ok(Established { stream: Box::new(stream), peer_addr: Some(addr), identity: PeerIdentity::Unverified })
         })
     }
@@ -65,8 +70,11 @@ impl Listener for TcpAcceptor {
     fn accept(&self) -> BoxFuture<'_, io::Result<Incoming>> {
         Box::pin(async move {
             let (stream, peer_addr) = self.accept_tcp().await?;
-            let established =
-                Established { stream: Box::new(stream), peer_addr: Some(peer_addr), identity: PeerIdentity::Unverified };
+            let established = Established {
+                stream: Box::new(stream),
+                peer_addr: Some(peer_addr),
+                identity: PeerIdentity::Unverified,
+            };
             Ok(Incoming::new(peer_addr, Box::pin(async move { Ok(established) })))
         })
     }

@@ -19,7 +19,12 @@ pub struct TestNode {
 
 impl TestNode {
     /// Starts a node configured by `configure` (the name, cookie and EPMD port are set already).
-    pub fn start(name: &str, cookie: &str, epmd_port: u16, configure: impl FnOnce(NodeBuilder) -> NodeBuilder) -> TestNode {
+    pub fn start(
+        name: &str,
+        cookie: &str,
+        epmd_port: u16,
+        configure: impl FnOnce(NodeBuilder) -> NodeBuilder,
+    ) -> TestNode {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let builder = Node::builder(name).cookie(cookie).epmd_port(epmd_port).auto_start_epmd(false);
         let node = rt.block_on(configure(builder).start()).expect("start the Rust node");
@@ -145,7 +150,8 @@ impl BeamlinkProcess {
 
     /// Sends a signal (e.g. "STOP", "CONT", "TERM") to the child, by pid.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("kill");
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("kill");
         assert!(status.success(), "kill -{name} {} failed", self.child.id());
     }
 

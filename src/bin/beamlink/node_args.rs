@@ -33,7 +33,9 @@ impl NameArgs {
         if name.mode() != wanted {
             return Err(match wanted {
                 NameMode::Short => format!("--sname {name}: a short name's host cannot contain dots; use --name"),
-                NameMode::Long => format!("--name {name}: a long name needs a fully qualified host or an IP address; use --sname"),
+                NameMode::Long => {
+                    format!("--name {name}: a long name needs a fully qualified host or an IP address; use --sname")
+                }
             });
         }
         Ok(Some(name))

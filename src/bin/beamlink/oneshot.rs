@@ -86,11 +86,7 @@ async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) ->
         None => one_shot_name(prefix, target)?,
     };
     let timeout = Duration::from_secs(common.timeout.max(1));
-    let builder = Node::builder(name.as_str())
-        .no_listen()
-        .hidden(true)
-        .connect_timeout(timeout)
-        .call_timeout(timeout);
+    let builder = Node::builder(name.as_str()).no_listen().hidden(true).connect_timeout(timeout).call_timeout(timeout);
     #[cfg(feature = "tls")]
     let builder = match tls {
         Some(tls) => {

@@ -137,7 +137,13 @@ impl RexRequest {
         const CALLS: &[&str] = &["call", "block_call"];
         if let Some(call) = GenCall::parse(msg) {
             let (module, function, args) = mfa(&call.request, CALLS)?;
-            return Some(RexRequest { module, function, args, reply_to: call.from.pid.clone(), reply: Some(RexReply::Gen(call.from)) });
+            return Some(RexRequest {
+                module,
+                function,
+                args,
+                reply_to: call.from.pid.clone(),
+                reply: Some(RexReply::Gen(call.from)),
+            });
         }
         if let Some(cast) = parse_cast(msg) {
             let (module, function, args) = mfa(cast, &["cast"])?;
@@ -245,7 +251,8 @@ pub(crate) async fn call(
 /// `erlang:nodes/0`, `erlang:whereis/1`, `erlang:registered/0`.
 pub(crate) fn register_builtins(node: &Node) {
     let weak = Arc::downgrade(&node.inner);
-    let with_node = move || weak.upgrade().map(|inner| Node { inner }).ok_or(RpcException::Exit(Term::atom("shutdown")));
+    let with_node =
+        move || weak.upgrade().map(|inner| Node { inner }).ok_or(RpcException::Exit(Term::atom("shutdown")));
     let n = with_node.clone();
     node.register_rpc("erlang", "node", 0, move |_args: Vec<Term>| {
         let r = n().map(|node| Term::Atom(node.name().atom().clone()));

@@ -11,8 +11,8 @@
 //! processes have none, and output from called functions is the program's own.
 
 use super::rpc::{self, RpcException};
-use crate::node::table::Watcher;
 use crate::node::table::LinkState;
+use crate::node::table::Watcher;
 use crate::node::{Node, NodeInner};
 use crate::proto::control::Control;
 use crate::term::{Atom, Pid, Reference, Term};
@@ -132,12 +132,9 @@ async fn run(node: Node, job: Job) -> Term {
                 Ok(v) => tagged("return", v),
                 Err(RpcException::Throw(v)) => tagged("throw", v),
                 Err(RpcException::Exit(r)) => tagged("exit", r),
-                Err(RpcException::Error(r)) => Term::Tuple(vec![
-                    result_ref.clone(),
-                    Term::atom("error"),
-                    r,
-                    rpc::stack(&module, &function, list),
-                ]),
+                Err(RpcException::Error(r)) => {
+                    Term::Tuple(vec![result_ref.clone(), Term::atom("error"), r, rpc::stack(&module, &function, list)])
+                }
             }
         }
         Job::Cast { module, function, args } => {

@@ -61,10 +61,22 @@ pub enum AcceptorEvent {
 enum State {
     ExpectName,
     /// A version 5 name arrived; its complement follows the challenge.
-    Decide { hello: PeerHello, legacy: bool },
-    ExpectAliveAnswer { hello: PeerHello, legacy: bool },
-    ExpectComplement { hello: PeerHello, challenge: u32 },
-    ExpectReply { hello: PeerHello, challenge: u32 },
+    Decide {
+        hello: PeerHello,
+        legacy: bool,
+    },
+    ExpectAliveAnswer {
+        hello: PeerHello,
+        legacy: bool,
+    },
+    ExpectComplement {
+        hello: PeerHello,
+        challenge: u32,
+    },
+    ExpectReply {
+        hello: PeerHello,
+        challenge: u32,
+    },
     Done,
 }
 
@@ -163,7 +175,8 @@ impl Acceptor {
         let flags = flags.expand_digest();
         // A version 5 initiator sends its high flags and creation later, in
         // the complement; only the flags it has sent so far can be checked now.
-        let required = if legacy { self.config.required & DistFlags::from_bits(u32::MAX as u64) } else { self.config.required };
+        let required =
+            if legacy { self.config.required & DistFlags::from_bits(u32::MAX as u64) } else { self.config.required };
         let missing = flags.missing(required);
         if !missing.is_empty() {
             self.outbox.push(Status::NotAllowed.encode());
@@ -188,7 +201,8 @@ impl Acceptor {
             name: self.config.name.as_str().as_bytes().to_vec(),
         };
         self.outbox.push(msg.encode());
-        self.state = if legacy { State::ExpectComplement { hello, challenge } } else { State::ExpectReply { hello, challenge } };
+        self.state =
+            if legacy { State::ExpectComplement { hello, challenge } } else { State::ExpectReply { hello, challenge } };
     }
 
     fn on_reply(&mut self, msg: &[u8], hello: PeerHello, challenge: u32) -> Result<AcceptorEvent, HandshakeError> {

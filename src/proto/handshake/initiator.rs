@@ -131,14 +131,22 @@ impl Initiator {
         let peer_flags = challenge.flags.expand_digest();
         let flags = negotiate(&self.config, peer, peer_flags)?;
         let our_challenge = digest::new_challenge();
-        let reply = ChallengeReply { challenge: our_challenge, digest: digest::digest(challenge.challenge, &self.config.cookie) };
+        let reply = ChallengeReply {
+            challenge: our_challenge,
+            digest: digest::digest(challenge.challenge, &self.config.cookie),
+        };
         self.outbox.push(reply.encode());
         let negotiated = Established { peer: self.peer.clone(), peer_creation: challenge.creation, flags, peer_flags };
         self.state = State::ExpectAck { our_challenge, negotiated };
         Ok(InitiatorEvent::Continue)
     }
 
-    fn on_ack(&mut self, msg: &[u8], our_challenge: u32, negotiated: Established) -> Result<InitiatorEvent, HandshakeError> {
+    fn on_ack(
+        &mut self,
+        msg: &[u8],
+        our_challenge: u32,
+        negotiated: Established,
+    ) -> Result<InitiatorEvent, HandshakeError> {
         let ack = ChallengeAck::decode(msg)?;
         let expected: &Digest = &ack.digest;
         if !digest::verify(our_challenge, &self.config.cookie, expected) {

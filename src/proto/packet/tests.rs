@@ -95,7 +95,8 @@ fn interleaved_sequences_reassemble_independently() {
     }
     let small_count = got.iter().filter(|c| matches!(c, Control::Send { message: Term::Atom(_), .. })).count();
     assert_eq!(small_count, pa.len(), "every short message was delivered as it arrived");
-    let big: Vec<&Control> = got.iter().filter(|c| matches!(c, Control::Send { message: Term::Binary(_), .. })).collect();
+    let big: Vec<&Control> =
+        got.iter().filter(|c| matches!(c, Control::Send { message: Term::Binary(_), .. })).collect();
     assert_eq!(big, vec![&a, &b]);
 }
 
@@ -161,7 +162,10 @@ fn reassembly_is_bounded() {
 fn malformed_packets_are_refused() {
     let header_only = decoder(HEADER).decode(Bytes::from_static(&[112, 131, 106]));
     assert!(matches!(header_only, Err(PacketError::BadStart { .. })), "112 after FRAGMENTS was negotiated");
-    assert!(matches!(decoder(PacketFormat::PassThrough).decode(Bytes::from_static(&[131, 68, 0])), Err(PacketError::BadStart { .. })));
+    assert!(matches!(
+        decoder(PacketFormat::PassThrough).decode(Bytes::from_static(&[131, 68, 0])),
+        Err(PacketError::BadStart { .. })
+    ));
     assert!(matches!(decoder(HEADER).decode(Bytes::from_static(&[131, 68, 2, 0, 0])), Err(PacketError::AtomCache(2))));
     assert!(matches!(decoder(HEADER).decode(Bytes::from_static(&[131, 68])), Err(PacketError::Truncated(_))));
     assert!(matches!(decoder(HEADER).decode(Bytes::from_static(&[131, 69, 0, 0])), Err(PacketError::Truncated(_))));
@@ -186,7 +190,11 @@ fn malformed_packets_are_refused() {
 #[test]
 fn the_fast_path_writes_the_same_packet_as_the_general_one() {
     for format in [PacketFormat::PassThrough, HEADER] {
-        for c in [send(1, Term::atom("x")), send(2, Term::binary(vec![1u8; 3000])), Control::Link { from: pid(1), to: pid(2) }] {
+        for c in [
+            send(1, Term::atom("x")),
+            send(2, Term::binary(vec![1u8; 3000])),
+            Control::Link { from: pid(1), to: pid(2) },
+        ] {
             let general = packets(format, &c, 64 * 1024, 1);
             let mut out = BytesMut::new();
             let n = encode_packet_into(format, &c, DistFlags::DEFAULT, &mut out).unwrap();
