@@ -31,6 +31,7 @@ mod firewall;
 mod gen_server;
 pub mod hostname;
 mod limits;
+mod mailbox;
 mod mesh;
 mod process;
 mod router;

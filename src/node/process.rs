@@ -5,8 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
+use super::mailbox::Mailbox;
 use super::table::{MonitorTarget, Signal, Slot};
 use super::{CallError, Node, NodeError, SendError};
 use crate::term::{Atom, Pid, Reference, Term};
@@ -17,7 +16,7 @@ use crate::term::{Atom, Pid, Reference, Term};
 pub struct Process {
     node: Node,
     slot: Arc<Slot>,
-    rx: mpsc::UnboundedReceiver<Signal>,
+    rx: Mailbox,
     saved: VecDeque<Term>,
     killed: Option<Term>,
     /// Handle processes clean up when dropped; spawned ones when their task ends.
@@ -216,13 +215,11 @@ impl Process {
             return Err(Exited(reason.clone()));
         }
         match self.rx.recv().await {
-            Some(Signal::Message(m)) => Ok(m),
-            Some(Signal::Killed(reason)) => {
+            Signal::Message(m) => Ok(m),
+            Signal::Killed(reason) => {
                 self.killed = Some(reason.clone());
                 Err(Exited(reason))
             }
-            // The slot (which holds the sender) outlives the receiver.
-            None => Err(Exited(Term::atom("noproc"))),
         }
     }
 
@@ -268,7 +265,7 @@ impl Process {
     /// (`demonitor(Ref, [flush])`).
     pub fn demonitor_flush(&mut self, reference: &Reference) {
         self.demonitor(reference);
-        while let Ok(signal) = self.rx.try_recv() {
+        while let Some(signal) = self.rx.try_recv() {
             match signal {
                 Signal::Message(m) => self.saved.push_back(m),
                 Signal::Killed(reason) => self.killed = Some(reason),

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::mailbox::{Mailbox, MailboxSender, mailbox};
 use crate::term::{Atom, Pid, Reference, Term};
 
-/// What a process's mailbox channel carries.
+/// What a process's mailbox carries.
 #[derive(Debug)]
 pub(crate) enum Signal {
     /// A message.
@@ -88,7 +88,7 @@ pub(crate) struct SlotState {
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub pid: Pid,
-    pub tx: mpsc::UnboundedSender<Signal>,
+    pub tx: MailboxSender,
     state: Mutex<SlotState>,
 }
 
@@ -101,7 +101,7 @@ impl Slot {
 
     /// Puts a message in the mailbox (dropped if the process is gone).
     pub fn deliver(&self, msg: Term) {
-        let _ = self.tx.send(Signal::Message(msg));
+        self.tx.send(Signal::Message(msg));
     }
 }
 
@@ -118,8 +118,8 @@ const PID_NUMBERS: u64 = 1 << 28;
 
 impl ProcessTable {
     /// Makes a new live process slot and its mailbox receiver.
-    pub fn create(&self, node: &Atom, creation: u32) -> (Arc<Slot>, mpsc::UnboundedReceiver<Signal>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn create(&self, node: &Atom, creation: u32) -> (Arc<Slot>, Mailbox) {
+        let (tx, rx) = mailbox();
         let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
         loop {
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
