@@ -12,8 +12,12 @@ use crate::proto::control::Control;
 use crate::proto::frame::FrameDecoder;
 use crate::proto::packet::PacketDecoder;
 
-/// The smallest read: an idle connection holds no more than this.
-const MIN_READ: usize = 8 * 1024;
+/// The smallest read, and about what an idle connection's read buffer
+/// shrinks back to. A busy connection gets larger reads within a few reads.
+const MIN_READ: usize = 256;
+/// An empty buffer with more room than this is given back once the reads
+/// have come down to the smallest size.
+const IDLE_KEEP: usize = 4096;
 /// How far the read size grows while reads keep filling it, so that a busy
 /// connection gets many packets per system call.
 const BUSY_READ: usize = 256 * 1024;
@@ -55,6 +59,9 @@ where
         // A long frame gets room as its bytes arrive (at most twice what is
         // already here), never what its header merely announces: a peer that
         // announces 100 MiB and trickles makes the node hold what it sent.
+        if buf.is_empty() && read_size == MIN_READ && buf.capacity() > IDLE_KEEP {
+            buf = BytesMut::new();
+        }
         let missing = frames.wanted(&buf)?.min(2 * buf.len());
         buf.reserve(missing.max(read_size).min(MAX_READ));
         let read = tokio::time::timeout(silence_limit, input.read_buf(&mut buf))
