@@ -12,6 +12,8 @@
 //! namespaces skip, with a printed reason, without root, `ip` or
 //! `/dev/net/tun`.
 
+#[path = "common/numbered.rs"]
+mod numbered;
 #[path = "common/tun.rs"]
 mod tun;
 
@@ -235,23 +237,6 @@ impl Drop for NsNode {
     }
 }
 
-/// Everything that arrives on `rx` until `last` (or `limit`), then for another second.
-fn collect(rx: &Receiver<u64>, last: u64, limit: Duration) -> Vec<u64> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    while got.last() != Some(&last) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(n) => got.push(n),
-            Err(_) => break,
-        }
-    }
-    // Anything duplicated would come after the last one.
-    while let Ok(n) = rx.recv_timeout(Duration::from_secs(1)) {
-        got.push(n);
-    }
-    got
-}
-
 /// `got` is exactly 1..=`sent`; otherwise an error naming the first number out of place.
 fn check_sequence(way: &str, got: &[u64], sent: u64) -> Result<(), String> {
     let mut expected = 1;
@@ -308,8 +293,8 @@ fn latency_loss_and_reordering_on_a_tun_link_bring_no_nodedown_and_keep_order_bo
     let (to_b, to_a) = (a.sender(b_name.clone()), b.sender(a_name.clone()));
     let sent_to_b = a.rt.block_on(to_b).unwrap();
     let sent_to_a = b.rt.block_on(to_a).unwrap();
-    let at_b = collect(&b_rx, sent_to_b, TICKTIME);
-    let at_a = collect(&a_rx, sent_to_a, TICKTIME);
+    let at_b = numbered::collect(&b_rx, sent_to_b, TICKTIME, Duration::from_secs(1));
+    let at_a = numbered::collect(&a_rx, sent_to_a, TICKTIME, Duration::from_secs(1));
 
     let (there, back) = (link.a_to_b.totals(), link.b_to_a.totals());
     eprintln!(

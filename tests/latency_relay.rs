@@ -8,6 +8,8 @@
 //! packet loss and reordering where sch_netem is available.
 
 mod common;
+#[path = "common/numbered.rs"]
+mod numbered;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -162,23 +164,6 @@ fn sender(node: &TestNode, peer: String) -> tokio::task::JoinHandle<u64> {
     })
 }
 
-/// Everything that arrives on `rx` until `last` (or `limit`), then for another 500 ms.
-fn collect(rx: &Receiver<u64>, last: u64, limit: Duration) -> Vec<u64> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    while got.last() != Some(&last) {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(n) => got.push(n),
-            Err(_) => break,
-        }
-    }
-    // Anything duplicated would come after the last one.
-    while let Ok(n) = rx.recv_timeout(Duration::from_millis(500)) {
-        got.push(n);
-    }
-    got
-}
-
 #[test]
 fn a_slow_jittery_path_below_the_tick_limit_brings_no_nodedown_and_loses_or_reorders_nothing() {
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
@@ -201,8 +186,8 @@ fn a_slow_jittery_path_below_the_tick_limit_brings_no_nodedown_and_loses_or_reor
     let (to_b, to_a) = (sender(&a, b_name.clone()), sender(&b, a.name()));
     let sent_to_b = a.rt.block_on(to_b).unwrap();
     let sent_to_a = b.rt.block_on(to_a).unwrap();
-    let at_b = collect(&b_rx, sent_to_b, Duration::from_secs(10));
-    let at_a = collect(&a_rx, sent_to_a, Duration::from_secs(10));
+    let at_b = numbered::collect(&b_rx, sent_to_b, Duration::from_secs(10), Duration::from_millis(500));
+    let at_a = numbered::collect(&a_rx, sent_to_a, Duration::from_secs(10), Duration::from_millis(500));
 
     assert!(sent_to_b >= 100 && sent_to_a >= 100, "sent {sent_to_b} and {sent_to_a}");
     assert_eq!(at_b, (1..=sent_to_b).collect::<Vec<_>>(), "A to B: lost, duplicated or reordered");
