@@ -20,11 +20,10 @@ mod tun;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use beamlink::node::{Node, NodeEvent};
-use beamlink::term::Term;
 use beamlink::transport::StaticResolver;
 use tun::{ADDR_A, ADDR_B, Fate, ImpairedLink, Impairment, Netns, Schedule};
 
@@ -194,38 +193,6 @@ impl NsNode {
             }
         }
     }
-
-    /// A process registered as `rx` that passes every number it gets to the returned channel.
-    fn receiver(&self) -> Receiver<u64> {
-        let (tx, rx) = channel();
-        self.node
-            .spawn_registered("rx", move |mut p| async move {
-                while let Ok(m) = p.recv().await {
-                    if let Some(n) = m.as_u64() {
-                        let _ = tx.send(n);
-                    }
-                }
-            })
-            .expect("register rx");
-        rx
-    }
-
-    /// Sends 1, 2, 3... to `rx` on `peer`, one every [`EVERY`] for [`TRAFFIC`]; returns how many.
-    fn sender(&self, peer: String) -> tokio::task::JoinHandle<u64> {
-        let node = self.node.clone();
-        self.rt.spawn(async move {
-            let p = node.process();
-            let started = tokio::time::Instant::now();
-            let mut tick = tokio::time::interval(EVERY);
-            let mut sent = 0;
-            while started.elapsed() < TRAFFIC {
-                tick.tick().await;
-                sent += 1;
-                p.send_named("rx", &peer, Term::from(sent)).await.expect("send");
-            }
-            sent
-        })
-    }
 }
 
 impl Drop for NsNode {
@@ -272,7 +239,7 @@ fn latency_loss_and_reordering_on_a_tun_link_bring_no_nodedown_and_keep_order_bo
     let (a_name, b_name) = (format!("a@{ADDR_A}"), format!("b@{ADDR_B}"));
     let b = NsNode::start(&link.b, &b_name);
     let a = NsNode::start(&link.a, &a_name);
-    let (a_rx, b_rx) = (a.receiver(), b.receiver());
+    let (a_rx, b_rx) = (numbered::receiver(&a.node), numbered::receiver(&b.node));
 
     // The handshake runs under the impairment too: a lost SYN costs a second.
     let connect_started = Instant::now();
@@ -290,7 +257,10 @@ fn latency_loss_and_reordering_on_a_tun_link_bring_no_nodedown_and_keep_order_bo
     let round_trip = ping_started.elapsed();
     assert!(round_trip >= Duration::from_millis(300), "a round trip took only {round_trip:?}");
 
-    let (to_b, to_a) = (a.sender(b_name.clone()), b.sender(a_name.clone()));
+    let (to_b, to_a) = (
+        a.rt.spawn(numbered::send(a.node.clone(), b_name.clone(), EVERY, TRAFFIC)),
+        b.rt.spawn(numbered::send(b.node.clone(), a_name.clone(), EVERY, TRAFFIC)),
+    );
     let sent_to_b = a.rt.block_on(to_b).unwrap();
     let sent_to_a = b.rt.block_on(to_a).unwrap();
     let at_b = numbered::collect(&b_rx, sent_to_b, TICKTIME, Duration::from_secs(1));

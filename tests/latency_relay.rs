@@ -14,13 +14,12 @@ mod numbered;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use beamlink::node::NodeEvent;
 use beamlink::proto::NodeName;
-use beamlink::term::Term;
 use beamlink::transport::StaticResolver;
 use common::rust::TestNode;
 
@@ -131,39 +130,6 @@ impl Drop for Relay {
     }
 }
 
-/// A process registered as `rx` on `node` that passes every number it gets to the returned channel.
-fn receiver(node: &TestNode) -> Receiver<u64> {
-    let (tx, rx) = channel();
-    node.node
-        .spawn_registered("rx", move |mut p| async move {
-            while let Ok(m) = p.recv().await {
-                if let Some(n) = m.as_u64() {
-                    let _ = tx.send(n);
-                }
-            }
-        })
-        .expect("register rx");
-    rx
-}
-
-/// Sends 1, 2, 3... to `rx` on `peer`, one every [`EVERY`] for [`TRAFFIC`];
-/// returns how many it sent.
-fn sender(node: &TestNode, peer: String) -> tokio::task::JoinHandle<u64> {
-    let n = node.node.clone();
-    node.rt.spawn(async move {
-        let p = n.process();
-        let started = tokio::time::Instant::now();
-        let mut tick = tokio::time::interval(EVERY);
-        let mut sent = 0;
-        while started.elapsed() < TRAFFIC {
-            tick.tick().await;
-            sent += 1;
-            p.send_named("rx", &peer, Term::from(sent)).await.expect("send");
-        }
-        sent
-    })
-}
-
 #[test]
 fn a_slow_jittery_path_below_the_tick_limit_brings_no_nodedown_and_loses_or_reorders_nothing() {
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
@@ -175,7 +141,7 @@ fn a_slow_jittery_path_below_the_tick_limit_brings_no_nodedown_and_loses_or_reor
     let a = TestNode::start(&format!("{}@localhost", common::unique_name("near")), COOKIE, 0, |x| {
         x.listen(loopback).publish(false).ticktime(TICKTIME).resolver(resolver)
     });
-    let (a_rx, b_rx) = (receiver(&a), receiver(&b));
+    let (a_rx, b_rx) = (numbered::receiver(&a.node), numbered::receiver(&b.node));
     let (mut a_events, mut b_events) = (a.node.events(), b.node.events());
     assert!(a.run(Duration::from_secs(30), a.node.ping(&b_name)));
     // The relay is in the path: a ping is a request and a reply, each held at least 150 ms.
@@ -183,7 +149,10 @@ fn a_slow_jittery_path_below_the_tick_limit_brings_no_nodedown_and_loses_or_reor
     assert!(a.run(Duration::from_secs(30), a.node.ping(&b_name)));
     assert!(started.elapsed() >= Duration::from_millis(300), "a round trip took only {:?}", started.elapsed());
 
-    let (to_b, to_a) = (sender(&a, b_name.clone()), sender(&b, a.name()));
+    let (to_b, to_a) = (
+        a.rt.spawn(numbered::send(a.node.clone(), b_name.clone(), EVERY, TRAFFIC)),
+        b.rt.spawn(numbered::send(b.node.clone(), a.name(), EVERY, TRAFFIC)),
+    );
     let sent_to_b = a.rt.block_on(to_b).unwrap();
     let sent_to_a = b.rt.block_on(to_a).unwrap();
     let at_b = numbered::collect(&b_rx, sent_to_b, Duration::from_secs(10), Duration::from_millis(500));
