@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use beamlink::node::Node;
 use beamlink::term::Term;
+use common::Rng;
 use common::erl::OtpEpmd;
 
 const ROLE_ENV: &str = "BEAMLINK_CHAOS_ROLE";
@@ -42,22 +43,6 @@ const NODES: usize = 5;
 const RUN: Duration = Duration::from_secs(60);
 /// Each node sends one numbered message to every other node this often.
 const EVERY: Duration = Duration::from_millis(50);
-
-/// xorshift64: the same schedule for the same seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One run of one node: its child process and every line it printed.
 struct Incarnation {
@@ -200,7 +185,7 @@ fn judge(receiver: &str, lines: &[String]) -> (Verdict, HashMap<(String, u32), u
 fn a_cluster_under_random_kills_and_restarts_converges_and_loses_nothing_in_the_middle() {
     let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x00c0_ffee);
     eprintln!("chaos seed {seed} (set CHAOS_SEED to replay another schedule)");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let epmd = OtpEpmd::start();
     let names: Vec<String> =
         (0..NODES).map(|i| format!("{}@localhost", common::unique_name(&format!("chaos{i}")))).collect();

@@ -5,27 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use beamlink::node::NodeEvent;
 use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
 use common::rust::{BeamlinkProcess, TestNode};
-
-/// Waits for a Down event for `peer`, returning its reason.
-fn wait_down(
-    rust: &TestNode,
-    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
-    peer: &str,
-    limit: Duration,
-) -> String {
-    rust.run(limit, async {
-        loop {
-            match events.recv().await {
-                Ok(NodeEvent::Down { node, reason }) if node.as_str() == peer => return reason,
-                Ok(_) => {}
-                Err(e) => panic!("event stream: {e}"),
-            }
-        }
-    })
-}
 
 fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().unwrap();
@@ -44,7 +25,7 @@ fn a_killed_erl_node_is_noticed_at_once() {
     assert!(rust.run(Duration::from_secs(30), rust.node.ping(&erl.node)));
     let started = Instant::now();
     erl.kill();
-    wait_down(&rust, &mut events, &erl.node, Duration::from_secs(10));
+    rust.wait_down(&mut events, &erl.node, Duration::from_secs(10));
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
@@ -62,7 +43,7 @@ fn a_paused_erl_node_is_declared_down_within_the_tick_time() {
     assert!(rust.run(Duration::from_secs(30), rust.node.ping(&erl.node)));
     signal(erl.os_pid(), "STOP");
     let started = Instant::now();
-    let reason = wait_down(&rust, &mut events, &erl.node, ticktime * 3);
+    let reason = rust.wait_down(&mut events, &erl.node, ticktime * 3);
     signal(erl.os_pid(), "CONT");
     let took = started.elapsed();
     assert!(reason.contains("net_ticktime"), "{reason}");

@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use beamlink::epmd::EpmdClient;
-use beamlink::node::{CallError, NodeEvent, Process};
+use beamlink::node::{CallError, Process};
 use beamlink::term::{Pid, Reference, Term};
 use common::erl::{ErlNode, OtpEpmd};
 use common::rust::{BeamlinkProcess, TestNode};
@@ -108,24 +108,6 @@ impl Watcher {
     }
 }
 
-/// The Down event for `peer`, waiting at most `limit`.
-fn down_event(
-    rust: &TestNode,
-    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
-    peer: &str,
-    limit: Duration,
-) -> String {
-    rust.run(limit, async {
-        loop {
-            match events.recv().await {
-                Ok(NodeEvent::Down { node, reason }) if node.as_str() == peer => return reason,
-                Ok(_) => {}
-                Err(e) => panic!("event stream: {e}"),
-            }
-        }
-    })
-}
-
 /// Sends `{self(), Payload}` to `echo` and waits (at most `limit`) for `Payload` back.
 fn echoed(rust: &TestNode, echo: &Pid, payload: Term, limit: Duration) -> bool {
     let n = rust.node.clone();
@@ -157,7 +139,7 @@ fn f3_a_paused_rust_peer_is_declared_down_within_the_tick_window_and_links_fire_
     let stopped = Instant::now();
     let (exit, down, at) = watcher.fired(&rust, ticktime * 3);
     let took = at - stopped;
-    let reason = down_event(&rust, &mut events, &peer, T);
+    let reason = rust.wait_down(&mut events, &peer, T);
     assert_eq!(exit, Term::atom("noconnection"));
     assert_eq!(down, Term::atom("noconnection"));
     assert!(reason.contains("net_ticktime"), "{reason}");
@@ -362,7 +344,7 @@ fn n5_a_peer_that_dies_with_unread_data_resets_the_connection_which_is_down_at_o
     common::wait_for("unread data at the paused peer", T, || unread_bytes_on(port).filter(|n| *n > 0));
     let killed = Instant::now();
     serve.kill();
-    let reason = down_event(&rust, &mut events, &name, Duration::from_secs(10));
+    let reason = rust.wait_down(&mut events, &name, Duration::from_secs(10));
     let (exit, down, at) = watcher.fired(&rust, Duration::from_secs(10));
     assert!(reason.to_lowercase().contains("reset"), "the connection did not end in a reset: {reason}");
     assert_eq!(exit, Term::atom("noconnection"));
@@ -426,8 +408,8 @@ fn n5_a_reset_between_two_live_nodes_is_down_at_once_on_both_sides_and_reconnect
 
     let reset = Instant::now();
     assert_eq!(ss_kill(&["dst", &dst]), Ok(1), "exactly A's socket of the connection is destroyed");
-    let a_reason = down_event(&a, &mut a_events, &b.name(), Duration::from_secs(5));
-    let b_reason = down_event(&b, &mut b_events, &a.name(), Duration::from_secs(5));
+    let a_reason = a.wait_down(&mut a_events, &b.name(), Duration::from_secs(5));
+    let b_reason = b.wait_down(&mut b_events, &a.name(), Duration::from_secs(5));
     let (exit, down, _) = watcher.fired(&a, Duration::from_secs(5));
     let took = reset.elapsed();
     assert!(b_reason.to_lowercase().contains("reset"), "B did not see a reset: {b_reason}");

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use beamlink::node::NodeEvent;
 use beamlink::proto::NodeName;
 use beamlink::transport::StaticResolver;
+use common::Rng;
 use common::rust::TestNode;
 
 const COOKIE: &str = "relay";
@@ -31,18 +32,6 @@ const TICKTIME: Duration = Duration::from_secs(2);
 const TRAFFIC: Duration = Duration::from_secs(5);
 /// One message each way every this long.
 const EVERY: Duration = Duration::from_millis(10);
-
-/// A small xorshift generator: the delays are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// A TCP relay on 127.0.0.1 to `target` that delays every chunk it reads
 /// by 150–250 ms, never letting a chunk overtake the one before it.
@@ -90,7 +79,7 @@ impl Relay {
 fn pump(mut from: TcpStream, mut to: TcpStream, seed: u64, chunks: Arc<AtomicU64>) {
     let (tx, rx) = channel::<Option<(Instant, Vec<u8>)>>();
     std::thread::spawn(move || {
-        let mut rng = Rng(seed | 1);
+        let mut rng = Rng::new(seed);
         let mut last = Instant::now();
         let mut buf = vec![0u8; 64 * 1024];
         loop {

@@ -80,3 +80,27 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
         TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok().map(|_| ())
     });
 }
+
+/// A small xorshift64 generator: the same seed gives the same sequence, so a
+/// randomized schedule can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (any value; zero is made odd).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

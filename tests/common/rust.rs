@@ -42,6 +42,25 @@ impl TestNode {
         self.rt.block_on(async move { tokio::time::timeout(timeout, f).await.expect("timed out") })
     }
 
+    /// Waits (at most `limit`) for a Down event for `peer` on `events`,
+    /// returning its reason.
+    pub fn wait_down(
+        &self,
+        events: &mut tokio::sync::broadcast::Receiver<beamlink::node::NodeEvent>,
+        peer: &str,
+        limit: Duration,
+    ) -> String {
+        self.run(limit, async {
+            loop {
+                match events.recv().await {
+                    Ok(beamlink::node::NodeEvent::Down { node, reason }) if node.as_str() == peer => return reason,
+                    Ok(_) => {}
+                    Err(e) => panic!("event stream: {e}"),
+                }
+            }
+        })
+    }
+
     /// The node's name as text.
     pub fn name(&self) -> String {
         self.node.name().to_string()
