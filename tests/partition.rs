@@ -178,6 +178,30 @@ enum Cut {
     OneWay,
 }
 
+/// Starts node B (`beamlink serve` in namespace B, with `ticktime`) and
+/// waits until it is up; returns its name, its process, and the command that
+/// runs node A in namespace A: this test binary's `entry` test, told its
+/// role through `role_env`.
+fn start_pair(net: &Net, ticktime: u64, entry: &str, role_env: &str) -> (String, Proc, Command) {
+    let b_name = format!("b@{}", net.addr_b);
+    let mut b_cmd = Command::new("ip");
+    b_cmd
+        .args(["netns", "exec", &net.b, common::rust::beamlink_exe(), "serve", "--name", &b_name, "--cookie", COOKIE])
+        .args(["--ticktime", &ticktime.to_string()])
+        .env("RUST_LOG", "beamlink=info");
+    let b = Proc::spawn(b_cmd, true);
+    b.wait_line("B's start", Duration::from_secs(30), |l| l.contains("node started"));
+
+    let exe = std::env::current_exe().expect("test binary");
+    let mut a_cmd = Command::new("ip");
+    a_cmd
+        .args(["netns", "exec", &net.a])
+        .arg(&exe)
+        .args([entry, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(role_env, format!("a@{} {b_name}", net.addr_a));
+    (b_name, b, a_cmd)
+}
+
 #[test]
 fn a_partition_is_noticed_on_both_sides_and_heals_on_the_next_send() {
     partition(Cut::Both);
@@ -199,22 +223,7 @@ fn partition(cut: Cut) {
             return;
         }
     };
-    let b_name = format!("b@{}", net.addr_b);
-    let mut b_cmd = Command::new("ip");
-    b_cmd
-        .args(["netns", "exec", &net.b, common::rust::beamlink_exe(), "serve", "--name", &b_name, "--cookie", COOKIE])
-        .args(["--ticktime", &TICKTIME.to_string()])
-        .env("RUST_LOG", "beamlink=info");
-    let b = Proc::spawn(b_cmd, true);
-    b.wait_line("B's start", Duration::from_secs(30), |l| l.contains("node started"));
-
-    let exe = std::env::current_exe().expect("test binary");
-    let mut a_cmd = Command::new("ip");
-    a_cmd
-        .args(["netns", "exec", &net.a])
-        .arg(&exe)
-        .args(["partition_node_a", "--exact", "--nocapture", "--test-threads", "1"])
-        .env(ROLE_ENV, format!("a@{} {b_name}", net.addr_a));
+    let (b_name, b, a_cmd) = start_pair(&net, TICKTIME, "partition_node_a", ROLE_ENV);
     let mut a = Proc::spawn(a_cmd, false);
     a.wait_line("A ready", Duration::from_secs(60), |l| l.contains("ROLE: ready"));
 
@@ -347,22 +356,7 @@ fn latency_loss_and_reordering_below_the_tick_limit_bring_no_nodedown_and_keep_o
         eprintln!("skipping the netem soak: sch_netem is not available here ({e})");
         return;
     }
-    let b_name = format!("b@{}", net.addr_b);
-    let mut b_cmd = Command::new("ip");
-    b_cmd
-        .args(["netns", "exec", &net.b, common::rust::beamlink_exe(), "serve", "--name", &b_name, "--cookie", COOKIE])
-        .args(["--ticktime", &SOAK_TICKTIME.to_string()])
-        .env("RUST_LOG", "beamlink=info");
-    let b = Proc::spawn(b_cmd, true);
-    b.wait_line("B's start", Duration::from_secs(30), |l| l.contains("node started"));
-
-    let exe = std::env::current_exe().expect("test binary");
-    let mut a_cmd = Command::new("ip");
-    a_cmd
-        .args(["netns", "exec", &net.a])
-        .arg(&exe)
-        .args(["soak_node_a", "--exact", "--nocapture", "--test-threads", "1"])
-        .env(SOAK_ENV, format!("a@{} {b_name}", net.addr_a));
+    let (_, b, a_cmd) = start_pair(&net, SOAK_TICKTIME, "soak_node_a", SOAK_ENV);
     let a = Proc::spawn(a_cmd, false);
     a.wait_line("A connected", Duration::from_secs(60), |l| l.contains("ROLE: ready"));
     let line = a.wait_line("A's soak", Duration::from_secs(SOAK_SECS + 60), |l| l.contains("ROLE: soak"));
