@@ -56,14 +56,23 @@ where
                 deliver(control)?;
             }
         }
-        // A long frame gets room as its bytes arrive (at most twice what is
-        // already here), never what its header merely announces: a peer that
-        // announces 100 MiB and trickles makes the node hold what it sent.
         if buf.is_empty() && read_size == MIN_READ && buf.capacity() > IDLE_KEEP {
             buf = BytesMut::new();
         }
-        let missing = frames.wanted(&buf)?.min(2 * buf.len());
-        buf.reserve(missing.max(read_size).min(MAX_READ));
+        let wanted = frames.wanted(&buf)?;
+        if wanted > read_size {
+            // A long frame gets room as its bytes arrive, never what its
+            // header merely announces: when the next read would not fit, the
+            // buffer grows to about twice what is already here, so a peer
+            // that announces 100 MiB and trickles makes the node hold about
+            // twice what it sent.
+            if buf.capacity() - buf.len() < read_size {
+                let room = wanted.min(buf.len().max(read_size)).min(MAX_READ);
+                grow_exact(&mut buf, room);
+            }
+        } else {
+            buf.reserve(read_size);
+        }
         let read = tokio::time::timeout(silence_limit, input.read_buf(&mut buf))
             .await
             .map_err(|_| ConnError::TickTimeout(silence_limit))?
@@ -77,4 +86,12 @@ where
             read_size = (read_size / 2).max(MIN_READ);
         }
     }
+}
+
+/// Makes room for `room` more bytes with an allocation of exactly the size
+/// needed, where `BytesMut::reserve` would round up to double the capacity.
+fn grow_exact(buf: &mut BytesMut, room: usize) {
+    let mut grown = BytesMut::with_capacity(buf.len() + room);
+    grown.extend_from_slice(buf);
+    *buf = grown;
 }
