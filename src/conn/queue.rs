@@ -121,6 +121,14 @@ impl OutQueue {
         }
     }
 
+    /// Gives back the room an empty queue kept from its last burst.
+    pub fn release_idle_room(&self) {
+        let mut inner = self.lock();
+        if inner.items.is_empty() {
+            inner.items = VecDeque::new();
+        }
+    }
+
     /// Moves queued messages into `out` (the writer's side), oldest first,
     /// until their costs add up to at least `budget` (at least one message
     /// when any is queued). Their bytes still count against the high-water
@@ -212,5 +220,31 @@ impl OutQueue {
     /// Whether the queue was closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_queue_gives_back_the_room_of_a_burst_and_keeps_what_is_queued() {
+        let queue = OutQueue::new(usize::MAX);
+        for _ in 0..10_000 {
+            queue.push(Control::NodeLink, 1).unwrap();
+        }
+        let mut taken = Vec::new();
+        assert_eq!(queue.take_into(&mut taken, usize::MAX), 10_000);
+        queue.written(10_000);
+        assert!(queue.lock().items.capacity() >= 10_000);
+        queue.release_idle_room();
+        assert_eq!(queue.lock().items.capacity(), 0, "the burst's room is given back");
+
+        for _ in 0..3 {
+            queue.push(Control::NodeLink, 1).unwrap();
+        }
+        queue.release_idle_room();
+        taken.clear();
+        assert_eq!(queue.take_into(&mut taken, usize::MAX), 3, "a queue with messages in it keeps them");
     }
 }

@@ -36,6 +36,10 @@ const COALESCE_MAX: usize = 16 * 1024;
 /// Bytes emitted per round before new work is taken from the queue, so a
 /// long message cannot delay short ones (or ticks) by more than this much.
 const ROUND_BUDGET: usize = 256 * 1024;
+/// After this long with nothing to write, the writer (and the queue) give
+/// back the room the last burst of messages left them, so an idle connection
+/// holds no message buffers.
+const IDLE_RELEASE: Duration = Duration::from_millis(500);
 /// Most message bytes in the writer's hands at once; the rest wait in the
 /// queue, where they count against its high-water mark (back-pressure).
 const TAKE_BUDGET: usize = 1 << 20;
@@ -115,11 +119,20 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 continue;
             }
             let idle_until = last_write + config.tick_interval;
+            let holding = taken.capacity() + pending.capacity() + chunks.capacity() + buf.capacity() > 0;
             // Biased: queued work wins over a tick falling due at the same
             // moment (the data counts as traffic too), deterministically.
             tokio::select! {
                 biased;
                 _ = queue.wait_for_work() => continue,
+                _ = tokio::time::sleep_until(last_write + IDLE_RELEASE), if holding => {
+                    taken = Vec::new();
+                    pending = VecDeque::new();
+                    chunks = Vec::new();
+                    buf = BytesMut::new();
+                    queue.release_idle_room();
+                    continue;
+                }
                 _ = tokio::time::sleep_until(idle_until) => {
                     write_all(&mut out, &TICK).await?;
                     queue.note_written();
