@@ -44,12 +44,11 @@ impl OtpEpmd {
                 if child.try_wait().ok().flatten().is_some() {
                     break; // it could not bind: try another port
                 }
-                if listening(port) {
-                    // Still ours? (If it exited, someone else holds the port.)
-                    if child.try_wait().ok().flatten().is_none() {
-                        return OtpEpmd { port, child };
-                    }
-                    break;
+                // Ours only if the listening socket is one of its own files:
+                // something else may be answering on the port while our epmd
+                // has not yet failed to bind it.
+                if listening(port) && owns_listener(child.id(), port) {
+                    return OtpEpmd { port, child };
                 }
                 if Instant::now() >= deadline {
                     let _ = child.kill();
@@ -93,6 +92,30 @@ impl OtpEpmd {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Whether process `pid` holds a TCP socket listening on `port` (from
+/// `/proc/PID/fd` and `/proc/net/tcp{,6}`). Where `/proc` cannot tell, it
+/// says yes, leaving the check to `listening`.
+fn owns_listener(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return true };
+    let sockets: std::collections::HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(target.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let wanted = format!("{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().filter_map(|table| std::fs::read_to_string(table).ok()).any(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1).and_then(|local| local.rsplit(':').next());
+            local_port == Some(wanted.as_str())
+                && fields.get(3) == Some(&"0A")
+                && fields.get(9).is_some_and(|inode| sockets.contains(*inode))
+        })
+    })
 }
 
 fn listening(port: u16) -> bool {
