@@ -12,6 +12,7 @@
 //! namespaces skip, with a printed reason, without root, `ip` or
 //! `/dev/net/tun`.
 
+mod common;
 #[path = "common/numbered.rs"]
 mod numbered;
 #[path = "common/tun.rs"]

@@ -22,19 +22,11 @@ use std::time::{Duration, Instant};
 
 use beamlink::node::Node;
 use beamlink::term::Term;
+use common::ip;
 
 const TICKTIME: u64 = 4;
 const COOKIE: &str = "partition";
 const ROLE_ENV: &str = "BEAMLINK_PARTITION_ROLE";
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
 
 /// Two namespaces joined by a veth pair; removed on drop.
 struct Net {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use beamlink::node::{Limits, Node};
 use beamlink::proto::NodeName;
 use beamlink::transport::{BoxFuture, ResolveError, Resolved, Resolver};
+use common::ip;
 
 const COOKIE: &str = "resolve";
 const ATTEMPTS: usize = 1024;
@@ -117,15 +118,6 @@ fn unresolvable_hosts_fail_with_the_host_named_and_leak_nothing() {
 
 // ---------------------------------------------------------------------------
 // The real resolver path, in a network namespace.
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
 
 /// A network namespace with only a loopback interface, and a `resolv.conf`
 /// of its own (`ip netns exec` puts /etc/netns/NAME/resolv.conf in place of

@@ -12,6 +12,7 @@
 //! included: the threads stop and are joined, the TUN descriptors close and
 //! the namespaces are deleted. Needs root, `ip` and `/dev/net/tun`.
 
+use crate::common::ip;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -31,15 +32,6 @@ pub const DEVICE: &str = "blt0";
 pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
 /// Namespace B's address.
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
 
 /// Why the machine cannot make an [`ImpairedLink`], if it cannot (for a
 /// test to print when it skips).
