@@ -5,7 +5,6 @@
 mod common;
 mod tls_fixtures;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,19 +15,6 @@ const T: Duration = Duration::from_secs(30);
 
 /// Rounds of the loop (about 10 ms each on a debug build).
 const ROUNDS: usize = 100;
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn simultaneous_tls_connects_leave_exactly_one_connection() {

@@ -134,8 +134,9 @@ pub fn days_from_now(days: i64) -> SystemTime {
     if days >= 0 { SystemTime::now() + span } else { SystemTime::now() - span }
 }
 
+/// A log writer that appends to a shared buffer.
 #[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
