@@ -45,6 +45,17 @@ pub enum ConnError {
     /// The handshake did not finish in time.
     #[error("the handshake did not complete within {0:?}")]
     HandshakeTimeout(Duration),
+    /// A write made no progress for too long: the peer does not read.
+    #[error("a write to the peer made no progress for {0:?} (write_timeout)")]
+    WriteTimeout(Duration),
+    /// The peer asked for more than this node may hold for it.
+    #[error("the peer crossed {limit}: {detail}")]
+    Limit {
+        /// The limit's name in `beamlink::node::Limits`.
+        limit: &'static str,
+        /// What was counted.
+        detail: String,
+    },
     /// Nothing, not even a tick, arrived for too long.
     #[error("no data or tick from the peer for {0:?} (net_ticktime)")]
     TickTimeout(Duration),
@@ -82,11 +93,14 @@ impl ConnError {
         match self {
             ConnError::Frame(FrameError::TooLarge { .. }) => Some("max_frame_size"),
             ConnError::HandshakeTimeout(_) => Some("handshake_timeout"),
+            ConnError::WriteTimeout(_) => Some("write_timeout"),
+            ConnError::Limit { limit, .. } => Some(limit),
             ConnError::Packet(PacketError::Limit { limit, .. }) => Some(limit),
             ConnError::Packet(PacketError::Term { source, .. }) => match source.kind {
                 K::DepthLimit { .. } => Some("max_term_depth"),
                 K::DecodedSizeLimit { .. } => Some("max_decoded_bytes"),
-                K::AtomBudgetExceeded { .. } => Some("max_atoms_per_connection"),
+                K::AtomBudgetExceeded { budget: crate::term::AtomBudget::Count, .. } => Some("max_atoms_per_connection"),
+                K::AtomBudgetExceeded { .. } => Some("max_atom_bytes_per_connection"),
                 K::BignumTooLarge { .. } => Some("max_bignum_bytes"),
                 K::DecompressedTooLarge { .. } => Some("max_decompressed_bytes"),
                 _ => None,
@@ -108,6 +122,10 @@ pub struct ConnConfig {
     pub decode_limits: DecodeLimits,
     /// Distinct atoms one peer may introduce.
     pub max_atoms: usize,
+    /// Bytes those atoms may occupy (see [`AtomTable::with_max_bytes`]).
+    pub max_atom_bytes: usize,
+    /// Longest a write may make no progress before the connection is closed.
+    pub write_timeout: Duration,
     /// Limits on fragment reassembly.
     pub reassembly: ReassemblyLimits,
     /// Body bytes per outgoing fragment. OTP uses 64 KiB; beamlink defaults
@@ -125,6 +143,8 @@ impl Default for ConnConfig {
             max_frame: 128 << 20,
             decode_limits: DecodeLimits::default(),
             max_atoms: 1 << 20,
+            max_atom_bytes: 32 << 20,
+            write_timeout: Duration::from_secs(60),
             reassembly: ReassemblyLimits::default(),
             fragment_size: 256 * 1024,
         }
@@ -180,8 +200,13 @@ pub fn start(
         }
     };
 
-    let writer_config =
-        writer::WriterConfig { format, flags, fragment_size: config.fragment_size, tick_interval: config.ticktime / 4 };
+    let writer_config = writer::WriterConfig {
+        format,
+        flags,
+        fragment_size: config.fragment_size,
+        tick_interval: config.ticktime / 4,
+        write_timeout: config.write_timeout,
+    };
     let writer_queue = queue.clone();
     let writer_finish = finish.clone();
     tokio::spawn(async move {
@@ -192,7 +217,7 @@ pub fn start(
         writer_finish(reason);
     });
 
-    let terms = Decoder::new(config.decode_limits.clone()).with_atom_table(AtomTable::new(config.max_atoms));
+    let terms = Decoder::new(config.decode_limits.clone()).with_atom_table(AtomTable::new(config.max_atoms).with_max_bytes(config.max_atom_bytes));
     let packets = PacketDecoder::new(format, terms, config.reassembly);
     let frames = FrameDecoder::connected(config.max_frame);
     let silence = config.ticktime;

@@ -23,10 +23,28 @@ pub enum QueueError {
     /// The queue holds more than its limit; try again later or wait.
     #[error("the connection's outgoing buffer is full")]
     Full,
+    /// Messages the node queues itself (signals, replies) for this peer
+    /// already hold more than their bound: the peer reads too slowly for
+    /// what it asks, and is to be disconnected.
+    #[error("the node's own messages to this peer hold more than {limit} bytes")]
+    Overflow {
+        /// The bound (`Limits::max_queued_control_bytes`).
+        limit: usize,
+    },
+}
+
+/// One queued message, its cost, and whether the node queued it itself.
+struct Item {
+    control: Control,
+    cost: usize,
+    own: bool,
 }
 
 struct Inner {
-    items: VecDeque<(Control, usize)>,
+    items: VecDeque<Item>,
+    /// The part of the queued cost that the node's own messages make up
+    /// (bounded by `own_limit`); counted until the writer takes them.
+    own_bytes: usize,
     /// Bytes accepted and not yet written: queued, or taken by the writer
     /// and still in its hands. Senders wait on this, so a writer that has
     /// taken a lot does not make room for more until it has written it.
@@ -48,19 +66,23 @@ pub struct OutQueue {
     room: Notify,
     /// Above this many queued bytes, waiting senders wait and `try_push` fails.
     high_water: usize,
+    /// Most bytes of the node's own messages held for the peer at once.
+    own_limit: usize,
 }
 
 impl OutQueue {
-    /// A queue that pushes back above `high_water` bytes.
-    pub fn new(high_water: usize) -> OutQueue {
+    /// A queue that pushes back above `high_water` bytes and holds at most
+    /// `own_limit` bytes of the node's own messages (see [`OutQueue::push`]).
+    pub fn new(high_water: usize, own_limit: usize) -> OutQueue {
         OutQueue {
-            inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0 }),
+            inner: Mutex::new(Inner { items: VecDeque::new(), own_bytes: 0, bytes: 0 }),
             closed: AtomicBool::new(false),
             tick_requested: AtomicBool::new(false),
             wrote_since_tick: AtomicBool::new(false),
             work: Notify::new(),
             room: Notify::new(),
             high_water,
+            own_limit,
         }
     }
 
@@ -70,17 +92,25 @@ impl OutQueue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a message regardless of how full the queue is (for signals and
-    /// replies the node itself must not drop). `cost` is the message's
-    /// approximate encoded size.
+    /// Queues a message the node sends itself (signals, replies, monitor
+    /// exits), regardless of the high-water mark: a shared service never
+    /// waits on one peer's back-pressure. These messages are bounded apart:
+    /// when they already hold `own_limit` bytes, the push fails with
+    /// [`QueueError::Overflow`] and the caller disconnects the peer. One
+    /// message is always taken when none is held, however large. `cost` is
+    /// the message's approximate size.
     pub fn push(&self, control: Control, cost: usize) -> Result<(), QueueError> {
         if self.is_closed() {
             return Err(QueueError::Closed);
         }
         {
             let mut inner = self.lock();
+            if inner.own_bytes > 0 && inner.own_bytes + cost > self.own_limit {
+                return Err(QueueError::Overflow { limit: self.own_limit });
+            }
+            inner.own_bytes += cost;
             inner.bytes += cost;
-            inner.items.push_back((control, cost));
+            inner.items.push_back(Item { control, cost, own: true });
         }
         self.work.notify_one();
         Ok(())
@@ -100,7 +130,7 @@ impl OutQueue {
                 return Err((QueueError::Full, control));
             }
             inner.bytes += cost;
-            inner.items.push_back((control, cost));
+            inner.items.push_back(Item { control, cost, own: false });
         }
         self.work.notify_one();
         Ok(())
@@ -138,7 +168,10 @@ impl OutQueue {
         let mut inner = self.lock();
         let mut taken = 0;
         while taken < budget {
-            let Some((control, cost)) = inner.items.pop_front() else { break };
+            let Some(Item { control, cost, own }) = inner.items.pop_front() else { break };
+            if own {
+                inner.own_bytes -= cost;
+            }
             taken += cost;
             out.push((control, cost));
         }
@@ -212,6 +245,7 @@ impl OutQueue {
             let mut inner = self.lock();
             inner.items.clear();
             inner.bytes = 0;
+            inner.own_bytes = 0;
         }
         self.work.notify_one();
         self.room.notify_waiters();
@@ -229,7 +263,7 @@ mod tests {
 
     #[test]
     fn an_idle_queue_gives_back_the_room_of_a_burst_and_keeps_what_is_queued() {
-        let queue = OutQueue::new(usize::MAX);
+        let queue = OutQueue::new(usize::MAX, usize::MAX);
         for _ in 0..10_000 {
             queue.push(Control::NodeLink, 1).unwrap();
         }
@@ -246,5 +280,24 @@ mod tests {
         queue.release_idle_room();
         taken.clear();
         assert_eq!(queue.take_into(&mut taken, usize::MAX), 3, "a queue with messages in it keeps them");
+    }
+
+    #[test]
+    fn the_nodes_own_messages_are_bounded_apart_from_back_pressure() {
+        let queue = OutQueue::new(10, 100);
+        // Far above the high-water mark: the node's own messages still go in...
+        for _ in 0..10 {
+            queue.push(Control::NodeLink, 10).unwrap();
+        }
+        // ...up to their own bound.
+        assert_eq!(queue.push(Control::NodeLink, 10), Err(QueueError::Overflow { limit: 100 }));
+        assert!(queue.try_push(Control::NodeLink, 1).is_err(), "back-pressured senders see the queue full");
+        let mut taken = Vec::new();
+        queue.take_into(&mut taken, 50);
+        queue.push(Control::NodeLink, 10).unwrap();
+        // One message larger than the bound is taken when none is held.
+        let big = OutQueue::new(10, 100);
+        big.push(Control::NodeLink, 1000).unwrap();
+        assert!(big.push(Control::NodeLink, 1).is_err());
     }
 }

@@ -29,6 +29,8 @@ pub struct WriterConfig {
     pub fragment_size: usize,
     /// Tick after this long without writing anything.
     pub tick_interval: Duration,
+    /// Close the connection when one write makes no progress for this long.
+    pub write_timeout: Duration,
 }
 
 /// Chunks shorter than this are copied into one buffer; longer ones are written in place.
@@ -113,7 +115,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
         if pending.is_empty() && buf.is_empty() {
             queue.written(written_cost);
             if tick_asked {
-                write_all(&mut out, &TICK).await?;
+                write_all(&mut out, &TICK, config.write_timeout).await?;
                 queue.note_written();
                 last_write = Instant::now();
                 continue;
@@ -134,7 +136,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     continue;
                 }
                 _ = tokio::time::sleep_until(idle_until) => {
-                    write_all(&mut out, &TICK).await?;
+                    write_all(&mut out, &TICK, config.write_timeout).await?;
                     queue.note_written();
                     last_write = Instant::now();
                     continue;
@@ -148,7 +150,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
         }
         let completed = emit_round(&mut pending, &mut chunks);
         pending_cost -= completed;
-        write_chunks(&mut out, &mut chunks, &mut buf).await?;
+        write_chunks(&mut out, &mut chunks, &mut buf, config.write_timeout).await?;
         queue.written(written_cost + completed);
         queue.note_written();
         last_write = Instant::now();
@@ -197,9 +199,21 @@ fn emit_round(pending: &mut VecDeque<Pending>, chunks: &mut Vec<Bytes>) -> usize
     completed
 }
 
-async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> Result<(), ConnError> {
-    out.write_all(bytes).await.map_err(|e| ConnError::io("write", e))?;
-    out.flush().await.map_err(|e| ConnError::io("flush", e))
+/// Runs one write or flush, failing when it makes no progress within `limit`.
+async fn progress<T>(
+    limit: Duration,
+    what: &'static str,
+    io: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, ConnError> {
+    match tokio::time::timeout(limit, io).await {
+        Ok(done) => done.map_err(|e| ConnError::io(what, e)),
+        Err(_) => Err(ConnError::WriteTimeout(limit)),
+    }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {
+    progress(limit, "write", out.write_all(bytes)).await?;
+    progress(limit, "flush", out.flush()).await
 }
 
 /// Writes what `small` holds, then the chunks: short chunks are copied
@@ -209,6 +223,7 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
     out: &mut W,
     chunks: &mut Vec<Bytes>,
     small: &mut BytesMut,
+    limit: Duration,
 ) -> Result<(), ConnError> {
     let mut batch: Vec<Bytes> = Vec::with_capacity(chunks.len() + 1);
     for chunk in chunks.drain(..) {
@@ -232,7 +247,7 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
             .take(64)
             .map(IoSlice::new)
             .collect();
-        let mut written = out.write_vectored(&slices).await.map_err(|e| ConnError::io("write", e))?;
+        let mut written = progress(limit, "write", out.write_vectored(&slices)).await?;
         if written == 0 {
             return Err(ConnError::io("write", std::io::ErrorKind::WriteZero.into()));
         }
@@ -248,5 +263,5 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
             }
         }
     }
-    out.flush().await.map_err(|e| ConnError::io("flush", e))
+    progress(limit, "flush", out.flush()).await
 }

@@ -305,6 +305,8 @@ impl NodeBuilder {
             limits: self.limits,
             auth_throttle: Default::default(),
             pending_handshakes,
+            pending_by_address: Default::default(),
+            services: Default::default(),
             firewall_open: std::sync::atomic::AtomicBool::new(self.firewall.allows_everything()),
             firewall: std::sync::RwLock::new(Arc::new(self.firewall)),
         });

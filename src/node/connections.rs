@@ -133,6 +133,19 @@ impl Connections {
         node_inner.start_dial(node).map(|(queue, _)| queue)
     }
 
+    /// Closes the connection to `node` whose queue is `queue` (up, or still
+    /// being set up): the node holds nothing more for it.
+    pub fn close_peer(&self, node: &Atom, queue: &Arc<OutQueue>) {
+        let up = match self.lock().get(node) {
+            Some(Entry::Up(c)) if Arc::ptr_eq(&c.queue, queue) => Some(c.clone()),
+            _ => None,
+        };
+        match up {
+            Some(c) => c.running.close(),
+            None => queue.close(),
+        }
+    }
+
     /// Closes every connection and abandons every attempt.
     pub fn close_all(&self) {
         let entries: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
@@ -152,6 +165,11 @@ impl Connections {
 }
 
 impl NodeInner {
+    /// An outgoing queue for a new connection, with the node's bounds.
+    fn new_queue(&self) -> Arc<OutQueue> {
+        Arc::new(OutQueue::new(self.options.send_queue_high_water, self.limits.max_queued_control_bytes))
+    }
+
     /// Starts dialling `node` unless an entry exists; returns the entry's queue
     /// and a receiver for the setup status.
     fn start_dial(&self, node: &Atom) -> Result<(Arc<OutQueue>, Option<watch::Receiver<SetupStatus>>), String> {
@@ -174,7 +192,7 @@ impl NodeInner {
         }
         let Some(me) = self.self_ref.upgrade() else { return Err("the node is shutting down".into()) };
         let attempt = self.conns.next_id();
-        let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
+        let queue = self.new_queue();
         let (status, rx) = watch::channel(SetupStatus::InProgress);
         let task = self.runtime.spawn(me.dial(peer, attempt));
         map.insert(
@@ -281,7 +299,12 @@ impl NodeInner {
 
     /// The accepting side of one incoming connection; `_permit` holds its
     /// place among the pending handshakes until it is done.
-    pub(crate) async fn accept_one(self: Arc<Self>, incoming: Incoming, _permit: tokio::sync::OwnedSemaphorePermit) {
+    pub(crate) async fn accept_one(
+        self: Arc<Self>,
+        incoming: Incoming,
+        _permit: tokio::sync::OwnedSemaphorePermit,
+        _address_slot: super::limits::AddressSlot,
+    ) {
         let peer_addr = incoming.peer_addr;
         let timeout = self.options.handshake_timeout;
         let established = match tokio::time::timeout(timeout, incoming.finish()).await {
@@ -374,7 +397,7 @@ impl NodeInner {
             }
             None => {
                 let (status, _) = watch::channel(SetupStatus::InProgress);
-                let queue = Arc::new(OutQueue::new(self.options.send_queue_high_water));
+                let queue = self.new_queue();
                 map.insert(peer.atom().clone(), Entry::Pending(Pending { owner: attempt, dial: None, queue, status }));
                 AcceptDecision::Accept
             }
@@ -411,7 +434,7 @@ impl NodeInner {
         let (queue, status, replaced) = match map.remove(peer.atom()) {
             Some(Entry::Pending(p)) if p.owner == attempt => (p.queue, Some(p.status), None),
             Some(Entry::Up(old)) if direction == Direction::Incoming => {
-                (Arc::new(OutQueue::new(self.options.send_queue_high_water)), None, Some(old))
+                (self.new_queue(), None, Some(old))
             }
             other => {
                 // Another attempt took this entry over (simultaneous connect).
@@ -425,8 +448,10 @@ impl NodeInner {
         let id = self.conns.next_id();
         let weak = self.self_ref.clone();
         let deliver_peer = peer.clone();
+        let account = Arc::new(super::limits::PeerAccount::default());
+        let deliver_account = account.clone();
         let deliver = move |control| match weak.upgrade() {
-            Some(node) => node.dispatch(&deliver_peer, control),
+            Some(node) => node.dispatch(&deliver_peer, &deliver_account, control),
             None => Err(ConnError::Local("the node stopped".into())),
         };
         let weak = self.self_ref.clone();
@@ -514,7 +539,7 @@ impl NodeInner {
 
 /// Accepts connections until the listener fails for good or the node stops.
 /// Addresses in authentication back-off and connections beyond the pending
-/// handshake limit are closed on arrival.
+/// handshake limits (per source address, then in all) are closed on arrival.
 pub(crate) async fn accept_loop(node: std::sync::Weak<NodeInner>, listener: Box<dyn Listener>) {
     loop {
         match listener.accept().await {
@@ -525,9 +550,18 @@ pub(crate) async fn accept_loop(node: std::sync::Weak<NodeInner>, listener: Box<
                     tracing::debug!(%addr, "closed a connection from an address in authentication back-off");
                     continue;
                 }
+                let per_address = node.limits.max_pending_handshakes_per_address;
+                let Some(slot) = node.pending_by_address.try_take(addr.ip(), per_address) else {
+                    tracing::warn!(
+                        %addr,
+                        limit = per_address,
+                        "closed a connection: max_pending_handshakes_per_address reached"
+                    );
+                    continue;
+                };
                 match node.pending_handshakes.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        tokio::spawn(node.accept_one(incoming, permit));
+                        tokio::spawn(node.accept_one(incoming, permit, slot));
                     }
                     Err(_) => tracing::warn!(
                         %addr,

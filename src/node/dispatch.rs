@@ -1,16 +1,27 @@
 //! Incoming control messages: what each one does to the local node.
+//!
+//! The distribution firewall is applied here, to what a message reaches
+//! rather than how it is addressed: a registered process is guarded the same
+//! whether the peer names it or uses its pid, `rex` serves only the calls
+//! the peer's rules allow however it is reached, and a peer that may not send
+//! exit signals may not make a link (which would deliver one).
 
 use super::NodeInner;
+use super::limits::{PeerAccount, Resource};
 use super::signals::ExitKind;
+use super::table::Slot;
 use crate::conn::ConnError;
 use crate::node::Policy;
 use crate::proto::NodeName;
 use crate::proto::control::{Control, ProcessRef};
 use crate::term::{Atom, Pid, Term};
 
+use std::sync::Arc;
+
 impl NodeInner {
-    /// Handles one control message from `peer`. An error closes the connection.
-    pub(crate) fn dispatch(&self, peer: &NodeName, control: Control) -> Result<(), ConnError> {
+    /// Handles one control message from `peer`, whose holdings are counted
+    /// in `account`. An error closes the connection.
+    pub(crate) fn dispatch(&self, peer: &NodeName, account: &PeerAccount, control: Control) -> Result<(), ConnError> {
         let from_peer = |pid: &Pid| -> Result<(), ConnError> {
             if pid.node == *peer.atom() {
                 Ok(())
@@ -23,15 +34,15 @@ impl NodeInner {
                 if let Some(from) = &from {
                     from_peer(from)?;
                 }
-                self.deliver_local(&to, message)
+                if let Some(slot) = self.local_slot(&to) {
+                    self.deliver_from_peer(peer, account, &slot, None, message);
+                }
             }
             Control::RegSend { from, to, message } => {
                 from_peer(&from)?;
-                if !self.firewall_open() && !self.regsend_allowed(peer, &from, &to, &message) {
-                    return Ok(());
-                }
-                if let Some(slot) = self.procs.whereis(to.as_str()).and_then(|p| self.local_slot(&p)) {
-                    slot.deliver(message);
+                match self.procs.whereis(to.as_str()).and_then(|p| self.local_slot(&p)) {
+                    Some(slot) => self.deliver_from_peer(peer, account, &slot, Some(&to), message),
+                    None => tracing::trace!(%peer, name = %to.as_str(), "dropping a message to an unregistered name"),
                 }
             }
             Control::AliasSend { from, alias, message } => {
@@ -42,7 +53,19 @@ impl NodeInner {
             }
             Control::Link { from, to } => {
                 from_peer(&from)?;
-                self.remote_link(&from, &to);
+                if self.guarded() && !self.policy(peer).exit_signals {
+                    // A link would deliver an exit signal (when the peer's
+                    // process exits, or the connection drops): refused as if
+                    // the process did not exist, which is what the peer sees
+                    // for a dead pid.
+                    tracing::warn!(%peer, to = ?to, "firewall: refused a link (exit_signals is not allowed)");
+                    self.send_control(
+                        peer.atom(),
+                        Control::Exit { from: to, to: from, reason: Term::atom("noproc") },
+                    );
+                    return Ok(());
+                }
+                self.remote_link(account, &from, &to)?;
             }
             Control::Unlink { from, to } => {
                 from_peer(&from)?;
@@ -58,13 +81,15 @@ impl NodeInner {
             }
             Control::Exit { from, to, reason } => {
                 from_peer(&from)?;
+                // Delivered only over a link that exists: one the peer was
+                // allowed to make, or one a local process made itself.
                 if let Some(slot) = self.local_slot(&to) {
                     self.deliver_exit(&slot, &from, reason, ExitKind::Link);
                 }
             }
             Control::Exit2 { from, to, reason } => {
                 from_peer(&from)?;
-                if !self.firewall_open() && !self.policy(peer).exit_signals {
+                if self.guarded() && !self.policy(peer).exit_signals {
                     tracing::warn!(%peer, reason = %reason.bounded(100), "firewall: dropped an exit signal");
                     return Ok(());
                 }
@@ -78,11 +103,23 @@ impl NodeInner {
             }
             Control::MonitorP { from, target, reference } => {
                 from_peer(&from)?;
-                self.remote_monitor(&from, &target, &reference);
+                if let ProcessRef::Name(name) = &target
+                    && self.guarded()
+                    && !self.name_allowed(peer, name)
+                {
+                    // A name the peer may not reach is, to it, a name nobody holds.
+                    tracing::debug!(%peer, name = %name.as_str(), "firewall: a monitor of a guarded name fires noproc");
+                    self.send_control(
+                        peer.atom(),
+                        Control::MonitorPExit { target, watcher: from, reference, reason: Term::atom("noproc") },
+                    );
+                    return Ok(());
+                }
+                self.remote_monitor(account, &from, &target, &reference)?;
             }
             Control::DemonitorP { from, target, reference } => {
                 from_peer(&from)?;
-                self.remote_demonitor(&target, &reference);
+                self.remote_demonitor(&from, &target, &reference);
             }
             Control::MonitorPExit { target, watcher, reference, reason } => {
                 if let ProcessRef::Pid(p) = &target {
@@ -92,10 +129,9 @@ impl NodeInner {
             }
             Control::SpawnRequest { req_id, from, group_leader: _, module, function, arity, opts, args } => {
                 from_peer(&from)?;
-                if let Some((m, f)) =
-                    (!self.firewall_open()).then(|| self.spawn_denied(peer, &module, &function, &args)).flatten()
-                {
-                    tracing::warn!(%peer, module = %m, function = %f, "firewall: refused a spawn request");
+                let refusal = if self.guarded() { self.spawn_refusal(peer, &module, &function, &args, &opts) } else { None };
+                if let Some(why) = refusal {
+                    tracing::warn!(%peer, module = %module.as_str(), function = %function.as_str(), why, "firewall: refused a spawn request");
                     self.send_control(
                         peer.atom(),
                         Control::SpawnReply { req_id, to: from, flags: 0, result: Term::atom("not_allowed") },
@@ -104,7 +140,7 @@ impl NodeInner {
                 }
                 let request =
                     super::services::spawn::SpawnRequest { req_id, from, module, function, arity, opts, args };
-                super::services::spawn::handle(self, request);
+                super::services::spawn::handle(self, account, request);
             }
             Control::SpawnReply { req_id, to, flags: _, result } => {
                 let reply = match result {
@@ -121,68 +157,149 @@ impl NodeInner {
                         error,
                     ]),
                 };
-                self.deliver_local(&to, reply);
+                if let Some(slot) = self.local_slot(&to) {
+                    slot.deliver_remote(reply, self.limits.max_mailbox_messages);
+                }
             }
             Control::NodeLink => {}
         }
         Ok(())
     }
 
-    fn firewall_open(&self) -> bool {
-        self.firewall_open.load(std::sync::atomic::Ordering::Acquire)
+    /// A message from `peer` for the local process in `slot`, addressed by
+    /// `name` or (with `None`) by pid: `rex` requests are served here, the
+    /// mesh process hears only well-formed news, guarded names are checked,
+    /// and the rest goes to the mailbox within its bound.
+    fn deliver_from_peer(
+        &self,
+        peer: &NodeName,
+        account: &PeerAccount,
+        slot: &Arc<Slot>,
+        name: Option<&Atom>,
+        message: Term,
+    ) {
+        let services = self.services.get();
+        if services.is_some_and(|s| s.rex == slot.pid) {
+            self.rex_from_peer(peer, account, slot, message);
+            return;
+        }
+        if self.guarded() {
+            // The rule covers the process, however it was addressed.
+            let by_pid = name.is_none();
+            let held;
+            let name = match name {
+                Some(name) => Some(name),
+                None => {
+                    held = slot.state().name.clone();
+                    held.as_ref()
+                }
+            };
+            if let Some(name) = name
+                && !self.name_allowed(peer, name)
+            {
+                tracing::warn!(%peer, name = %name.as_str(), by_pid, "firewall: dropped a message to a guarded process");
+                return;
+            }
+        }
+        if services.is_some_and(|s| s.mesh.as_ref() == Some(&slot.pid))
+            && !super::mesh::admissible(peer, &message, self.limits.max_connections)
+        {
+            tracing::warn!(%peer, message = %message.bounded(120), "dropped a mesh message that does not fit the mesh protocol");
+            return;
+        }
+        slot.deliver_remote(message, self.limits.max_mailbox_messages);
+    }
+
+    /// A message from `peer` to `rex`. Calls and casts are checked against
+    /// the rpc rule, must name a reply-to on the peer itself, and count
+    /// against the peer's running requests; anything else goes to the `rex`
+    /// process.
+    fn rex_from_peer(&self, peer: &NodeName, account: &PeerAccount, rex: &Arc<Slot>, message: Term) {
+        let Some(request) = super::services::rpc::RexRequest::parse(&message) else {
+            rex.deliver_remote(message, self.limits.max_mailbox_messages);
+            return;
+        };
+        if request.expects_reply() && request.reply_to.node != *peer.atom() {
+            tracing::warn!(%peer, reply_to = ?request.reply_to, "dropped an rpc request whose answer would go to another node");
+            return;
+        }
+        if self.guarded() {
+            let policy = self.policy(peer);
+            if !policy.rpc.allows(request.module.as_str(), request.function.as_str()) {
+                tracing::warn!(%peer, module = %request.module.as_str(), function = %request.function.as_str(), "firewall: refused an rpc call");
+                self.answer_rex(peer, &request, Term::atom("not_allowed"));
+                return;
+            }
+        }
+        let Some(charge) = account.charge(Resource::Request, &self.limits) else {
+            tracing::warn!(%peer, limit = "max_requests_per_peer", "refused an rpc call: too many of the peer's requests are running");
+            self.answer_rex(peer, &request, Term::atom("system_limit"));
+            return;
+        };
+        let Some(inner) = self.self_ref.upgrade() else { return };
+        super::services::rpc::serve(super::Node { inner }, rex.pid.clone(), request, Some(charge));
+    }
+
+    /// Answers a refused rex request with `{badrpc, {'EXIT', Reason}}`, sent
+    /// from no process so that the refusal does not name `rex`'s pid.
+    fn answer_rex(&self, peer: &NodeName, request: &super::services::rpc::RexRequest, reason: Term) {
+        let refusal = Term::Tuple(vec![Term::atom("badrpc"), Term::Tuple(vec![Term::atom("EXIT"), reason])]);
+        if let Some(reply) = request.reply_message(refusal) {
+            self.send_control(peer.atom(), Control::Send { from: None, to: request.reply_to.clone(), message: reply });
+        }
+    }
+
+    /// Whether the firewall restricts anyone: the per-message checks are
+    /// skipped when it allows everything to everyone.
+    fn guarded(&self) -> bool {
+        !self.firewall_open.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn policy(&self, peer: &NodeName) -> Policy {
         self.firewall.read().unwrap_or_else(|p| p.into_inner()).policy_for(peer.as_str()).clone()
     }
 
-    /// Checks a spawn request against the peer's policy: `Some((module,
-    /// function))` naming what was refused, `None` when it may run.
-    fn spawn_denied(&self, peer: &NodeName, module: &Atom, function: &Atom, args: &Term) -> Option<(String, String)> {
+    /// Whether `peer` may reach the process registered as `name`. `rex` is
+    /// governed by the rpc rule instead, call by call (in `rex_from_peer`),
+    /// so that a refused call is answered `not_allowed` rather than left to
+    /// time out: it is always reachable, and serves only what the rule allows.
+    fn name_allowed(&self, peer: &NodeName, name: &Atom) -> bool {
+        if name.as_str() == "rex" {
+            return true;
+        }
+        let firewall = self.firewall.read().unwrap_or_else(|p| p.into_inner()).clone();
+        firewall.policy_for(peer.as_str()).names.allows(name.as_str())
+    }
+
+    /// Checks a spawn request against the peer's policy: why it is refused,
+    /// or `None` when it may run.
+    fn spawn_refusal(
+        &self,
+        peer: &NodeName,
+        module: &Atom,
+        function: &Atom,
+        args: &Term,
+        opts: &Term,
+    ) -> Option<&'static str> {
         let firewall = self.firewall.read().unwrap_or_else(|p| p.into_inner()).clone();
         let policy = firewall.policy_for(peer.as_str());
         let args = args.as_list().unwrap_or(&[]);
-        let target = match (module.as_str(), function.as_str(), args) {
-            ("erpc", "execute_call", [_, Term::Atom(m), Term::Atom(f), _]) => (m.clone(), f.clone(), true),
-            ("erpc", "execute_cast", [Term::Atom(m), Term::Atom(f), _]) => (m.clone(), f.clone(), true),
-            _ => (module.clone(), function.clone(), false),
+        let (m, f, via_erpc) = match (module.as_str(), function.as_str(), args) {
+            ("erpc", "execute_call", [_, Term::Atom(m), Term::Atom(f), _]) => (m, f, true),
+            ("erpc", "execute_cast", [Term::Atom(m), Term::Atom(f), _]) => (m, f, true),
+            _ => (module, function, false),
         };
-        let (m, f, via_erpc) = target;
-        let allowed = (via_erpc || policy.spawn) && policy.rpc.allows(m.as_str(), f.as_str());
-        (!allowed).then(|| (m.as_str().to_string(), f.as_str().to_string()))
-    }
-
-    /// Checks a message to a registered name against the peer's policy;
-    /// calls through `rex` are checked per function and refused calls answered.
-    fn regsend_allowed(&self, peer: &NodeName, from: &Pid, to: &Atom, message: &Term) -> bool {
-        let firewall = self.firewall.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let policy = firewall.policy_for(peer.as_str());
-        // `rex` is an rpc endpoint: the rpc rule governs it, per function.
-        if to.as_str() != "rex" {
-            if !policy.names.allows(to.as_str()) {
-                tracing::warn!(%peer, name = %to.as_str(), "firewall: dropped a message to a registered name");
-                return false;
-            }
-            return true;
+        if !via_erpc && !policy.spawn {
+            return Some("spawn is not allowed");
         }
-        if policy.rpc == crate::node::RpcRule::All {
-            return true;
+        if !policy.rpc.allows(m.as_str(), f.as_str()) {
+            return Some("the rpc rule does not allow the function");
         }
-        let Some(call) = super::services::rpc::RexRequest::parse(message) else { return true };
-        if policy.rpc.allows(call.module.as_str(), call.function.as_str()) {
-            return true;
+        let links = opts.as_list().unwrap_or(&[]).iter().any(|o| o.is_atom("link"));
+        if links && !policy.exit_signals {
+            return Some("a linked spawn needs exit_signals");
         }
-        tracing::warn!(%peer, module = %call.module.as_str(), function = %call.function.as_str(), "firewall: refused an rpc call");
-        let refusal =
-            Term::Tuple(vec![Term::atom("badrpc"), Term::Tuple(vec![Term::atom("EXIT"), Term::atom("not_allowed")])]);
-        if let Some(reply) = call.reply_message(refusal) {
-            let rex = self.procs.whereis("rex").unwrap_or_else(|| from.clone());
-            self.send_control(
-                peer.atom(),
-                Control::Send { from: Some(rex), to: call.reply_to.clone(), message: reply },
-            );
-        }
-        false
+        None
     }
 
     /// Puts a message in a local mailbox; dropped if the process is gone or

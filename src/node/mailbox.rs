@@ -23,6 +23,8 @@ struct State {
     waker: Option<Waker>,
     /// Set when the receiver is gone: signals sent after that are dropped.
     closed: bool,
+    /// Set when a bounded send found the queue full, until the receiver reads.
+    overflowing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -56,7 +58,42 @@ pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
     (MailboxSender { shared: shared.clone() }, Mailbox { shared })
 }
 
+/// What [`MailboxSender::send_bounded`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bounded {
+    /// Queued (or dropped because the receiver is gone).
+    Sent,
+    /// Dropped: the queue was full, and this is the first drop since the
+    /// receiver last read.
+    FirstDropped,
+    /// Dropped again.
+    Dropped,
+}
+
 impl MailboxSender {
+    /// [`MailboxSender::send`], unless the queue already holds `limit` signals.
+    pub fn send_bounded(&self, signal: Signal, limit: usize) -> Bounded {
+        let waker = {
+            let mut state = self.shared.lock();
+            if state.closed {
+                return Bounded::Sent;
+            }
+            if state.queue.len() >= limit {
+                let first = !state.overflowing;
+                state.overflowing = true;
+                drop(state);
+                drop(signal);
+                return if first { Bounded::FirstDropped } else { Bounded::Dropped };
+            }
+            state.queue.push_back(signal);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Bounded::Sent
+    }
+
     /// Queues `signal` and wakes the receiver; false (and the signal is
     /// dropped) when the receiver is gone.
     pub fn send(&self, signal: Signal) -> bool {
@@ -85,6 +122,7 @@ impl Mailbox {
     pub fn try_recv(&mut self) -> Option<Signal> {
         let mut state = self.shared.lock();
         let signal = state.queue.pop_front();
+        state.overflowing = false;
         release_if_drained(&mut state);
         signal
     }
@@ -92,6 +130,7 @@ impl Mailbox {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
         let mut state = self.shared.lock();
         if let Some(signal) = state.queue.pop_front() {
+            state.overflowing = false;
             release_if_drained(&mut state);
             return Poll::Ready(signal);
         }
@@ -200,6 +239,23 @@ mod tests {
         }
         while rx.try_recv().is_some() {}
         assert!(tx.shared.lock().queue.capacity() >= 10);
+    }
+
+    #[test]
+    fn a_bounded_send_drops_beyond_the_limit_until_the_receiver_reads() {
+        let (tx, mut rx) = mailbox();
+        assert_eq!(tx.send_bounded(message(1), 2), Bounded::Sent);
+        assert_eq!(tx.send_bounded(message(2), 2), Bounded::Sent);
+        assert_eq!(tx.send_bounded(message(3), 2), Bounded::FirstDropped);
+        assert_eq!(tx.send_bounded(message(4), 2), Bounded::Dropped);
+        assert!(tx.send(message(5)), "unbounded sends still go in");
+        assert_eq!(rx.try_recv().map(number), Some(1));
+        assert_eq!(rx.try_recv().map(number), Some(2));
+        assert_eq!(tx.send_bounded(message(6), 2), Bounded::Sent, "reading made room");
+        assert_eq!(tx.send_bounded(message(7), 2), Bounded::FirstDropped, "a new overflow is logged again");
+        assert_eq!(rx.try_recv().map(number), Some(5));
+        assert_eq!(rx.try_recv().map(number), Some(6));
+        assert!(rx.try_recv().is_none());
     }
 
     #[test]

@@ -30,13 +30,30 @@ pub(crate) const MESH_NAME: &str = "beamlink_mesh";
 const HELLO: &str = "beamlink_mesh_hello";
 const NODES: &str = "beamlink_mesh_nodes";
 
-/// Starts the mesh process (visible nodes only).
-pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
+/// Whether a message from `peer` to the mesh process fits the protocol: a
+/// hello that names its sender as the connection's own peer, or news, each
+/// listing at most `max_members` node names. Anything else is dropped before
+/// it can make this node dial.
+pub(crate) fn admissible(peer: &NodeName, message: &Term, max_members: usize) -> bool {
+    let names = |list: &Term| {
+        list.as_list().is_some_and(|l| l.len() <= max_members && l.iter().all(|n| matches!(n, Term::Atom(_))))
+    };
+    match message.as_tuple() {
+        Some([tag, Term::Atom(sender), known]) if tag.is_atom(HELLO) => sender == peer.atom() && names(known),
+        Some([tag, known]) if tag.is_atom(NODES) => names(known),
+        // Node events come from this node itself, never from a peer.
+        _ => false,
+    }
+}
+
+/// Starts the mesh process (visible nodes only); returns its pid.
+pub(crate) fn start(node: &Node) -> Result<Option<crate::term::Pid>, NodeError> {
     if node.inner.options.hidden {
-        return Ok(());
+        return Ok(None);
     }
     node.spawn_registered(MESH_NAME, |mut p| async move {
         p.monitor_nodes(true);
+        let mesh = Atom::new(MESH_NAME);
         while let Ok(msg) = p.recv().await {
             let node = p.node().clone();
             match msg.as_tuple() {
@@ -46,7 +63,7 @@ pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
                         Term::Atom(node.name().atom().clone()),
                         Term::list(node.inner.mesh_members().into_iter().map(Term::Atom).collect()),
                     ]);
-                    let _ = p.send_named(MESH_NAME, peer.as_str(), hello).await;
+                    node.inner.service_send_named(p.pid(), &mesh, peer, hello);
                 }
                 Some([tag, Term::Atom(peer), known]) if tag.is_atom(HELLO) => {
                     let Some(conn) = node.inner.conns.get(peer) else { continue };
@@ -59,11 +76,11 @@ pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
                         let others: Vec<Term> =
                             members.iter().filter(|m| *m != peer).cloned().map(Term::Atom).collect();
                         let to_newcomer = Term::Tuple(vec![Term::atom(NODES), Term::list(others)]);
-                        let _ = p.send_named(MESH_NAME, peer.as_str(), to_newcomer).await;
+                        node.inner.service_send_named(p.pid(), &mesh, peer, to_newcomer);
                         let about_newcomer =
                             Term::Tuple(vec![Term::atom(NODES), Term::list(vec![Term::Atom(peer.clone())])]);
                         for m in members.iter().filter(|m| *m != peer) {
-                            let _ = p.send_named(MESH_NAME, m.as_str(), about_newcomer.clone()).await;
+                            node.inner.service_send_named(p.pid(), &mesh, m, about_newcomer.clone());
                         }
                     }
                 }
@@ -73,8 +90,8 @@ pub(crate) fn start(node: &Node) -> Result<(), NodeError> {
                 _ => {}
             }
         }
-    })?;
-    Ok(())
+    })
+    .map(Some)
 }
 
 /// Connects to every node in `known` this node is not connected to yet.

@@ -150,8 +150,12 @@ pub(crate) struct NodeInner {
     pub auth_throttle: limits::AuthThrottle,
     /// Incoming handshakes in progress (bounded by `limits.max_pending_handshakes`).
     pub pending_handshakes: Arc<tokio::sync::Semaphore>,
+    /// The same, per source address (bounded by `limits.max_pending_handshakes_per_address`).
+    pub pending_by_address: Arc<limits::PendingByAddress>,
     /// What each peer may ask of this node.
     pub firewall: std::sync::RwLock<Arc<Firewall>>,
+    /// The pids of `rex` and the mesh process, set once at start.
+    pub services: std::sync::OnceLock<services::ServicePids>,
     /// Set when the firewall allows everything to everyone, so the per-message
     /// checks can be skipped.
     pub firewall_open: std::sync::atomic::AtomicBool,

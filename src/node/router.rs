@@ -51,8 +51,8 @@ impl NodeInner {
         let queue = self.conns.queue_for(self, &to.node).map_err(|reason| no_connection(&to.node, reason))?;
         match queue.try_push(Control::Send { from: from.cloned(), to: to.clone(), message: msg }, cost) {
             Ok(()) => Ok(()),
-            Err((QueueError::Full, _)) => Err(SendError::Busy(to.node.to_string())),
             Err((QueueError::Closed, _)) => Err(no_connection(&to.node, "the connection closed".into())),
+            Err(_) => Err(SendError::Busy(to.node.to_string())),
         }
     }
 
@@ -83,8 +83,8 @@ impl NodeInner {
             if wait { queue.push_wait(control, cost).await } else { queue.try_push(control, cost).map_err(|(e, _)| e) };
         match pushed {
             Ok(()) => Ok(()),
-            Err(QueueError::Full) => Err(SendError::Busy(node.to_string())),
             Err(QueueError::Closed) => Err(no_connection(node, "the connection closed".into())),
+            Err(_) => Err(SendError::Busy(node.to_string())),
         }
     }
 
@@ -92,6 +92,8 @@ impl NodeInner {
     /// monitor exits): never waits, never refused for being busy. If the node
     /// is unreachable the message is dropped, as Erlang drops it; the
     /// connection failure cleans up the links and monitors that concern it.
+    /// A peer for which such messages pile up past
+    /// `Limits::max_queued_control_bytes` is disconnected.
     pub(crate) fn send_control(&self, node: &Atom, control: Control) {
         let cost = match &control {
             Control::Send { message, .. } | Control::RegSend { message, .. } | Control::AliasSend { message, .. } => {
@@ -104,20 +106,70 @@ impl NodeInner {
         };
         match self.conns.queue_for(self, node) {
             Ok(queue) => {
-                let _ = queue.push(control, cost);
+                if let Err(QueueError::Overflow { limit }) = queue.push(control, cost) {
+                    tracing::warn!(
+                        peer = %node,
+                        limit = "max_queued_control_bytes",
+                        bytes = limit,
+                        "disconnecting a peer that does not read what it asks for"
+                    );
+                    self.conns.close_peer(node, &queue);
+                }
             }
             Err(reason) => tracing::debug!(node = %node, %reason, "dropping a control message to an unreachable node"),
         }
+    }
+
+    /// Sends from a shared service (`rex`, `net_kernel`, `echo`, the mesh):
+    /// queued for the receiver without ever waiting on its back-pressure, so
+    /// one slow peer cannot delay the service for others (see [`NodeInner::send_control`]).
+    pub(crate) fn service_send(&self, from: &Pid, to: &Pid, msg: Term) {
+        if self.is_local(to) {
+            self.deliver_local(to, msg);
+            return;
+        }
+        match self.check_size(&msg) {
+            Ok(_) => self.send_control(&to.node, Control::Send { from: Some(from.clone()), to: to.clone(), message: msg }),
+            Err(e) => tracing::warn!(to = ?to, error = %e, "a service dropped a reply it cannot send"),
+        }
+    }
+
+    /// Sends to `{Name, Node}` from a shared service, queued as
+    /// [`NodeInner::service_send`] queues.
+    pub(crate) fn service_send_named(&self, from: &Pid, name: &Atom, node: &Atom, msg: Term) {
+        match self.check_size(&msg) {
+            Ok(_) => self.send_control(node, Control::RegSend { from: from.clone(), to: name.clone(), message: msg }),
+            Err(e) => tracing::warn!(%node, error = %e, "a service dropped a message it cannot send"),
+        }
+    }
+
+    /// A gen_server reply from a shared service, queued as [`NodeInner::service_send`] queues.
+    pub(crate) fn service_reply(&self, from: &Pid, to: &ReplyTo, reply: Term) {
+        let msg = Term::Tuple(vec![to.tag.clone(), reply]);
+        match self.reply_alias(to) {
+            Some(alias) => match self.check_size(&msg) {
+                Ok(_) => self.send_control(&to.pid.node, Control::AliasSend { from: from.clone(), alias, message: msg }),
+                Err(e) => tracing::warn!(to = ?to.pid, error = %e, "a service dropped a reply it cannot send"),
+            },
+            None => self.service_send(from, &to.pid, msg),
+        }
+    }
+
+    /// The alias to answer a call at: the tag carries one and the caller's
+    /// node supports aliases.
+    fn reply_alias(&self, to: &ReplyTo) -> Option<Term> {
+        if self.is_local(&to.pid) {
+            return None;
+        }
+        let alias = alias_of(&to.tag)?;
+        self.conns.flags_of(&to.pid.node).is_some_and(|f| f.contains(DistFlags::ALIAS)).then_some(alias)
     }
 
     /// Replies to a gen_server call: to the caller's alias when the tag carries
     /// one and the caller's node supports aliases, otherwise to its pid.
     pub(crate) async fn reply(&self, from: &Pid, to: &ReplyTo, reply: Term) -> Result<(), SendError> {
         let msg = Term::Tuple(vec![to.tag.clone(), reply]);
-        if !self.is_local(&to.pid)
-            && let Some(alias) = alias_of(&to.tag)
-            && self.conns.flags_of(&to.pid.node).is_some_and(|f| f.contains(DistFlags::ALIAS))
-        {
+        if let Some(alias) = self.reply_alias(to) {
             let cost = self.check_size(&msg)?;
             let control = Control::AliasSend { from: from.clone(), alias, message: msg };
             return self.queue_control(&to.pid.node, control, cost, true).await;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::NodeInner;
-use super::table::{LinkState, MonitorOut, MonitorTarget, Signal, Slot, Watcher};
+use super::limits::{Charge, PeerAccount, Resource};
+use super::table::{Link, LinkState, MonitorOut, MonitorTarget, Signal, Slot, Watcher};
+use crate::conn::ConnError;
 use crate::proto::control::{Control, ProcessRef};
 use crate::term::{Atom, Pid, Reference, Term};
 
@@ -55,7 +57,7 @@ impl NodeInner {
         let me = &slot.pid;
         self.procs.remove(me, name.as_ref());
         for (peer, link) in links {
-            if link == LinkState::Active {
+            if link.state == LinkState::Active {
                 self.send_link_exit(me, &peer, reason.clone());
             }
         }
@@ -100,7 +102,7 @@ impl NodeInner {
                 return;
             }
             if kind == ExitKind::Link {
-                match state.links.get(from) {
+                match state.links.get(from).map(|l| l.state) {
                     Some(LinkState::Active) => {
                         state.links.remove(from);
                     }
@@ -201,13 +203,13 @@ impl NodeInner {
             if !state.alive {
                 return;
             }
-            state.links.insert(to.clone(), LinkState::Active);
+            state.links.insert(to.clone(), Link::own());
         }
         if self.is_local(to) {
             if let Some(other) = self.local_slot(to) {
                 let mut st = other.state();
                 if st.alive {
-                    st.links.insert(me, LinkState::Active);
+                    st.links.insert(me, Link::own());
                     return;
                 }
             }
@@ -235,10 +237,8 @@ impl NodeInner {
         };
         {
             let mut state = slot.state();
-            match state.links.get(to) {
-                Some(LinkState::Active) => {
-                    state.links.insert(to.clone(), LinkState::Unlinking(id));
-                }
+            match state.links.get_mut(to) {
+                Some(link) if link.state == LinkState::Active => link.state = LinkState::Unlinking(id),
                 _ => return,
             }
         }
@@ -264,7 +264,7 @@ impl NodeInner {
             if let Some(other) = pid.and_then(|p| self.local_slot(&p)) {
                 let mut st = other.state();
                 if st.alive {
-                    st.watchers.insert(reference.clone(), Watcher { pid: me, by_name });
+                    st.watchers.insert(reference.clone(), Watcher { pid: me, by_name, _charge: None });
                     return reference;
                 }
             }
@@ -307,26 +307,44 @@ impl NodeInner {
         self.ensure_connection(&atom);
     }
 
-    /// A remote process asked to link to the local `to`.
-    pub(crate) fn remote_link(&self, from: &Pid, to: &Pid) {
+    /// A remote process asked to link to the local `to`. The link counts
+    /// against the peer's `account` and the process's limit; crossing either
+    /// disconnects the peer.
+    pub(crate) fn remote_link(&self, account: &PeerAccount, from: &Pid, to: &Pid) -> Result<(), ConnError> {
         if let Some(slot) = self.local_slot(to) {
             let mut st = slot.state();
             if st.alive {
-                st.links.entry(from.clone()).or_insert(LinkState::Active);
-                return;
+                if st.links.contains_key(from) {
+                    return Ok(());
+                }
+                let charge = self.charge_for(account, Resource::Link)?;
+                if st.links.len() >= self.limits.max_remote_links_per_process {
+                    return Err(per_process_limit("max_remote_links_per_process", to, st.links.len()));
+                }
+                st.links.insert(from.clone(), Link { state: LinkState::Active, _charge: Some(charge) });
+                return Ok(());
             }
         }
         self.send_control(
             &from.node.clone(),
             Control::Exit { from: to.clone(), to: from.clone(), reason: Term::atom("noproc") },
         );
+        Ok(())
+    }
+
+    /// One more of `what` for the peer, or the error that disconnects it.
+    pub(crate) fn charge_for(&self, account: &PeerAccount, what: Resource) -> Result<Charge, ConnError> {
+        account.charge(what, &self.limits).ok_or_else(|| ConnError::Limit {
+            limit: what.limit_name(),
+            detail: format!("{} held at once", account.held(what)),
+        })
     }
 
     /// A remote process unlinked from the local `to` (UNLINK_ID): remove and acknowledge.
     pub(crate) fn remote_unlink_id(&self, id: u64, from: &Pid, to: &Pid) {
         if let Some(slot) = self.local_slot(to) {
             let mut st = slot.state();
-            if st.links.get(from) == Some(&LinkState::Active) {
+            if st.links.get(from).is_some_and(|l| l.state == LinkState::Active) {
                 st.links.remove(from);
             }
         }
@@ -337,7 +355,7 @@ impl NodeInner {
     pub(crate) fn remote_unlink_ack(&self, id: u64, from: &Pid, to: &Pid) {
         if let Some(slot) = self.local_slot(to) {
             let mut st = slot.state();
-            if st.links.get(from) == Some(&LinkState::Unlinking(id)) {
+            if st.links.get(from).is_some_and(|l| l.state == LinkState::Unlinking(id)) {
                 st.links.remove(from);
             }
         }
@@ -350,8 +368,15 @@ impl NodeInner {
         }
     }
 
-    /// A remote process asked to monitor a local one.
-    pub(crate) fn remote_monitor(&self, from: &Pid, target: &ProcessRef, reference: &Reference) {
+    /// A remote process asked to monitor a local one. The monitor counts
+    /// against the peer's `account` and the process's limit.
+    pub(crate) fn remote_monitor(
+        &self,
+        account: &PeerAccount,
+        from: &Pid,
+        target: &ProcessRef,
+        reference: &Reference,
+    ) -> Result<(), ConnError> {
         let (pid, by_name) = match target {
             ProcessRef::Pid(p) => (Some(p.clone()), None),
             ProcessRef::Name(n) => (self.procs.whereis(n.as_str()), Some(n.clone())),
@@ -359,8 +384,15 @@ impl NodeInner {
         if let Some(slot) = pid.and_then(|p| self.local_slot(&p)) {
             let mut st = slot.state();
             if st.alive {
-                st.watchers.insert(reference.clone(), Watcher { pid: from.clone(), by_name });
-                return;
+                if st.watchers.contains_key(reference) {
+                    return Ok(());
+                }
+                let charge = self.charge_for(account, Resource::Monitor)?;
+                if st.watchers.len() >= self.limits.max_remote_monitors_per_process {
+                    return Err(per_process_limit("max_remote_monitors_per_process", &slot.pid, st.watchers.len()));
+                }
+                st.watchers.insert(reference.clone(), Watcher { pid: from.clone(), by_name, _charge: Some(charge) });
+                return Ok(());
             }
         }
         self.send_control(
@@ -372,16 +404,21 @@ impl NodeInner {
                 reason: Term::atom("noproc"),
             },
         );
+        Ok(())
     }
 
-    /// A remote process stopped monitoring a local one.
-    pub(crate) fn remote_demonitor(&self, target: &ProcessRef, reference: &Reference) {
+    /// A remote process (`from`) stopped monitoring a local one. Only the
+    /// watcher that made the monitor can remove it: references are not secrets.
+    pub(crate) fn remote_demonitor(&self, from: &Pid, target: &ProcessRef, reference: &Reference) {
         let pid = match target {
             ProcessRef::Pid(p) => Some(p.clone()),
             ProcessRef::Name(n) => self.procs.whereis(n.as_str()),
         };
         if let Some(slot) = pid.and_then(|p| self.local_slot(&p)) {
-            slot.state().watchers.remove(reference);
+            let mut st = slot.state();
+            if st.watchers.get(reference).is_some_and(|w| w.pid == *from) {
+                st.watchers.remove(reference);
+            }
         }
         // A name monitor whose process has since exited has nothing left to remove.
     }
@@ -399,7 +436,13 @@ impl NodeInner {
             ProcessRef::Pid(p) => MonitorTarget::Pid(p.clone()),
             ProcessRef::Name(name) => MonitorTarget::Name { name: name.clone(), node: peer.clone() },
         };
-        self.send_down(watcher, reference, &target, reason);
+        // A peer fires only the monitors our processes hold on its own
+        // processes, for the target they name: never one on a third node's.
+        let Some(slot) = self.local_slot(watcher) else { return };
+        let matches = slot.state().monitors.get(reference).is_some_and(|m| m.target == target);
+        if matches {
+            self.send_down(watcher, reference, &target, reason);
+        }
     }
 
     /// The connection to `node` is gone (or never came up): every local link
@@ -417,8 +460,8 @@ impl NodeInner {
                 let broken: Vec<Pid> = st.links.keys().filter(|p| p.node == *node).cloned().collect();
                 let mut links = Vec::new();
                 for p in broken {
-                    if let Some(state) = st.links.remove(&p) {
-                        links.push((p, state));
+                    if let Some(link) = st.links.remove(&p) {
+                        links.push((p, link.state));
                     }
                 }
                 let fired_refs: Vec<Reference> =
@@ -452,4 +495,8 @@ impl NodeInner {
             }
         }
     }
+}
+
+fn per_process_limit(limit: &'static str, pid: &Pid, held: usize) -> ConnError {
+    ConnError::Limit { limit, detail: format!("process {pid:?} already holds {held}") }
 }

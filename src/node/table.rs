@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio::task::AbortHandle;
 
+use super::limits::Charge;
 use super::mailbox::{Mailbox, MailboxSender, mailbox};
 use crate::term::{Atom, Pid, Reference, Term};
 
@@ -26,6 +27,23 @@ pub(crate) enum LinkState {
     /// This process sent UNLINK_ID with this id and awaits the ack; exit
     /// signals over the link are ignored meanwhile.
     Unlinking(u64),
+}
+
+/// One link of a process: its state, and the peer's [`Charge`] when another
+/// node made it.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub state: LinkState,
+    /// Counted against the peer that asked for the link; given back when the
+    /// link goes, however it goes.
+    pub _charge: Option<Charge>,
+}
+
+impl Link {
+    /// An active link this node (one of its processes) made.
+    pub fn own() -> Link {
+        Link { state: LinkState::Active, _charge: None }
+    }
 }
 
 /// A monitor this process holds on another.
@@ -63,12 +81,14 @@ impl MonitorTarget {
 }
 
 /// A process that monitors this one.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Watcher {
     /// The watching process.
     pub pid: Pid,
     /// Set when the monitor was made by registered name.
     pub by_name: Option<Atom>,
+    /// Counted against the peer whose process watches, if remote.
+    pub _charge: Option<Charge>,
 }
 
 /// Everything about a process that signals change.
@@ -76,7 +96,7 @@ pub(crate) struct Watcher {
 pub(crate) struct SlotState {
     pub alive: bool,
     pub trap_exit: bool,
-    pub links: HashMap<Pid, LinkState>,
+    pub links: HashMap<Pid, Link>,
     pub monitors: HashMap<Reference, MonitorOut>,
     pub watchers: HashMap<Reference, Watcher>,
     pub node_monitors: HashMap<Atom, usize>,
@@ -102,6 +122,14 @@ impl Slot {
     /// Puts a message in the mailbox (dropped if the process is gone).
     pub fn deliver(&self, msg: Term) {
         self.tx.send(Signal::Message(msg));
+    }
+
+    /// Puts a message from another node in the mailbox unless it already
+    /// holds `limit` signals; a dropped message is logged once per overflow.
+    pub fn deliver_remote(&self, msg: Term, limit: usize) {
+        if self.tx.send_bounded(Signal::Message(msg), limit) == super::mailbox::Bounded::FirstDropped {
+            tracing::warn!(pid = ?self.pid, limit, "dropping messages from other nodes: the mailbox is full (max_mailbox_messages)");
+        }
     }
 }
 

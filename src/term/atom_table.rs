@@ -20,6 +20,9 @@ use super::Atom;
 pub struct AtomTable {
     atoms: HashSet<Atom>,
     max_atoms: usize,
+    /// Bytes the held atoms are counted as occupying (see [`ATOM_OVERHEAD`]).
+    bytes: usize,
+    max_bytes: usize,
     /// The atoms seen most recently, by a cheap index of their text: the
     /// same few atoms (node names, message tags) recur in every message, and
     /// a hit here costs one comparison instead of a hash.
@@ -35,19 +38,50 @@ fn recent_slot(text: &[u8]) -> usize {
     (text.len() ^ first ^ last.wrapping_mul(31)) % RECENT
 }
 
+/// What one held atom is counted as costing beyond its text: its shared
+/// allocation's header and its slot in the table (with the table's spare room).
+pub const ATOM_OVERHEAD: usize = 64;
+
+/// Which budget of an [`AtomTable`] ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AtomBudget {
+    /// The number of distinct atoms.
+    Count,
+    /// The bytes they occupy: text plus [`ATOM_OVERHEAD`] each.
+    Bytes,
+}
+
 /// The atom budget of an [`AtomTable`] is used up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AtomBudgetExceeded {
     /// The budget.
     pub limit: usize,
+    /// Which budget.
+    pub budget: AtomBudget,
 }
 
 impl std::error::Error for AtomBudgetExceeded {}
 
 impl AtomTable {
-    /// An empty table that holds at most `max_atoms` distinct atoms.
+    /// An empty table that holds at most `max_atoms` distinct atoms (and
+    /// no byte budget beyond what that many atoms can take).
     pub fn new(max_atoms: usize) -> AtomTable {
-        AtomTable { atoms: HashSet::new(), max_atoms, recent: Default::default() }
+        AtomTable { atoms: HashSet::new(), max_atoms, bytes: 0, max_bytes: usize::MAX, recent: Default::default() }
+    }
+
+    /// Also bounds the bytes the atoms occupy: each counts as its text's
+    /// length plus [`ATOM_OVERHEAD`]. A 255-character atom of 4-byte
+    /// characters is 1,020 bytes of text, so a count budget alone lets a
+    /// peer make the node hold a thousand times more than short atoms would.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> AtomTable {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The bytes the held atoms are counted as occupying.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How many distinct atoms the table holds.
@@ -78,8 +112,13 @@ impl AtomTable {
             Some(atom) => atom.clone(),
             None => {
                 if self.atoms.len() >= self.max_atoms {
-                    return Err(AtomBudgetExceeded { limit: self.max_atoms });
+                    return Err(AtomBudgetExceeded { limit: self.max_atoms, budget: AtomBudget::Count });
                 }
+                let cost = text.len() + ATOM_OVERHEAD;
+                if self.bytes + cost > self.max_bytes {
+                    return Err(AtomBudgetExceeded { limit: self.max_bytes, budget: AtomBudget::Bytes });
+                }
+                self.bytes += cost;
                 let atom = Atom::new_unchecked(text);
                 self.atoms.insert(atom.clone());
                 atom
@@ -100,7 +139,23 @@ mod tests {
         let a = t.intern("node@host").unwrap();
         let b = t.intern("node@host").unwrap();
         assert!(std::ptr::eq(a.as_str().as_ptr(), b.as_str().as_ptr()));
-        assert_eq!(t.intern("other"), Err(AtomBudgetExceeded { limit: 1 }));
+        assert_eq!(t.intern("other"), Err(AtomBudgetExceeded { limit: 1, budget: AtomBudget::Count }));
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn long_atoms_meet_the_byte_budget_first() {
+        let long: String = std::iter::repeat_n('\u{10348}', 255).collect();
+        let cost = long.len() + ATOM_OVERHEAD;
+        let mut t = AtomTable::new(1 << 20).with_max_bytes(3 * cost);
+        for i in 0..3 {
+            let mut text = long.clone();
+            text.pop();
+            text.push(char::from(b'a' + i));
+            t.intern(&text).unwrap();
+        }
+        assert_eq!(t.intern(&long), Err(AtomBudgetExceeded { limit: 3 * cost, budget: AtomBudget::Bytes }));
+        assert_eq!(t.len(), 3);
+        assert!(t.intern("short").is_err(), "the byte budget holds for short atoms too once spent");
     }
 }

@@ -71,10 +71,12 @@ pub enum DecodeErrorKind {
     #[error("atom text is not valid UTF-8")]
     InvalidAtomUtf8,
     /// The per-connection atom budget ([`AtomTable`](super::AtomTable)) is used up.
-    #[error("atom budget of {limit} distinct atoms exceeded")]
+    #[error("atom budget of {limit} {} exceeded", match budget { super::AtomBudget::Count => "distinct atoms", _ => "bytes of atoms" })]
     AtomBudgetExceeded {
         /// The budget.
         limit: usize,
+        /// Which budget: atoms or their bytes.
+        budget: super::AtomBudget,
     },
     /// Terms nest deeper than [`DecodeLimits::max_depth`](super::DecodeLimits::max_depth).
     #[error("nesting deeper than the limit of {limit}")]
@@ -161,6 +163,9 @@ pub enum DecodeErrorKind {
 
 impl fmt::Display for super::AtomBudgetExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "atom budget of {} distinct atoms exceeded", self.limit)
+        match self.budget {
+            super::AtomBudget::Count => write!(f, "atom budget of {} distinct atoms exceeded", self.limit),
+            _ => write!(f, "atom budget of {} bytes of atoms exceeded", self.limit),
+        }
     }
 }

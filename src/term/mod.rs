@@ -43,7 +43,7 @@ mod tags;
 mod value;
 
 pub use atom::{Atom, AtomError, MAX_ATOM_CHARS};
-pub use atom_table::{AtomBudgetExceeded, AtomTable};
+pub use atom_table::{ATOM_OVERHEAD, AtomBudget, AtomBudgetExceeded, AtomTable};
 pub use decode::{DecodeLimits, Decoder};
 pub use display::Bounded;
 pub use encode::{EncodeError, EncodeSink};

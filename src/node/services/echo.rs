@@ -9,14 +9,14 @@ pub fn start(node: &Node, name: &str) -> Result<Pid, NodeError> {
     node.spawn_registered(name, |mut p| async move {
         while let Ok(msg) = p.recv().await {
             if let Some(call) = GenCall::parse(&msg) {
-                let _ = p.reply(&call.from, call.request).await;
+                p.node().inner.service_reply(p.pid(), &call.from, call.request);
             } else if let Term::Tuple(mut items) = msg
                 && items.len() == 2
                 && let Term::Pid(from) = &items[0]
             {
                 let from = from.clone();
                 let payload = items.pop().unwrap_or_else(|| unreachable!("two elements"));
-                let _ = p.send(&from, payload).await;
+                p.node().inner.service_send(p.pid(), &from, payload);
             }
         }
     })

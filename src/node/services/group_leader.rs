@@ -14,7 +14,7 @@ pub(super) fn start(node: &Node) -> Result<(), NodeError> {
             {
                 tracing::debug!(request = %request.bounded(200), "I/O request from a remote call");
                 let reply = Term::Tuple(vec![Term::atom("io_reply"), reply_as.clone(), Term::atom("ok")]);
-                let _ = p.send(from, reply).await;
+                p.node().inner.service_send(p.pid(), from, reply);
             }
         }
     });

@@ -16,13 +16,24 @@ pub mod sink;
 pub(crate) mod spawn;
 
 use super::{Node, NodeError};
+use crate::term::Pid;
 
 /// Starts the services every node runs: `net_kernel`, `rex`, the group leader.
 pub(crate) fn start_builtin(node: &Node) -> Result<(), NodeError> {
     net_kernel::start(node)?;
-    rpc::start_rex(node)?;
+    let rex = rpc::start_rex(node)?;
     group_leader::start(node)?;
     rpc::register_builtins(node);
-    super::mesh::start(node)?;
+    let mesh = super::mesh::start(node)?;
+    let _ = node.inner.services.set(ServicePids { rex, mesh });
     Ok(())
+}
+
+/// The pids of the services the dispatcher treats apart from other processes.
+#[derive(Debug)]
+pub(crate) struct ServicePids {
+    /// `rex`: requests from peers are checked and served as they arrive.
+    pub rex: Pid,
+    /// The mesh process (visible nodes only): hears only well-formed news.
+    pub mesh: Option<Pid>,
 }

@@ -11,7 +11,7 @@ pub(super) fn start(node: &Node) -> Result<(), NodeError> {
                 && matches!(call.request.as_tuple(), Some([tag, _]) if tag.is_atom("is_auth"))
             {
                 // The handshake already proved the cookie; OTP answers `yes` unconditionally.
-                let _ = p.reply(&call.from, Term::atom("yes")).await;
+                p.node().inner.service_reply(p.pid(), &call.from, Term::atom("yes"));
             }
         }
     })?;

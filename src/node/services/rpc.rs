@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::node::limits::Charge;
 use crate::node::{CallError, GenCall, Node, NodeError, ReplyTo, parse_cast};
 use crate::term::{Atom, Pid, Term};
 
@@ -160,6 +161,11 @@ impl RexRequest {
         }
     }
 
+    /// Whether the request is answered (a call, not a cast).
+    pub fn expects_reply(&self) -> bool {
+        self.reply.is_some()
+    }
+
     /// The reply message carrying `result`, or `None` for a cast.
     pub fn reply_message(&self, result: Term) -> Option<Term> {
         match self.reply.as_ref()? {
@@ -169,8 +175,11 @@ impl RexRequest {
     }
 }
 
-/// Starts the registered `rex` server.
-pub(crate) fn start_rex(node: &Node) -> Result<(), NodeError> {
+/// Starts the registered `rex` server; returns its pid. Requests from other
+/// nodes are checked and served as they arrive ([`serve`], called from the
+/// dispatcher); the process itself serves local requests and answers
+/// `features_request`.
+pub(crate) fn start_rex(node: &Node) -> Result<Pid, NodeError> {
     node.spawn_registered("rex", |mut p| async move {
         while let Ok(msg) = p.recv().await {
             let node = p.node().clone();
@@ -182,35 +191,40 @@ pub(crate) fn start_rex(node: &Node) -> Result<(), NodeError> {
                     Term::Atom(node.name().atom().clone()),
                     Term::list(vec![Term::atom("erpc")]),
                 ]);
-                let _ = p.send(from, reply).await;
+                p.node().inner.service_send(p.pid(), from, reply);
                 continue;
             }
             let Some(request) = RexRequest::parse(&msg) else { continue };
-            let rex = p.pid().clone();
-            tokio::spawn(async move {
-                let list = Term::list(request.args.clone());
-                let outcome = apply(&node, &request.module, &request.function, request.args.clone()).await;
-                match &request.reply {
-                    None => {
-                        if let Err(e) = outcome {
-                            tracing::warn!(module = %request.module.as_str(), function = %request.function.as_str(), error = ?e, "rpc:cast failed");
-                        }
-                    }
-                    Some(RexReply::Gen(to)) => {
-                        let result = rex_result(outcome, &request.module, &request.function, list);
-                        let _ = node.inner.reply(&rex, to, result).await;
-                    }
-                    Some(RexReply::Classic) => {
-                        let result = rex_result(outcome, &request.module, &request.function, list);
-                        if let Some(reply) = request.reply_message(result) {
-                            let _ = node.inner.send_to_pid(Some(&rex), &request.reply_to, reply, true).await;
-                        }
-                    }
-                }
-            });
+            serve(node, p.pid().clone(), request, None);
         }
-    })?;
-    Ok(())
+    })
+}
+
+/// Runs one rex request in a task of its own and answers it from `rex`.
+/// `charge` counts it against the asking peer's running requests until it is done.
+pub(crate) fn serve(node: Node, rex: Pid, request: RexRequest, charge: Option<Charge>) {
+    tokio::spawn(async move {
+        let list = Term::list(request.args.clone());
+        let outcome = apply(&node, &request.module, &request.function, request.args.clone()).await;
+        match &request.reply {
+            None => {
+                if let Err(e) = outcome {
+                    tracing::warn!(module = %request.module.as_str(), function = %request.function.as_str(), error = ?e, "rpc:cast failed");
+                }
+            }
+            Some(RexReply::Gen(to)) => {
+                let result = rex_result(outcome, &request.module, &request.function, list);
+                node.inner.service_reply(&rex, to, result);
+            }
+            Some(RexReply::Classic) => {
+                let result = rex_result(outcome, &request.module, &request.function, list);
+                if let Some(reply) = request.reply_message(result) {
+                    node.inner.service_send(&rex, &request.reply_to, reply);
+                }
+            }
+        }
+        drop(charge);
+    });
 }
 
 /// Calls `Module:Function(Args)` on `node` through its `rex` server.

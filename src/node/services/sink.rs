@@ -13,7 +13,7 @@ pub fn start(node: &Node, name: &str) -> Result<Pid, NodeError> {
                 && tag.is_atom("done")
             {
                 let reply = Term::Tuple(vec![Term::atom("count"), Term::from(count)]);
-                let _ = p.send(from, reply).await;
+                p.node().inner.service_send(p.pid(), from, reply);
                 count = 0;
             } else {
                 count += 1;

@@ -11,8 +11,9 @@
 //! processes have none, and output from called functions is the program's own.
 
 use super::rpc::{self, RpcException};
-use crate::node::table::LinkState;
+use crate::node::table::{Link, LinkState};
 use crate::node::table::Watcher;
+use crate::node::limits::{PeerAccount, Resource};
 use crate::node::{Node, NodeInner};
 use crate::proto::control::Control;
 use crate::term::{Atom, Pid, Reference, Term};
@@ -80,35 +81,57 @@ fn wants(opts: &Term) -> (bool, bool) {
     (link, monitor)
 }
 
-/// Handles one spawn request: answers SPAWN_REPLY, then runs the job as a process.
-pub(crate) fn handle(node: &NodeInner, req: SpawnRequest) {
+/// Handles one spawn request from the peer whose holdings `account` counts:
+/// answers SPAWN_REPLY, then runs the job as a process. The process, and
+/// the link and monitor it asks for, count against the peer's limits; a
+/// request beyond them is answered `system_limit`.
+pub(crate) fn handle(node: &NodeInner, account: &PeerAccount, req: SpawnRequest) {
     let peer = req.from.node.clone();
-    let Some(job) = parse_job(&req) else {
+    let refuse = |req: SpawnRequest, reason: &str| {
         node.send_control(
             &peer,
-            Control::SpawnReply { req_id: req.req_id, to: req.from, flags: 0, result: Term::atom("badarg") },
+            Control::SpawnReply { req_id: req.req_id, to: req.from, flags: 0, result: Term::atom(reason) },
         );
-        return;
+    };
+    let Some(job) = parse_job(&req) else { return refuse(req, "badarg") };
+    let (link, monitor) = wants(&req.opts);
+    let charges = (
+        account.charge(Resource::Request, &node.limits),
+        link.then(|| account.charge(Resource::Link, &node.limits)),
+        monitor.then(|| account.charge(Resource::Monitor, &node.limits)),
+    );
+    let (request_charge, link_charge, monitor_charge) = match charges {
+        (Some(r), Some(Some(l)), Some(Some(m))) => (r, Some(l), Some(m)),
+        (Some(r), None, Some(Some(m))) => (r, None, Some(m)),
+        (Some(r), Some(Some(l)), None) => (r, Some(l), None),
+        (Some(r), None, None) => (r, None, None),
+        _ => {
+            tracing::warn!(peer = %peer, limit = "max_requests_per_peer", "refused a spawn request: the peer holds too much");
+            return refuse(req, "system_limit");
+        }
     };
     let Some(inner) = node.self_ref.upgrade() else { return };
     let handle = Node { inner };
-    let (link, monitor) = wants(&req.opts);
     let flags = u32::from(link) | (u32::from(monitor) << 1);
     let SpawnRequest { req_id, from, .. } = req;
     let setup_node = handle.clone();
     let spawned = crate::node::process::spawn(
         handle.clone(),
-        move |_p| run(handle, job),
+        move |_p| async move {
+            let exit = run(handle, job).await;
+            drop(request_charge);
+            exit
+        },
         move |pid| {
             // Set up the link and monitor and queue the reply before the body
             // runs, so its exit can never overtake them.
             if let Some(slot) = setup_node.inner.local_slot(pid) {
                 let mut st = slot.state();
                 if link {
-                    st.links.insert(from.clone(), LinkState::Active);
+                    st.links.insert(from.clone(), Link { state: LinkState::Active, _charge: link_charge });
                 }
                 if monitor {
-                    st.watchers.insert(req_id.clone(), Watcher { pid: from.clone(), by_name: None });
+                    st.watchers.insert(req_id.clone(), Watcher { pid: from.clone(), by_name: None, _charge: monitor_charge });
                 }
             }
             setup_node.inner.send_control(
