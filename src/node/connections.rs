@@ -52,10 +52,12 @@ enum SetupStatus {
 }
 
 struct Pending {
-    /// The attempt (outgoing dial or incoming handshake) that owns the entry.
+    /// Our own dial that owns the entry. Incoming attempts make no entry
+    /// until they have authenticated (see `decide_incoming`).
     owner: u64,
-    /// Set while the owner is our own dial, so a simultaneous incoming attempt can cancel it.
-    dial: Option<AbortHandle>,
+    /// The dial's task, stopped when an authenticated incoming connection
+    /// from the same node takes the entry over.
+    dial: AbortHandle,
     queue: Arc<OutQueue>,
     status: watch::Sender<SetupStatus>,
 }
@@ -153,9 +155,7 @@ impl Connections {
             match entry {
                 Entry::Up(c) => c.running.close(),
                 Entry::Pending(p) => {
-                    if let Some(dial) = p.dial {
-                        dial.abort();
-                    }
+                    p.dial.abort();
                     p.queue.close();
                     let _ = p.status.send(SetupStatus::Failed("the node is shutting down".into()));
                 }
@@ -197,7 +197,7 @@ impl NodeInner {
         let task = self.runtime.spawn(me.dial(peer, attempt));
         map.insert(
             node.clone(),
-            Entry::Pending(Pending { owner: attempt, dial: Some(task.abort_handle()), queue: queue.clone(), status }),
+            Entry::Pending(Pending { owner: attempt, dial: task.abort_handle(), queue: queue.clone(), status }),
         );
         Ok((queue, Some(rx)))
     }
@@ -341,7 +341,7 @@ impl NodeInner {
                     identity_refused = true;
                     return AcceptDecision::NotAllowed;
                 }
-                self.decide_incoming(&hello.name, attempt)
+                self.decide_incoming(&hello.name)
             },
         )
         .await;
@@ -384,36 +384,26 @@ impl NodeInner {
     }
 
     /// OTP's `net_kernel` rules for the status to answer an incoming attempt.
-    fn decide_incoming(&self, peer: &NodeName, attempt: u64) -> AcceptDecision {
+    ///
+    /// The peer has only named itself: it has not proven the cookie yet. So
+    /// the answer changes nothing: no entry is made and no dial cancelled
+    /// here, and a peer that stalls after its name holds nothing another
+    /// attempt needs. The entry is taken when the handshake completes
+    /// ([`NodeInner::connection_established`]).
+    fn decide_incoming(&self, peer: &NodeName) -> AcceptDecision {
         if peer == &self.name {
             return AcceptDecision::NotAllowed;
         }
-        let mut map = self.conns.lock();
+        let map = self.conns.lock();
         let full = map.len() >= self.limits.max_connections;
-        match map.get_mut(peer.atom()) {
+        match map.get(peer.atom()) {
             None if full => {
                 tracing::warn!(%peer, limit = self.limits.max_connections, "refused a connection: max_connections reached");
                 AcceptDecision::NotAllowed
             }
-            None => {
-                let (status, _) = watch::channel(SetupStatus::InProgress);
-                let queue = self.new_queue();
-                map.insert(peer.atom().clone(), Entry::Pending(Pending { owner: attempt, dial: None, queue, status }));
-                AcceptDecision::Accept
-            }
-            Some(Entry::Pending(p)) => match &p.dial {
-                Some(dial) => match AcceptDecision::for_simultaneous(&self.name, peer) {
-                    AcceptDecision::Reject => AcceptDecision::Reject,
-                    decision => {
-                        dial.abort();
-                        p.dial = None;
-                        p.owner = attempt;
-                        decision
-                    }
-                },
-                // Another incoming attempt from the same name is in progress.
-                None => AcceptDecision::Reject,
-            },
+            None => AcceptDecision::Accept,
+            // Our own dial to the same node is under way: the name order decides.
+            Some(Entry::Pending(_)) => AcceptDecision::for_simultaneous(&self.name, peer),
             Some(Entry::Up(_)) => AcceptDecision::Alive,
         }
     }
@@ -433,6 +423,15 @@ impl NodeInner {
         let mut map = self.conns.lock();
         let (queue, status, replaced) = match map.remove(peer.atom()) {
             Some(Entry::Pending(p)) if p.owner == attempt => (p.queue, Some(p.status), None),
+            // An authenticated incoming connection wins over our own dial still
+            // in progress (the peer was told `ok` because its name won, or our
+            // dial started after its attempt was answered): the dial stops and
+            // what was queued for it goes out on this connection.
+            Some(Entry::Pending(p)) if direction == Direction::Incoming => {
+                p.dial.abort();
+                (p.queue, Some(p.status), None)
+            }
+            None if direction == Direction::Incoming => (self.new_queue(), None, None),
             Some(Entry::Up(old)) if direction == Direction::Incoming => {
                 (self.new_queue(), None, Some(old))
             }
