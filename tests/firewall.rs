@@ -125,15 +125,20 @@ fn connection_limit_and_authentication_back_off() {
     common::wait_for("the server to see A go", T, || (server.node.connected_nodes().len() == 1).then_some(()));
     assert!(c.run(T, c.node.ping(&name)), "room again after a peer left");
 
-    // Wrong cookies from one address: after two failures the address is refused
-    // outright, even with the right cookie, until the back-off passes.
+    // Wrong cookies under one name: after two failures that name is refused
+    // from this address, even with the right cookie, until the back-off
+    // passes; other names from the same address are still served.
     drop((b, c));
-    let wrong = TestNode::short("wrong", "WRONG", epmd.port);
+    let guessed = format!("{}@localhost", common::unique_name("wrong"));
+    let wrong = TestNode::start(&guessed, "WRONG", epmd.port, |b| b);
     for _ in 0..2 {
         assert!(!wrong.run(T, wrong.node.ping(&name)));
     }
+    drop(wrong);
+    let same = TestNode::start(&guessed, "right", epmd.port, |b| b);
+    assert!(!same.run(T, same.node.ping(&name)), "a name in back-off was served");
     let d = TestNode::short("ld", "right", epmd.port);
-    assert!(!d.run(T, d.node.ping(&name)), "an address in back-off was served");
+    assert!(d.run(T, d.node.ping(&name)), "a neighbour on the same address was refused");
     std::thread::sleep(Duration::from_millis(3200));
-    assert!(d.run(T, d.node.ping(&name)), "served again after the back-off");
+    assert!(same.run(T, same.node.ping(&name)), "served again after the back-off");
 }

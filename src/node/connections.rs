@@ -312,7 +312,7 @@ impl NodeInner {
             Ok(Err(e)) => {
                 tracing::warn!(%peer_addr, transport = self.transport.name(), error = %e, "refused an incoming connection");
                 if matches!(e, crate::transport::TransportError::Identity(_)) {
-                    self.auth_failed(peer_addr.ip());
+                    self.auth_failed(peer_addr.ip(), None);
                 }
                 return;
             }
@@ -333,6 +333,10 @@ impl NodeInner {
             timeout,
             |hello| {
                 claimed = Some(hello.name.clone());
+                if let Some(refusal) = self.auth_throttle.refusal(peer_addr.ip(), hello.name.as_str()) {
+                    tracing::debug!(%peer_addr, peer = %hello.name, ?refusal, "refused an attempt in authentication back-off");
+                    return AcceptDecision::NotAllowed;
+                }
                 // The claimed name must be one the verified identity allows
                 // (TLS: the client certificate's node names); refuse before
                 // the challenge otherwise.
@@ -347,7 +351,7 @@ impl NodeInner {
         .await;
         match result {
             Ok((est, leftover)) => {
-                self.auth_throttle.succeeded(peer_addr.ip());
+                self.auth_throttle.succeeded(peer_addr.ip(), est.peer.as_str());
                 self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity);
             }
             Err(e) => {
@@ -359,7 +363,7 @@ impl NodeInner {
                         )
                     )
                 {
-                    self.auth_failed(peer_addr.ip());
+                    self.auth_failed(peer_addr.ip(), claimed.as_ref().map(|n| n.as_str()));
                 }
                 let who = claimed.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "an unnamed peer".into());
                 match &e {
@@ -377,9 +381,10 @@ impl NodeInner {
         }
     }
 
-    fn auth_failed(&self, addr: std::net::IpAddr) {
-        if let Some(backoff) = self.auth_throttle.failed(addr, &self.limits) {
-            tracing::warn!(%addr, ?backoff, "repeated failed authentication: refusing connections from this address for a while");
+    fn auth_failed(&self, addr: std::net::IpAddr, name: Option<&str>) {
+        if let Some(backoff) = self.auth_throttle.failed(addr, name, &self.limits) {
+            let peer = name.unwrap_or("(before any name)");
+            tracing::warn!(%addr, peer, ?backoff, "repeated failed authentication: refusing this peer from this address for a while");
         }
     }
 
@@ -545,8 +550,8 @@ pub(crate) async fn accept_loop(node: std::sync::Weak<NodeInner>, listener: Box<
             Ok(incoming) => {
                 let Some(node) = node.upgrade() else { return };
                 let addr = incoming.peer_addr;
-                if node.auth_throttle.is_blocked(addr.ip()) {
-                    tracing::debug!(%addr, "closed a connection from an address in authentication back-off");
+                if node.auth_throttle.transport_blocked(addr.ip()) {
+                    tracing::debug!(%addr, "closed a connection from an address whose certificates keep failing");
                     continue;
                 }
                 let per_address = node.limits.max_pending_handshakes_per_address;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::conn::ConnConfig;
 use crate::proto::packet::ReassemblyLimits;
@@ -53,11 +53,12 @@ pub struct Limits {
     pub max_pending_handshakes_per_address: usize,
     /// Connections (up or being set up) at once. Default 1024.
     pub max_connections: usize,
-    /// Failed cookie or certificate checks from one address before it is
-    /// put in back-off. Default 5.
+    /// Failed cookie or certificate checks under one name from one address
+    /// before that pair is put in back-off (see [`backoff`](super::backoff)
+    /// for the whole design). Default 5.
     pub auth_failures_before_backoff: u32,
-    /// The first back-off; connections from the address are closed on
-    /// arrival meanwhile. Default 1 s.
+    /// The first back-off; the pair's attempts are refused at their first
+    /// message meanwhile. Default 1 s.
     pub auth_backoff: Duration,
     /// The back-off doubles with each further failure up to this. Default 60 s.
     pub auth_backoff_max: Duration,
@@ -135,58 +136,6 @@ impl Limits {
             max_open_sequences: self.max_fragment_sequences,
             max_reassembly_bytes: self.max_reassembly_bytes,
         };
-    }
-}
-
-#[derive(Debug)]
-struct Failures {
-    count: u32,
-    blocked_until: Option<Instant>,
-    backoff: Duration,
-}
-
-/// Counts failed authentications per source address and puts repeat
-/// offenders in back-off, so a peer guessing cookies or presenting bad
-/// certificates cannot keep the node busy.
-#[derive(Debug, Default)]
-pub(crate) struct AuthThrottle {
-    by_addr: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-/// How many addresses the throttle remembers; the oldest are forgotten first.
-const MAX_TRACKED: usize = 65_536;
-
-impl AuthThrottle {
-    /// Whether connections from `addr` are refused right now.
-    pub fn is_blocked(&self, addr: IpAddr) -> bool {
-        let map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&addr).and_then(|f| f.blocked_until).is_some_and(|until| Instant::now() < until)
-    }
-
-    /// Records a failed check; returns the back-off now in force, if any.
-    pub fn failed(&self, addr: IpAddr, limits: &Limits) -> Option<Duration> {
-        let mut map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_TRACKED && !map.contains_key(&addr) {
-            let now = Instant::now();
-            map.retain(|_, f| f.blocked_until.is_some_and(|u| u > now));
-            if map.len() >= MAX_TRACKED {
-                map.clear();
-            }
-        }
-        let entry = map.entry(addr).or_insert(Failures { count: 0, blocked_until: None, backoff: limits.auth_backoff });
-        entry.count += 1;
-        if entry.count < limits.auth_failures_before_backoff {
-            return None;
-        }
-        let backoff = entry.backoff;
-        entry.blocked_until = Some(Instant::now() + backoff);
-        entry.backoff = (backoff * 2).min(limits.auth_backoff_max);
-        Some(backoff)
-    }
-
-    /// Forgets an address after a successful check.
-    pub fn succeeded(&self, addr: IpAddr) {
-        self.by_addr.lock().unwrap_or_else(|p| p.into_inner()).remove(&addr);
     }
 }
 
@@ -313,30 +262,6 @@ impl Drop for AddressSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn back_off_starts_after_k_failures_and_doubles() {
-        let limits = Limits {
-            auth_failures_before_backoff: 3,
-            auth_backoff: Duration::from_millis(100),
-            auth_backoff_max: Duration::from_millis(300),
-            ..Limits::default()
-        };
-        let t = AuthThrottle::default();
-        let ip: IpAddr = "127.0.0.2".parse().unwrap();
-        assert_eq!(t.failed(ip, &limits), None);
-        assert_eq!(t.failed(ip, &limits), None);
-        assert!(!t.is_blocked(ip));
-        assert_eq!(t.failed(ip, &limits), Some(Duration::from_millis(100)));
-        assert!(t.is_blocked(ip));
-        assert_eq!(t.failed(ip, &limits), Some(Duration::from_millis(200)));
-        assert_eq!(t.failed(ip, &limits), Some(Duration::from_millis(300)));
-        assert_eq!(t.failed(ip, &limits), Some(Duration::from_millis(300)), "capped");
-        let other: IpAddr = "127.0.0.3".parse().unwrap();
-        assert!(!t.is_blocked(other), "per address");
-        t.succeeded(ip);
-        assert!(!t.is_blocked(ip));
-    }
 
     #[test]
     fn charges_are_bounded_and_given_back_on_drop() {

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod builder;
 mod connections;
 mod dispatch;
@@ -146,8 +147,8 @@ pub(crate) struct NodeInner {
     pub persistent: Mutex<std::collections::HashSet<Atom>>,
     /// The limits in force.
     pub limits: Limits,
-    /// Failed authentications per source address.
-    pub auth_throttle: limits::AuthThrottle,
+    /// Failed authentications, by address and claimed name.
+    pub auth_throttle: backoff::AuthThrottle,
     /// Incoming handshakes in progress (bounded by `limits.max_pending_handshakes`).
     pub pending_handshakes: Arc<tokio::sync::Semaphore>,
     /// The same, per source address (bounded by `limits.max_pending_handshakes_per_address`).
