@@ -145,7 +145,14 @@ fn check_node_under_each_policy() {
     let info = issue(&IssueOptions::new(tmp.path(), "alice@host1").host("host2.example.com")).unwrap().info;
 
     info.check_node("alice@host1", VerifyName::Strict).unwrap();
-    info.check_node("alice@HOST2.example.com", VerifyName::Strict).unwrap();
+    info.check_node("alice@host2.example.com", VerifyName::Strict).unwrap();
+    // One node, one spelling: the certificate's own.
+    let err = info.check_node("alice@HOST2.example.com", VerifyName::Strict).unwrap_err();
+    assert!(
+        matches!(&err, IdentityError::NotCanonical { canonical, .. } if canonical == "alice@host2.example.com"),
+        "{err:?}"
+    );
+    assert!(info.check_node("mallory@HOST1", VerifyName::Host).is_err(), "host case under verify-name host");
     let err = info.check_node("mallory@host1", VerifyName::Strict).unwrap_err();
     assert_eq!(
         err.to_string(),

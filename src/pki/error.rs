@@ -84,6 +84,22 @@ pub enum IdentityError {
         /// The policy that was applied.
         policy: VerifyName,
     },
+    /// The certificate vouches for the node, but under another spelling
+    /// (host case, an IP address written another way): a connection's name
+    /// must be the certificate's own, so that one certificate cannot hold
+    /// several connections under names that rules and tables tell apart.
+    #[error(
+        "peer {claimed} claimed another spelling of {canonical}, the name its certificate carries; it must use \
+         exactly {canonical} (verify-name {policy})"
+    )]
+    NotCanonical {
+        /// The node name the peer claimed.
+        claimed: String,
+        /// The certificate's spelling of it.
+        canonical: String,
+        /// The policy that was applied.
+        policy: VerifyName,
+    },
     /// The claimed name is not a well-formed node name.
     #[error("peer claimed the node name {claimed:?}, which is invalid: {reason} (verify-name {policy})")]
     InvalidClaim {

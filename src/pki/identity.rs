@@ -92,34 +92,58 @@ impl CertInfo {
             reason,
             policy,
         })?;
-        let (matches, good_for) = match policy {
-            VerifyName::Strict => (self.vouches_for_node(&claimed), self.node_names.clone()),
+        let (canonical, good_for) = match policy {
+            VerifyName::Strict => (self.node_spelling(&claimed), self.node_names.clone()),
             VerifyName::Host | VerifyName::None => {
                 let mut hosts = self.dns_names.clone();
                 hosts.extend(self.ip_addresses.iter().map(IpAddr::to_string));
-                (self.vouches_for_host(&claimed), hosts)
+                (self.host_spelling(&claimed).map(|host| format!("{}@{host}", claimed.alive)), hosts)
             }
         };
-        if matches {
-            Ok(())
-        } else {
-            Err(IdentityError::Mismatch { claimed: claimed_node.to_string(), good_for: GoodFor(good_for), policy })
+        match canonical {
+            Some(canonical) if canonical == claimed_node => Ok(()),
+            Some(canonical) => Err(IdentityError::NotCanonical { claimed: claimed_node.to_string(), canonical, policy }),
+            None => {
+                Err(IdentityError::Mismatch { claimed: claimed_node.to_string(), good_for: GoodFor(good_for), policy })
+            }
         }
     }
 
-    fn vouches_for_node(&self, claimed: &NodeNameParts<'_>) -> bool {
-        self.node_names.iter().any(|name| {
-            name.split_once('@').is_some_and(|(alive, host)| alive == claimed.alive && host_matches(host, claimed))
+    /// The certificate's own spelling of the node name it vouches for as
+    /// `claimed`, if it does: one node, one spelling, so that every table
+    /// and rule keyed by the name sees the same node under the same name.
+    fn node_spelling(&self, claimed: &NodeNameParts<'_>) -> Option<String> {
+        self.node_names.iter().find_map(|name| {
+            let (alive, host) = name.split_once('@')?;
+            (alive == claimed.alive && host_matches(host, claimed))
+                .then(|| format!("{alive}@{}", canonical_host(host, claimed)))
         })
     }
 
-    fn vouches_for_host(&self, claimed: &NodeNameParts<'_>) -> bool {
-        if let Some(ip) = claimed.host_ip() {
-            if self.ip_addresses.contains(&ip) {
-                return true;
-            }
+    /// The certificate's own spelling of the host it vouches for as the
+    /// claimed node's host, if it does.
+    fn host_spelling(&self, claimed: &NodeNameParts<'_>) -> Option<String> {
+        if let Some(ip) = claimed.host_ip()
+            && self.ip_addresses.contains(&ip)
+        {
+            return Some(ip.to_string());
         }
-        self.dns_names.iter().any(|dns| host_matches(dns, claimed))
+        self.dns_names.iter().find(|dns| host_matches(dns, claimed)).map(|dns| canonical_host(dns, claimed))
+    }
+}
+
+/// How a host the certificate names (`presented`, which matched the claim)
+/// is spelled canonically: an IP address in its standard form, a DNS name
+/// as the certificate has it, and the host a wildcard covers in lower case.
+fn canonical_host(presented: &str, claimed: &NodeNameParts<'_>) -> String {
+    if let Some(ip) = claimed.host_ip() {
+        return ip.to_string();
+    }
+    let presented = presented.strip_suffix('.').unwrap_or(presented);
+    if presented.starts_with("*.") {
+        claimed.host.strip_suffix('.').unwrap_or(claimed.host).to_ascii_lowercase()
+    } else {
+        presented.to_string()
     }
 }
 
