@@ -8,12 +8,17 @@
 //! follow certificate identities; over plain TCP a name is only as good as
 //! the cookie.
 //!
-//! Messages to pids, links and monitors always pass: they are what
-//! messaging is. The rules cover spawn requests, rpc/erpc calls (per module
-//! and function), exit signals sent with `exit/2`, group-leader changes and
-//! messages to registered names. A denied spawn or call is answered (the
-//! caller gets `not_allowed` instead of hanging); other denied operations are
-//! dropped; each is logged.
+//! The rules cover spawn requests, rpc/erpc calls (per module and
+//! function), exit signals (sent with `exit/2`, or through a link, so a peer
+//! without `exit_signals` cannot make a link), group-leader changes and
+//! messages to registered names. They follow what is reached, not how it is
+//! addressed: a registered process is guarded the same by pid as by name,
+//! and `rex` serves only allowed calls however it is reached. Messages to
+//! other pids and monitors pass: they are what messaging is. A denied spawn
+//! or call is answered (the caller gets `not_allowed` instead of hanging);
+//! other denied operations are dropped; each is logged. The node's
+//! dispatcher (`dispatch.rs`) applies the rules; SECURITY.md has the table
+//! of what a locked-down peer can still do.
 //!
 //! ```
 //! use beamlink::node::{Firewall, Policy, RpcRule};
