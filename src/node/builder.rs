@@ -268,7 +268,9 @@ impl NodeBuilder {
         let handshake = Arc::new(HandshakeConfig {
             name: name.clone(),
             creation,
-            flags: DistFlags::DEFAULT,
+            // Visible beamlink nodes tell each other apart from other peers
+            // by a capability of their own (see `DistFlags::BEAMLINK_MESH`).
+            flags: if self.hidden { DistFlags::DEFAULT } else { DistFlags::DEFAULT | DistFlags::BEAMLINK_MESH },
             required: DistFlags::MANDATORY,
             cookie,
             outstanding: Arc::new(OutstandingChallenges::default()),

@@ -202,7 +202,7 @@ impl NodeInner {
             }
         }
         if services.is_some_and(|s| s.mesh.as_ref() == Some(&slot.pid))
-            && !super::mesh::admissible(peer, &message, self.limits.max_connections)
+            && !(account.mesh_member && super::mesh::admissible(peer, &message, self.limits.max_connections))
         {
             tracing::warn!(%peer, message = %message.bounded(120), "dropped a mesh message that does not fit the mesh protocol");
             return;

@@ -144,6 +144,9 @@ impl Limits {
 /// path removes a link, a monitor or a finished request, the count follows.
 #[derive(Debug, Default)]
 pub(crate) struct PeerAccount {
+    /// The peer is a beamlink node of the mesh (both sides advertised
+    /// `DistFlags::BEAMLINK_MESH`): only then does the mesh process hear it.
+    pub mesh_member: bool,
     links: std::sync::Arc<AtomicUsize>,
     monitors: std::sync::Arc<AtomicUsize>,
     requests: std::sync::Arc<AtomicUsize>,
@@ -190,6 +193,11 @@ impl Drop for Charge {
 }
 
 impl PeerAccount {
+    /// A fresh account; `mesh_member` as the handshake's flags say.
+    pub fn new(mesh_member: bool) -> PeerAccount {
+        PeerAccount { mesh_member, ..PeerAccount::default() }
+    }
+
     /// One more of `what`, unless the peer is at its limit.
     pub fn charge(&self, what: Resource, limits: &Limits) -> Option<Charge> {
         let counter = match what {

@@ -14,15 +14,19 @@
 //! broadcasts new nodes). When {A, B} meets {C, D}, or many nodes join
 //! through one at the same moment, every member ends up connected to every
 //! other.
-//! Erlang nodes drop messages to the unknown name, so they stay out of it.
-//! A hidden beamlink node sends no hello and follows none.
+//! Only peers whose handshake advertised [`DistFlags::BEAMLINK_MESH`] (visible
+//! beamlink nodes) are sent a hello, so Erlang nodes, C nodes, `erl_call`
+//! and jinterface, which read every message they receive, get nothing they
+//! did not ask for; and mesh messages from any other peer are dropped.
+//! A hidden beamlink node does not advertise the flag, sends no hello and
+//! follows none.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Node, NodeError, NodeEvent, NodeInner};
-use crate::proto::NodeName;
+use crate::proto::{DistFlags, NodeName};
 use crate::term::{Atom, Term};
 
 /// The registered name of the mesh process on every visible beamlink node.
@@ -58,6 +62,10 @@ pub(crate) fn start(node: &Node) -> Result<Option<crate::term::Pid>, NodeError> 
             let node = p.node().clone();
             match msg.as_tuple() {
                 Some([tag, Term::Atom(peer)]) if tag.is_atom("nodeup") => {
+                    // Only beamlink nodes of the mesh hear about it: nothing unsolicited.
+                    if !node.inner.conns.flags_of(peer).is_some_and(|f| f.contains(DistFlags::BEAMLINK_MESH)) {
+                        continue;
+                    }
                     let hello = Term::Tuple(vec![
                         Term::atom(HELLO),
                         Term::Atom(node.name().atom().clone()),

@@ -43,6 +43,7 @@ const NAMES: &[(DistFlags, &str)] = &[
     (DistFlags::NAME_ME, "NAME_ME"),
     (DistFlags::V4_NC, "V4_NC"),
     (DistFlags::ALIAS, "ALIAS"),
+    (DistFlags::BEAMLINK_MESH, "BEAMLINK_MESH"),
 ];
 
 impl DistFlags {
@@ -104,6 +105,15 @@ impl DistFlags {
     pub const V4_NC: DistFlags = DistFlags(4 << 32);
     /// Process aliases: ALIAS_SEND.
     pub const ALIAS: DistFlags = DistFlags(8 << 32);
+    /// beamlink's own capability, not an OTP flag: the node is a visible
+    /// beamlink node that takes part in the beamlink mesh. Only peers that
+    /// advertise it are sent mesh messages, so an Erlang node, a C node,
+    /// `erl_call` or jinterface never receives anything it did not ask for.
+    /// Bit 60 is far above every flag OTP assigns (the highest in OTP 29 is
+    /// below bit 40); OTP, libei and jinterface ignore flags they do not know,
+    /// and since connections use the flags both sides have, it appears in a
+    /// connection's flags only between two beamlink nodes.
+    pub const BEAMLINK_MESH: DistFlags = DistFlags(1 << 60);
 
     /// The eleven flags OTP 25 requires of every peer.
     pub const MANDATORY_25: DistFlags = DistFlags(
@@ -252,6 +262,7 @@ mod tests {
         assert!(otp25.missing(DistFlags::MANDATORY).is_empty());
         let old = DistFlags::MANDATORY_25;
         assert_eq!(old.missing(DistFlags::MANDATORY).names(), vec!["UNLINK_ID", "V4_NC"]);
-        assert_eq!(DistFlags::from_bits(1 << 60).names(), vec!["UNKNOWN<0x1000000000000000>"]);
+        assert_eq!(DistFlags::from_bits(1 << 61).names(), vec!["UNKNOWN<0x2000000000000000>"]);
+        assert_eq!(DistFlags::from_bits(1 << 60).names(), vec!["BEAMLINK_MESH"]);
     }
 }
