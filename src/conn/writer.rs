@@ -84,6 +84,11 @@ pub async fn run<W: AsyncWrite + Unpin>(
         }
         let mut written_cost = 0;
         for (control, cost) in taken.drain(..) {
+            if !control.understood_with(config.flags) {
+                written_cost += cost;
+                tracing::trace!(control = ?control.sender(), "not sent: the peer does not support it");
+                continue;
+            }
             // The fast path copies the message into the output buffer: right
             // for short messages, while long ones keep their binaries in place.
             if pending.is_empty() && cost <= COALESCE_MAX {
@@ -264,4 +269,62 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
         }
     }
     progress(limit, "flush", out.flush()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::control::ProcessRef;
+    use crate::term::{Atom, Pid, Reference};
+    use tokio::io::AsyncReadExt;
+
+    /// What the writer puts on the wire for `controls`, with `flags` negotiated.
+    async fn wire(controls: Vec<Control>, flags: DistFlags) -> Vec<u8> {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let queue = Arc::new(OutQueue::new(usize::MAX, usize::MAX));
+        for c in controls {
+            queue.push(c, 64).unwrap();
+        }
+        let config = WriterConfig {
+            format: PacketFormat::for_flags(flags),
+            flags,
+            fragment_size: 1 << 16,
+            tick_interval: Duration::from_secs(3600),
+            write_timeout: Duration::from_secs(10),
+        };
+        let writer = tokio::spawn(run(ours, queue.clone(), config));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        queue.close();
+        writer.await.unwrap().unwrap();
+        let mut out = Vec::new();
+        theirs.read_to_end(&mut out).await.unwrap();
+        out
+    }
+
+    fn encoded(control: &Control, flags: DistFlags) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        encode_packet_into(PacketFormat::for_flags(flags), control, flags, &mut buf).unwrap();
+        buf.to_vec()
+    }
+
+    #[tokio::test]
+    async fn monitors_are_not_sent_to_a_peer_without_the_flags_for_them() {
+        let node = Atom::new("a@h");
+        let pid = Pid::new(node.clone(), 1, 0, 1);
+        let reference = Reference::new(node, 1, &[1, 2, 3]).unwrap();
+        let by_name = Control::MonitorP {
+            from: pid.clone(),
+            target: ProcessRef::Name(Atom::new("rex")),
+            reference: reference.clone(),
+        };
+        let by_pid = Control::MonitorP { from: pid.clone(), target: ProcessRef::Pid(pid.clone()), reference };
+        let message = Control::Send { from: None, to: pid, message: crate::term::Term::atom("hello") };
+        let libei = DistFlags::MANDATORY | DistFlags::DIST_MONITOR;
+        let out = wire(vec![by_name.clone(), by_pid.clone(), message.clone()], libei).await;
+        let expected = [encoded(&by_pid, libei), encoded(&message, libei)].concat();
+        assert_eq!(out, expected, "the name monitor is kept local, the pid monitor and the message go out");
+        let jinterface = DistFlags::MANDATORY;
+        let out = wire(vec![by_name, by_pid, message.clone()], jinterface).await;
+        assert_eq!(out, encoded(&message, jinterface), "no monitor at all without DIST_MONITOR");
+    }
 }

@@ -591,6 +591,24 @@ impl Control {
         Ok(payload)
     }
 
+    /// Whether a peer whose connection has `flags` understands this message.
+    /// A monitor of a peer without `DIST_MONITOR` (or, by name, without
+    /// `DIST_MONITOR_NAME`) is not sent: as erts does, the monitor stays on
+    /// this side and fires only when the connection is lost. jinterface
+    /// closes the connection on a monitor it does not support, and libei's
+    /// receive fails on one.
+    pub fn understood_with(&self, flags: DistFlags) -> bool {
+        match self {
+            Control::MonitorP { target, .. }
+            | Control::DemonitorP { target, .. }
+            | Control::MonitorPExit { target, .. } => match target {
+                ProcessRef::Pid(_) => flags.contains(DistFlags::DIST_MONITOR),
+                ProcessRef::Name(_) => flags.contains(DistFlags::DIST_MONITOR | DistFlags::DIST_MONITOR_NAME),
+            },
+            _ => true,
+        }
+    }
+
     /// The process whose messages and signals this control message must stay
     /// in order with (the sender), if any.
     pub fn sender(&self) -> Option<&Pid> {
