@@ -1,6 +1,6 @@
 //! Configuring and starting a node.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,7 +51,7 @@ impl NodeBuilder {
             cookie: Cookie::HomeFile,
             transport: default_transport(),
             resolver: None,
-            listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
+            listen: Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)),
             publish: true,
             epmd_port: epmd::default_port(),
             auto_start_epmd: true,
@@ -107,9 +107,10 @@ impl NodeBuilder {
         self
     }
 
-    /// Listens on every interface on this port.
+    /// Listens on every interface on this port, IPv4 and IPv6 (falling back
+    /// to IPv4 alone on a host without IPv6).
     pub fn listen_port(mut self, port: u16) -> Self {
-        self.listen = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        self.listen = Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
         self
     }
 

@@ -25,7 +25,7 @@ impl Transport for TcpTransport {
 
     fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
         Box::pin(async move {
-            let listener = TcpListener::bind(addr).await?;
+            let listener = bind_listener(addr)?;
             Ok(Box::new(TcpAcceptor(listener)) as Box<dyn Listener>)
         })
     }
@@ -41,6 +41,37 @@ impl Transport for TcpTransport {
             Ok(Established { stream: Box::new(stream), peer_addr: Some(addr), identity: PeerIdentity::Unverified })
         })
     }
+}
+
+/// Binds a listening socket at `addr`. The IPv6 wildcard `[::]` listens on
+/// IPv4 and IPv6 alike (`IPV6_V6ONLY` off, whatever the system default),
+/// and falls back to the IPv4 wildcard on a host without IPv6.
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    match bind_once(addr) {
+        Err(e) if addr.ip() == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) && no_ipv6(&e) => {
+            tracing::debug!(error = %e, "no IPv6 on this host: listening on IPv4 only");
+            bind_once(SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port()))
+        }
+        other => other,
+    }
+}
+
+/// Whether a bind failed because the host has no IPv6 at all.
+fn no_ipv6(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT))
+}
+
+fn bind_once(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Connects with the socket options distribution wants (no Nagle delay).

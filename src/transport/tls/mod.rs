@@ -449,7 +449,7 @@ impl Transport for TlsTransport {
     fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
         self.ensure_watcher();
         Box::pin(async move {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let listener = crate::transport::tcp::bind_listener(addr)?;
             Ok(Box::new(TlsListener { tcp: TcpAcceptor(listener), shared: self.shared.clone() }) as Box<dyn Listener>)
         })
     }
