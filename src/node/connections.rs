@@ -28,6 +28,8 @@ pub(crate) struct PeerConn {
     /// The peer is a beamlink node taking part in the mesh.
     pub beamlink: AtomicBool,
     pub identity: PeerIdentity,
+    /// Which side started the connection.
+    pub direction: Direction,
     pub queue: Arc<OutQueue>,
     running: Running,
 }
@@ -437,7 +439,15 @@ impl NodeInner {
                 (p.queue, Some(p.status), None)
             }
             None if direction == Direction::Incoming => (self.new_queue(), None, None),
-            Some(Entry::Up(old)) if direction == Direction::Incoming => {
+            // Two connections to the same node: the peer restarted (a new
+            // creation: the old connection is stale), or both sides dialled at
+            // once and each side's handshake was answered before it saw the
+            // other's. Both sides then keep the connection that the node with
+            // the greater name started, as OTP's arbitration would have.
+            Some(Entry::Up(old))
+                if old.creation != est.peer_creation
+                    || self.started_by_winner(&peer, direction) && !self.started_by_winner(&peer, old.direction) =>
+            {
                 (self.new_queue(), None, Some(old))
             }
             other => {
@@ -475,6 +485,7 @@ impl NodeInner {
             visible: AtomicBool::new(!hidden),
             beamlink: AtomicBool::new(false),
             identity,
+            direction,
             queue,
             running,
         });
@@ -490,6 +501,16 @@ impl NodeInner {
         tracing::info!(peer = %peer, transport = self.transport.name(), ?direction, hidden, "connection up");
         self.notify_node_watchers("nodeup", peer.atom());
         let _ = self.events.send(NodeEvent::Up { node: peer, hidden });
+    }
+
+    /// Whether a connection to `peer` started in `direction` was started by
+    /// the node whose name compares greater: the one OTP's simultaneous-connect
+    /// rule lets keep its own attempt.
+    fn started_by_winner(&self, peer: &NodeName, direction: Direction) -> bool {
+        match direction {
+            Direction::Outgoing => self.name.as_str() > peer.as_str(),
+            Direction::Incoming => peer.as_str() > self.name.as_str(),
+        }
     }
 
     /// A connection ended.

@@ -59,10 +59,7 @@ impl NodeInner {
                     // the process did not exist, which is what the peer sees
                     // for a dead pid.
                     tracing::warn!(%peer, to = ?to, "firewall: refused a link (exit_signals is not allowed)");
-                    self.send_control(
-                        peer.atom(),
-                        Control::Exit { from: to, to: from, reason: Term::atom("noproc") },
-                    );
+                    self.send_control(peer.atom(), Control::Exit { from: to, to: from, reason: Term::atom("noproc") });
                     return Ok(());
                 }
                 self.remote_link(account, &from, &to)?;
@@ -129,7 +126,8 @@ impl NodeInner {
             }
             Control::SpawnRequest { req_id, from, group_leader: _, module, function, arity, opts, args } => {
                 from_peer(&from)?;
-                let refusal = if self.guarded() { self.spawn_refusal(peer, &module, &function, &args, &opts) } else { None };
+                let refusal =
+                    if self.guarded() { self.spawn_refusal(peer, &module, &function, &args, &opts) } else { None };
                 if let Some(why) = refusal {
                     tracing::warn!(%peer, module = %module.as_str(), function = %function.as_str(), why, "firewall: refused a spawn request");
                     self.send_control(
