@@ -22,6 +22,20 @@
 //!     --ca certs/ca.pem --cert certs/cache@hostB.example.com.pem --key certs/cache@hostB.example.com.key
 //! ```
 //!
+//! Either can be locked down with a distribution firewall policy file, so
+//! that peers may only use the cache (`--firewall cache-policy.toml`; the
+//! format is in SECURITY.md, and the file is re-read when it changes and on
+//! SIGHUP):
+//!
+//! ```text
+//! [default]
+//! spawn = false
+//! exit_signals = false
+//! group_leader = false
+//! rpc = []
+//! names = ["simple_cache"]
+//! ```
+//!
 //! From an Erlang node (the shapes of the original Simple Cache):
 //!
 //! ```text
@@ -43,7 +57,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use beamlink::node::{GenCall, Node, NodeBuilder, Process};
+use beamlink::node::{GenCall, Node, NodeBuilder, PolicyFile, Process};
 use beamlink::term::{Atom, Term};
 use beamlink::transport::Transport;
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
@@ -83,6 +97,9 @@ struct Args {
     /// Run the demonstration over plain TCP instead of mutual TLS.
     #[arg(long)]
     tcp: bool,
+    /// The distribution firewall policy (TOML; re-read when it changes and on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    firewall: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -128,11 +145,21 @@ async fn run_node(args: Args) -> Result<(), String> {
         (None, Some(n)) => n.clone(),
         (None, None) => return Err("give --sname or --name".into()),
     };
+    // A bad policy file is refused before the node starts, so it never runs unprotected.
+    let policy = args.firewall.as_ref().map(PolicyFile::load).transpose().map_err(|e| e.to_string())?;
     let mut builder: NodeBuilder = Node::builder(&name).cookie(args.cookie.clone());
     if let Some(t) = transport(&args)? {
         builder = builder.transport_arc(t);
     }
+    if let Some(policy) = &policy {
+        builder = builder.firewall(policy.firewall());
+    }
     let node = builder.start().await.map_err(|e| e.to_string())?;
+    if let Some(policy) = &policy {
+        policy.apply_to(&node);
+        policy.watch(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        policy.reload_on_sighup().map_err(|e| e.to_string())?;
+    }
     cache::start(&node).map_err(|e| e.to_string())?;
     for peer in &args.join {
         node.keep_connected(peer).map_err(|e| e.to_string())?;

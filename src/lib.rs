@@ -66,6 +66,8 @@
 pub mod certs;
 pub mod conn;
 pub mod epmd;
+#[cfg(any(feature = "tls", feature = "policy-file"))]
+mod file_stamp;
 pub mod node;
 #[cfg(feature = "tls")]
 pub mod pki;

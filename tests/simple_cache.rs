@@ -186,3 +186,43 @@ fn an_erlang_node_uses_the_cache_over_tls() {
         "{ok,<<\"over tls\">>}"
     );
 }
+
+#[test]
+fn a_cache_node_under_a_policy_file_serves_the_cache_and_nothing_else() {
+    let epmd = OtpEpmd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("cache-policy.toml");
+    std::fs::write(
+        &policy,
+        "[default]\nspawn = false\nexit_signals = false\ngroup_leader = false\nrpc = []\nnames = [\"simple_cache\"]\n",
+    )
+    .unwrap();
+    let firewall = vec!["--firewall".to_string(), policy.display().to_string()];
+    let node = cache_node(&epmd, &format!("{}@localhost", common::unique_name("fwc")), &[], &firewall);
+    let client = TestNode::short("client", "sc", epmd.port);
+    assert_eq!(call(&client, &node.node, "{insert, k, <<\"v\">>}"), Term::atom("ok"));
+    assert_eq!(call(&client, &node.node, "{lookup, k}"), parse("{ok, <<\"v\">>}").unwrap());
+    let n = client.node.clone();
+    let target = node.node.clone();
+    match client.run(T, async move { n.rpc_call(&target, "erlang", "node", vec![], T).await }) {
+        Err(beamlink::node::CallError::BadRpc(r)) => assert_eq!(r.to_string(), "{'EXIT',not_allowed}"),
+        other => panic!("the policy file let an rpc through: {other:?}"),
+    }
+
+    // A bad file: the node refuses to start, naming the line.
+    std::fs::write(&policy, "[default]\nnames = \"simple_cache\"\n").unwrap();
+    let mut child = Command::new(example())
+        .args(["--sname", &format!("{}@localhost", common::unique_name("fwbad")), "--firewall"])
+        .arg(&policy)
+        .env("ERL_EPMD_PORT", epmd.port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for("the example to exit", T, || child.try_wait().unwrap());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with a bad policy file");
+    assert!(stderr.contains("line 2: `names` in [default] must be a list of strings, not a string"), "{stderr}");
+}

@@ -153,17 +153,23 @@ impl Default for Policy {
 }
 
 /// Per-peer policies with a default.
+///
+/// Rules are keyed by node-name pattern: an exact `name@host`, `name@*` for
+/// a node name on any host, or `*@host` for every node on a host. The host
+/// part is compared without regard to ASCII case (DNS names are
+/// case-insensitive); the name part must match exactly.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Firewall {
     default: Policy,
     by_node: HashMap<String, Policy>,
+    by_name: HashMap<String, Policy>,
     by_host: HashMap<String, Policy>,
 }
 
 impl Firewall {
     /// A firewall applying `default` to every peer without a rule of its own.
     pub fn new(default: Policy) -> Firewall {
-        Firewall { default, by_node: HashMap::new(), by_host: HashMap::new() }
+        Firewall { default, by_node: HashMap::new(), by_name: HashMap::new(), by_host: HashMap::new() }
     }
 
     /// Everything allowed: what Erlang does (the default).
@@ -171,13 +177,19 @@ impl Firewall {
         Firewall::new(Policy::allow_all())
     }
 
-    /// The policy for one peer, given as `name@host`, or `*@host` for every
-    /// node on a host. A node rule beats a host rule, which beats the default.
+    /// The policy for one peer, given as `name@host`, `name@*` for a node
+    /// name on any host, or `*@host` for every node on a host. An exact rule
+    /// beats a `name@*` rule, which beats a `*@host` rule, which beats the
+    /// default. A later rule for the same pattern replaces an earlier one;
+    /// host parts that differ only in case are the same pattern.
     pub fn peer(mut self, pattern: &str, policy: Policy) -> Firewall {
-        match pattern.strip_prefix("*@") {
-            Some(host) => self.by_host.insert(host.to_string(), policy),
-            None => self.by_node.insert(pattern.to_string(), policy),
-        };
+        if let Some(host) = pattern.strip_prefix("*@") {
+            self.by_host.insert(host.to_ascii_lowercase(), policy);
+        } else if let Some(name) = pattern.strip_suffix("@*") {
+            self.by_name.insert(name.to_string(), policy);
+        } else {
+            self.by_node.insert(lowercase_host(pattern).into_owned(), policy);
+        }
         self
     }
 
@@ -186,16 +198,29 @@ impl Firewall {
     pub fn allows_everything(&self) -> bool {
         self.default == Policy::allow_all()
             && self.by_node.values().all(|p| *p == Policy::allow_all())
+            && self.by_name.values().all(|p| *p == Policy::allow_all())
             && self.by_host.values().all(|p| *p == Policy::allow_all())
     }
 
-    /// The policy that applies to `node`.
+    /// The policy that applies to `node`: the exact rule, else the `name@*`
+    /// rule, else the `*@host` rule, else the default.
     pub fn policy_for(&self, node: &str) -> &Policy {
-        if let Some(p) = self.by_node.get(node) {
+        let node = lowercase_host(node);
+        if let Some(p) = self.by_node.get(node.as_ref()) {
             return p;
         }
-        let host = node.split_once('@').map(|(_, h)| h).unwrap_or("");
-        self.by_host.get(host).unwrap_or(&self.default)
+        let (name, host) = node.split_once('@').unwrap_or((node.as_ref(), ""));
+        self.by_name.get(name).or_else(|| self.by_host.get(host)).unwrap_or(&self.default)
+    }
+}
+
+/// `name@host` with the host part in lower case; borrowed when it already is.
+fn lowercase_host(node: &str) -> std::borrow::Cow<'_, str> {
+    match node.split_once('@') {
+        Some((name, host)) if host.bytes().any(|b| b.is_ascii_uppercase()) => {
+            format!("{name}@{}", host.to_ascii_lowercase()).into()
+        }
+        _ => node.into(),
     }
 }
 
@@ -211,6 +236,40 @@ mod tests {
         assert!(fw.policy_for("x@trusted.example").spawn);
         assert!(!fw.policy_for("bad@trusted.example").spawn);
         assert!(!fw.policy_for("x@other.example").spawn);
+    }
+
+    #[test]
+    fn rules_resolve_exact_then_name_then_host_then_default() {
+        let mut spawn_only = Policy::locked_down();
+        spawn_only.spawn = true;
+        let mut rpc_only = Policy::locked_down();
+        rpc_only.rpc = RpcRule::All;
+        let fw = Firewall::new(Policy::locked_down())
+            .peer("*@ops.example", spawn_only.clone())
+            .peer("admin@*", rpc_only.clone())
+            .peer("admin@ops.example", Policy::allow_all());
+        assert_eq!(fw.policy_for("admin@ops.example"), &Policy::allow_all());
+        assert_eq!(fw.policy_for("admin@web.example"), &rpc_only, "name@* beats the default");
+        assert_eq!(fw.policy_for("other@ops.example"), &spawn_only);
+        assert_eq!(fw.policy_for("other@web.example"), &Policy::locked_down());
+        // name@* beats *@host when both match.
+        let fw = fw.peer("admin@ops.example", Policy::locked_down()).peer("ops@*", rpc_only.clone());
+        assert_eq!(fw.policy_for("ops@ops.example"), &rpc_only);
+        assert!(!fw.allows_everything());
+        assert!(Firewall::allow_all().peer("x@*", Policy::allow_all()).allows_everything());
+    }
+
+    #[test]
+    fn host_parts_ignore_case_and_name_parts_do_not() {
+        let fw = Firewall::new(Policy::locked_down())
+            .peer("Admin@OPS.Example.COM", Policy::allow_all())
+            .peer("*@Trusted.Example", Policy::allow_all());
+        assert!(fw.policy_for("Admin@ops.example.com").spawn);
+        assert!(fw.policy_for("Admin@Ops.Example.Com").spawn);
+        assert!(!fw.policy_for("admin@ops.example.com").spawn, "the name part is exact");
+        assert!(fw.policy_for("x@TRUSTED.example").spawn);
+        assert!(!fw.policy_for("no-at-sign").spawn);
+        assert!(!fw.policy_for("").spawn);
     }
 
     #[test]

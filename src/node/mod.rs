@@ -34,6 +34,8 @@ pub mod hostname;
 mod limits;
 mod mailbox;
 mod mesh;
+#[cfg(feature = "policy-file")]
+mod policy_file;
 mod process;
 mod router;
 pub mod services;
@@ -54,6 +56,8 @@ pub use error::{CallError, ConnectError, NodeError, SendError};
 pub use firewall::{Firewall, NameRule, Policy, RpcRule};
 pub use gen_server::{GenCall, ReplyTo, parse_cast};
 pub use limits::Limits;
+#[cfg(feature = "policy-file")]
+pub use policy_file::{PolicyFile, PolicyFileError};
 pub use process::{Exited, IntoExitReason, Process};
 pub use services::rpc::{RpcException, RpcFunction, RpcResult};
 

@@ -4,6 +4,10 @@ use beamlink::node::{NodeBuilder, hostname};
 use beamlink::proto::{NameMode, NodeName};
 use clap::Args;
 
+/// How often a long-running node looks at the files it reloads when they
+/// change (certificates, keys, CRLs, the firewall policy file).
+pub const RELOAD_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How this node is named: `--sname` or `--name`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct NameArgs {
@@ -121,7 +125,7 @@ impl TlsArgs {
         };
         let config = self.crls.iter().fold(config, |config, crl| config.crl_file(crl));
         // Replaced certificate files are picked up without a restart.
-        let config = config.reload_interval(Some(std::time::Duration::from_secs(10)));
+        let config = config.reload_interval(Some(RELOAD_POLL));
         TlsTransport::new(config).map(Some).map_err(|e| e.to_string())
     }
 }

@@ -4,12 +4,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use beamlink::node::{Node, services};
+use beamlink::node::{Node, PolicyFile, services};
 use clap::Args;
 
 #[cfg(feature = "tls")]
 use crate::node_args::TlsArgs;
-use crate::node_args::{CookieArgs, NameArgs, runtime};
+use crate::node_args::{CookieArgs, NameArgs, RELOAD_POLL, runtime};
 
 /// Options of `beamlink serve`.
 #[derive(Args, Debug)]
@@ -34,9 +34,13 @@ pub struct ServeArgs {
     /// OTP's net_ticktime, in seconds: a silent peer is declared down after this long.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     ticktime: u64,
+    /// Limit what peers may do with the distribution firewall policy in this TOML file
+    /// (re-read when it changes and on SIGHUP; see SECURITY.md).
+    #[arg(long, value_name = "FILE")]
+    firewall: Option<std::path::PathBuf>,
 }
 
-/// Runs the node until SIGINT or SIGTERM.
+/// Runs the node until SIGINT or SIGTERM (SIGHUP reloads the `--firewall` file).
 pub fn run(args: ServeArgs) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -59,10 +63,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.ticktime == 0 {
         return Err("--ticktime must be at least 1 second".into());
     }
+    // A bad policy file stops the node from starting; the node never runs without it.
+    let policy = args.firewall.as_ref().map(PolicyFile::load).transpose().map_err(|e| e.to_string())?;
     let builder = Node::builder(name.as_str())
         .listen_port(args.port.unwrap_or(0))
         .hidden(args.hidden)
         .ticktime(Duration::from_secs(args.ticktime));
+    let builder = match &policy {
+        Some(policy) => builder.firewall(policy.firewall()),
+        None => builder,
+    };
     #[cfg(feature = "tls")]
     let builder = match args.tls.transport()? {
         Some(tls) => {
@@ -72,6 +82,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => builder,
     };
     let node = args.cookie.apply(builder).start().await.map_err(|e| e.to_string())?;
+    if let Some(policy) = &policy {
+        policy.apply_to(&node);
+        policy.watch(RELOAD_POLL).map_err(|e| e.to_string())?;
+        #[cfg(unix)]
+        policy.reload_on_sighup().map_err(|e| e.to_string())?;
+    }
     services::echo::start(&node, "echo").map_err(|e| e.to_string())?;
     services::sink::start(&node, "sink").map_err(|e| e.to_string())?;
     for peer in &args.connect {
@@ -84,6 +100,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     wait_for_signal().await;
     node.shutdown().await;
+    drop(policy);
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use super::crl::{CrlInfo, load_crls, parse_x509_crl};
 use super::diagnose;
 use super::error::TlsError;
 use super::verify::{ClientAuthVerifier, ServerAuthVerifier};
+use crate::file_stamp::{Stamp, stamp};
 use crate::pki::{self, CertInfo};
 
 /// One generation of TLS material.
@@ -409,13 +410,6 @@ fn key_error(config: &TlsConfig, error: rustls::Error) -> TlsError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FileStamps(Vec<(PathBuf, Option<Stamp>)>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
 impl FileStamps {
     /// The current state of the certificate, key, CA and CRL files.
     pub(crate) fn take(config: &TlsConfig) -> FileStamps {
@@ -431,13 +425,4 @@ impl FileStamps {
         paths.extend(listed.iter().map(PathBuf::as_path));
         FileStamps(paths.into_iter().map(|p| (p.to_path_buf(), stamp(p))).collect())
     }
-}
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some(Stamp { modified: meta.modified().ok(), len: meta.len(), inode })
 }
