@@ -1,5 +1,5 @@
 //! The `-ssl_dist_optfile` that makes a stock `erl` node use a certificate
-//! from this folder for TLS distribution (`erlang-dist.md` §8).
+//! from this folder for TLS distribution (OTP's *Using TLS for Erlang Distribution* (SSL User's Guide)).
 //!
 //! OTP 25 defaults matter here: `versions` defaults to TLS 1.2 only, a client
 //! does not verify the server unless told (`verify_none`), and a server does

@@ -1,7 +1,6 @@
 //! EPMD, the Erlang Port Mapper Daemon: codec, client, daemon and registrar.
 //!
-//! Protocol reference: [EPMD protocol] in the ERTS user's guide, and section 1 of
-//! the project's protocol digest. Every host that runs distributed Erlang nodes
+//! Protocol reference: [EPMD protocol] in the ERTS user's guide. Every host that runs distributed Erlang nodes
 //! runs one EPMD (TCP 4369 unless `ERL_EPMD_PORT` says otherwise); a node
 //! registers its name and distribution port with it, and a node that wants to
 //! reach `name@host` asks the EPMD on `host` for `name`'s port.

@@ -12,13 +12,27 @@ use crate::proto::handshake::{HandshakeConfig, OutstandingChallenges};
 use crate::proto::{DistFlags, NodeName};
 use crate::transport::{EpmdResolver, Resolver, Transport, default_transport};
 
-/// Where the cookie comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the cookie comes from. Its `Debug` form never shows the cookie:
+///
+/// ```
+/// let cookie = beamlink::node::Cookie::Explicit("sup3r-secret".into());
+/// assert_eq!(format!("{cookie:?}"), "Explicit(<redacted>)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub enum Cookie {
     /// This cookie.
     Explicit(String),
     /// `~/.erlang.cookie`, created with a random cookie when missing, as Erlang does.
     HomeFile,
+}
+
+impl std::fmt::Debug for Cookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cookie::Explicit(_) => f.write_str("Explicit(<redacted>)"),
+            Cookie::HomeFile => f.write_str("HomeFile"),
+        }
+    }
 }
 
 /// Configures a [`Node`]; [`NodeBuilder::start`] brings it up.

@@ -7,7 +7,7 @@
 //!
 //! OTP itself checks less: a TLS client checks the server certificate against
 //! the host part of the node name it dials, and a TLS server checks only the
-//! chain (see `erlang-dist.md` §8). [`VerifyName::Host`] is the client-side
+//! chain (see OTP's *Using TLS for Erlang Distribution* (SSL User's Guide)). [`VerifyName::Host`] is the client-side
 //! OTP check applied in both directions; [`VerifyName::Strict`] also binds
 //! the alive part, through the node names the certificate carries.
 
@@ -102,7 +102,9 @@ impl CertInfo {
         };
         match canonical {
             Some(canonical) if canonical == claimed_node => Ok(()),
-            Some(canonical) => Err(IdentityError::NotCanonical { claimed: claimed_node.to_string(), canonical, policy }),
+            Some(canonical) => {
+                Err(IdentityError::NotCanonical { claimed: claimed_node.to_string(), canonical, policy })
+            }
             None => {
                 Err(IdentityError::Mismatch { claimed: claimed_node.to_string(), good_for: GoodFor(good_for), policy })
             }

@@ -4,7 +4,7 @@
 //!
 //! Everything here is pure: the only I/O is in the optional file-loading
 //! helpers [`load_certs`] and [`load_private_key`]. Protocol background:
-//! `erlang-dist.md` §8 (TLS distribution) in the design notes.
+//! OTP's *Using TLS for Erlang Distribution* (SSL User's Guide).
 //!
 //! ## Node identity in a certificate
 //!

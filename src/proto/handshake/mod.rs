@@ -51,8 +51,7 @@ pub use initiator::{Initiator, InitiatorEvent};
 
 use super::{DistFlags, NameError, NodeName};
 
-/// What a node brings to every handshake.
-#[derive(Debug)]
+/// What a node brings to every handshake. Its `Debug` form leaves the cookie out.
 pub struct HandshakeConfig {
     /// This node's name.
     pub name: NodeName,
@@ -67,6 +66,18 @@ pub struct HandshakeConfig {
     /// Challenges this node has issued and not yet seen answered, across all
     /// handshakes, to refuse a peer that reflects one back (see [`OutstandingChallenges`]).
     pub outstanding: Arc<OutstandingChallenges>,
+}
+
+impl std::fmt::Debug for HandshakeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeConfig")
+            .field("name", &self.name)
+            .field("creation", &self.creation)
+            .field("flags", &self.flags)
+            .field("required", &self.required)
+            .field("cookie", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl HandshakeConfig {

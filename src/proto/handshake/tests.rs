@@ -275,3 +275,10 @@ fn challenges_on_the_wire_do_not_repeat() {
     }
     assert!(sent.len() >= ROUNDS - 1, "the initiator sent only {} distinct challenges in {ROUNDS}", sent.len());
 }
+
+#[test]
+fn debug_output_never_shows_the_cookie() {
+    let config = HandshakeConfig::new("a@h".parse().unwrap(), 1, b"sup3r-secret".to_vec());
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("sup3r-secret") && shown.contains("<redacted>"), "{shown}");
+}

@@ -1,6 +1,6 @@
 //! Mutual TLS (feature `tls`): OTP's `inet_tls_dist` carrier, with rustls.
 //!
-//! Protocol background: `erlang-dist.md` §8 in the design notes. The layering
+//! Protocol background: OTP's *Using TLS for Erlang Distribution* (SSL User's Guide). The layering
 //! is OTP's: EPMD lookups stay plain; a TCP connection (dialler = TLS client,
 //! acceptor = TLS server); the TLS handshake; then the distribution handshake
 //! inside TLS with **4-byte** length prefixes ([`LengthPrefix::U32`]), and

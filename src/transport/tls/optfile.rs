@@ -1,5 +1,5 @@
 //! OTP's `-ssl_dist_optfile`: the file an `erl -proto_dist inet_tls` node
-//! reads its TLS options from (`erlang-dist.md` §8), read here so that a
+//! reads its TLS options from (OTP's *Using TLS for Erlang Distribution* (SSL User's Guide)), read here so that a
 //! release's existing Erlang configuration also configures beamlink.
 //!
 //! The file holds one Erlang term, `[{server, Options}, {client, Options}].`,
