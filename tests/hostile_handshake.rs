@@ -344,7 +344,8 @@ fn a_correct_reply_with_a_wrong_digest_is_refused_and_named() {
 enum Guess {
     /// The node answered our name, checked our digest and closed.
     Checked,
-    /// The node closed before sending a status or a challenge.
+    /// The node refused before any challenge: it closed on arrival, or
+    /// answered our name with `not_allowed` (a name in back-off).
     RefusedAtOnce,
 }
 
@@ -370,6 +371,8 @@ fn h2_guessing_cookies_from_one_address_is_throttled_and_cheap() {
             Err(e) if e == "closed after our reply" => Guess::Checked,
             // Closed on arrival: our send_name met EOF or a reset.
             Err(e) if e == "closed" || e.starts_with("send:") => Guess::RefusedAtOnce,
+            // Refused at its name: this name from this address is in back-off.
+            Err(e) if e.contains("refused the connection (not_allowed)") => Guess::RefusedAtOnce,
             Err(e) => panic!("attempt {i}: unexpected outcome {e:?}"),
         };
         outcomes.push(outcome);

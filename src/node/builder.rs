@@ -1,6 +1,6 @@
 //! Configuring and starting a node.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -251,9 +251,12 @@ impl NodeBuilder {
                 config.epmd_port = self.epmd_port;
                 // An EPMD started here listens where the node does, so that
                 // peers that can reach the node can also look it up.
+                // A node on every interface (IPv4 and IPv6) gets an EPMD on both wildcards.
                 config.auto_start = self.auto_start_epmd.then(|| epmd::registrar::AutoStart {
                     addresses: if addr.ip().is_loopback() {
                         epmd::registrar::AutoStart::default().addresses
+                    } else if addr.ip().is_unspecified() {
+                        vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()]
                     } else {
                         vec![addr.ip()]
                     },

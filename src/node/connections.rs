@@ -439,13 +439,16 @@ impl NodeInner {
                 (p.queue, Some(p.status), None)
             }
             None if direction == Direction::Incoming => (self.new_queue(), None, None),
-            // Two connections to the same node: the peer restarted (a new
-            // creation: the old connection is stale), or both sides dialled at
-            // once and each side's handshake was answered before it saw the
-            // other's. Both sides then keep the connection that the node with
-            // the greater name started, as OTP's arbitration would have.
+            // Two connections to the same node. The newer replaces the older
+            // when the peer restarted (a new creation) or came in again (it
+            // answered `alive` with true: the old connection is stale to it).
+            // When both sides dialled at once and each side's handshake was
+            // answered before it saw the other's, both sides keep the
+            // connection that the node with the greater name started, as OTP's
+            // arbitration would have.
             Some(Entry::Up(old))
                 if old.creation != est.peer_creation
+                    || (direction == Direction::Incoming && old.direction == Direction::Incoming)
                     || self.started_by_winner(&peer, direction) && !self.started_by_winner(&peer, old.direction) =>
             {
                 (self.new_queue(), None, Some(old))

@@ -85,11 +85,14 @@ pub(crate) async fn connect_tcp(addr: SocketAddr) -> io::Result<TcpStream> {
 pub(crate) struct TcpAcceptor(pub(crate) TcpListener);
 
 impl TcpAcceptor {
-    /// Accepts one TCP connection with distribution's socket options.
+    /// Accepts one TCP connection with distribution's socket options. An
+    /// IPv4 peer of a dual-stack listener is reported by its IPv4 address,
+    /// not the IPv4-mapped IPv6 form, so that limits and back-off keyed by
+    /// address see one address per peer.
     pub(crate) async fn accept_tcp(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self.0.accept().await?;
         stream.set_nodelay(true)?;
-        Ok((stream, addr))
+        Ok((stream, SocketAddr::new(addr.ip().to_canonical(), addr.port())))
     }
 }
 
