@@ -18,7 +18,9 @@
 //! - I1: messages addressed by pid meet the same rules as messages addressed
 //!   by name: `rex` serves only allowed calls however it is reached, and its
 //!   refusals do not reveal its pid; guarded processes and the mesh process
-//!   receive nothing by pid.
+//!   receive nothing by pid. Still open, and ignored until fixed: the
+//!   shared services other than `rex` calls (and SPAWN_REPLY) answer
+//!   whatever pid a request names.
 //! - I2: a peer that may not send exit signals cannot link, so neither a link
 //!   exit nor its connection dropping kills a local process.
 //! - I3: under TLS with `verify-name strict` a certificate holds one
@@ -164,10 +166,16 @@ impl Guarded {
         self.target.name()
     }
 
-    /// A fake peer named `options.name` connected from `source`.
+    /// A fake peer named `options.name` connected from `source`. Our side of
+    /// the handshake ends before the node has entered the connection in its
+    /// table; once it answers a ping it has, so that what the node sends the
+    /// peer from then on goes over this connection (rather than starting a
+    /// dial, which this node's resolver fails at once).
     fn peer_from(&self, source: IpAddr, options: &PeerOptions) -> FakePeer {
-        FakePeer::connect(&Carrier::tcp_from(source), self.target.addr, &self.name(), options)
-            .unwrap_or_else(|e| panic!("the node refused {} from {source}: {e}", options.name))
+        let mut peer = FakePeer::connect(&Carrier::tcp_from(source), self.target.addr, &self.name(), options)
+            .unwrap_or_else(|e| panic!("the node refused {} from {source}: {e}", options.name));
+        sync(&mut peer);
+        peer
     }
 
     /// A locked-down attacker from [`ATTACKER`].
@@ -198,7 +206,12 @@ impl Guarded {
 
     /// Asserts that an honest peer from [`HONEST`] connects and is answered a ping within [`HONEST_WITHIN`].
     fn assert_serves_honest_peer(&self) {
-        honest_is_served(&Carrier::tcp_from(HONEST), self.target.addr, &self.name(), &self.target.peer_options("honest"));
+        honest_is_served(
+            &Carrier::tcp_from(HONEST),
+            self.target.addr,
+            &self.name(),
+            &self.target.peer_options("honest"),
+        );
     }
 }
 
@@ -216,8 +229,9 @@ fn honest_is_served(carrier: &Carrier, addr: SocketAddr, target: &str, options: 
 // ---------------------------------------------------------------------------
 // Talking to the node as a fake peer
 
-/// The `{Ref, yes}` answer to [`sync`]'s ping.
-fn is_auth(peer: &mut FakePeer) -> (Pid, Reference, Control) {
+/// A ping as `net_adm:ping` sends it: `{is_auth, Node}` called at
+/// `net_kernel`, answered `{Ref, yes}`.
+fn is_auth(peer: &mut FakePeer) -> (Reference, Control) {
     let from = peer.new_pid();
     let reference = peer.new_ref();
     let request = Term::tuple(vec![
@@ -225,7 +239,7 @@ fn is_auth(peer: &mut FakePeer) -> (Pid, Reference, Control) {
         Term::tuple(vec![Term::Pid(from.clone()), Term::Ref(Box::new(reference.clone()))]),
         Term::tuple(vec![Term::atom("is_auth"), Term::Atom(peer.name.atom().clone())]),
     ]);
-    (from.clone(), reference, Control::RegSend { from, to: Atom::new("net_kernel"), message: request })
+    (reference, Control::RegSend { from, to: Atom::new("net_kernel"), message: request })
 }
 
 /// Pings `net_kernel` over the peer's connection and returns every control
@@ -233,7 +247,7 @@ fn is_auth(peer: &mut FakePeer) -> (Pid, Reference, Control) {
 /// messages in order, so everything sent before the ping has been acted on
 /// (and its answers queued) when the answer comes.
 fn sync(peer: &mut FakePeer) -> Vec<Control> {
-    let (_, reference, ping) = is_auth(peer);
+    let (reference, ping) = is_auth(peer);
     peer.send_control(&ping).expect("send a ping");
     let pong = Term::tuple(vec![Term::Ref(Box::new(reference)), Term::atom("yes")]);
     let deadline = Instant::now() + PROMPT;
@@ -280,7 +294,13 @@ fn badrpc_not_allowed() -> Term {
 
 /// `{call, calc, Function, Args, user}`: what `rpc` asks `rex`.
 fn rex_call(function: &str, args: Vec<Term>) -> Term {
-    Term::tuple(vec![Term::atom("call"), Term::atom("calc"), Term::atom(function), Term::list(args), Term::atom("user")])
+    Term::tuple(vec![
+        Term::atom("call"),
+        Term::atom("calc"),
+        Term::atom(function),
+        Term::list(args),
+        Term::atom("user"),
+    ])
 }
 
 // ---------------------------------------------------------------------------
@@ -371,13 +391,21 @@ fn i1_pid_addressed_messages_meet_the_same_rules_as_names() {
     assert_eq!(g.inbox_rx.recv_timeout(PROMPT).ok(), Some(hello), "inbox is allowed by pid");
     g.assert_secret_box_got_nothing("SEND and REG_SEND to secret_box");
     for by_pid in ["by_pid=true", "by_pid=false"] {
-        log().expect(&["dropped a message to a guarded process", &attacker.name.to_string(), "name=secret_box", by_pid]);
+        log().expect(&[
+            "dropped a message to a guarded process",
+            &attacker.name.to_string(),
+            "name=secret_box",
+            by_pid,
+        ]);
     }
 
     // The mesh process by pid: news that would make the node dial is dropped.
     let ghosts: Vec<Term> = (0..300).map(|i| Term::atom(&format!("ghost{i}_{}@nowhere", std::process::id()))).collect();
-    let mesh_hello =
-        Term::tuple(vec![Term::atom("beamlink_mesh_hello"), Term::Atom(attacker.name.atom().clone()), Term::list(ghosts)]);
+    let mesh_hello = Term::tuple(vec![
+        Term::atom("beamlink_mesh_hello"),
+        Term::Atom(attacker.name.atom().clone()),
+        Term::list(ghosts),
+    ]);
     let from = attacker.new_pid();
     attacker.send_control(&Control::Send { from: Some(from), to: mesh, message: mesh_hello }).unwrap();
     sync(&mut attacker);
@@ -388,10 +416,99 @@ fn i1_pid_addressed_messages_meet_the_same_rules_as_names() {
         "by_pid=true",
     ]);
     assert_eq!(g.lookups(), Vec::<String>::new(), "the node dialled on news sent to the mesh pid");
-    assert!(
-        !node.nodes().iter().any(|n| *n == attacker.name),
-        "the attacker's connection became a visible mesh member"
-    );
+    assert!(!node.nodes().contains(&attacker.name), "the attacker's connection became a visible mesh member");
+    g.assert_serves_honest_peer();
+}
+
+/// The shared services answer the pid a request names. For `rex` calls that
+/// pid must be on the asking peer; the same is not yet true of `net_kernel`,
+/// of `rex`'s `features_request`, of the group leader (unregistered, so no
+/// name rule covers it either), nor of a SPAWN_REPLY, which is put in the
+/// named process's mailbox whether or not it asked for a spawn. Each lets a
+/// locked-down peer put a term of its choosing in a guarded process's
+/// mailbox, and the first makes the node dial a node the peer names.
+#[test]
+#[ignore = "open: shared services and SPAWN_REPLY deliver peer-chosen terms to any pid (FAULT_MATRIX.md row I1)"]
+fn i1_shared_services_answer_only_the_asking_peer() {
+    let g = guarded("i1svc", None, Limits::default());
+    let node = g.target.test.node.clone();
+    let mut attacker = g.attacker("i1svc_p");
+    // The group leader's pid comes with every rpc call the node makes.
+    let asking = node.clone();
+    let peer = attacker.name.to_string();
+    g.target.test.rt.spawn(async move {
+        let _ = asking.rpc_call(&peer, "m", "f", vec![], Duration::from_secs(1)).await;
+    });
+    let group_leader = expect_control(&mut attacker, "an rpc call from the node", |c| match c {
+        Control::RegSend { to, message, .. } if to.as_str() == "rex" => match message.as_tuple() {
+            Some([_, _, request]) => match request.as_tuple() {
+                Some([_, _, _, _, Term::Pid(gl)]) => Some(gl.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    });
+    let from = attacker.new_pid();
+    let is_auth_for = |reply_to: &Pid, tag: Term| {
+        Term::tuple(vec![
+            Term::atom("$gen_call"),
+            Term::tuple(vec![Term::Pid(reply_to.clone()), tag]),
+            Term::tuple(vec![Term::atom("is_auth"), Term::atom("x@y")]),
+        ])
+    };
+    let third = Pid::new(Atom::new(format!("{}@nowhere", common::unique_name("third"))), 1, 0, 1);
+    let sends = [
+        Control::RegSend {
+            from: from.clone(),
+            to: Atom::new("net_kernel"),
+            message: is_auth_for(&g.secret_box, Term::atom("chosen")),
+        },
+        Control::RegSend {
+            from: from.clone(),
+            to: Atom::new("net_kernel"),
+            message: is_auth_for(&third, Term::atom("t")),
+        },
+        Control::RegSend {
+            from: from.clone(),
+            to: Atom::new("rex"),
+            message: Term::tuple(vec![Term::Pid(g.secret_box.clone()), Term::atom("features_request")]),
+        },
+        Control::Send {
+            from: Some(from.clone()),
+            to: group_leader.clone(),
+            message: Term::tuple(vec![
+                Term::atom("io_request"),
+                Term::Pid(g.secret_box.clone()),
+                Term::atom("chosen"),
+                Term::atom("x"),
+            ]),
+        },
+        Control::SpawnReply {
+            req_id: attacker.new_ref(),
+            to: g.secret_box.clone(),
+            flags: 0,
+            result: Term::atom("chosen"),
+        },
+    ];
+    for control in &sends {
+        attacker.send_control(control).unwrap();
+    }
+    // Each service handles its requests in order: once it has answered a
+    // request of the attacker's own, it has handled the ones above.
+    let me = attacker.new_pid();
+    let features = Term::tuple(vec![Term::Pid(me.clone()), Term::atom("features_request")]);
+    attacker.send_control(&Control::RegSend { from: me.clone(), to: Atom::new("rex"), message: features }).unwrap();
+    let io = Term::tuple(vec![Term::atom("io_request"), Term::Pid(me.clone()), Term::atom("mine"), Term::atom("x")]);
+    attacker.send_control(&Control::Send { from: Some(me.clone()), to: group_leader, message: io }).unwrap();
+    for _ in 0..2 {
+        reply_to(&mut attacker, &me);
+    }
+    sync(&mut attacker);
+    g.assert_secret_box_got_nothing("answers of shared services and a SPAWN_REPLY");
+    // A dial starts with a lookup, in the dial's own task: a moment to show it does not.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!g.lookups().contains(&third.node.as_str().to_string()), "net_kernel dialled the node a peer named");
     g.assert_serves_honest_peer();
 }
 
@@ -441,7 +558,9 @@ fn i2_a_peer_without_exit_signals_cannot_link_or_kill_through_a_link() {
         !answers.iter().any(|c| matches!(c, Control::Exit { reason, .. } if reason.is_atom("noproc"))),
         "a trusted peer's links were refused: {answers:?}"
     );
-    trusted.send_control(&Control::Exit { from: t.clone(), to: victim_b.clone(), reason: Term::atom("other") }).unwrap();
+    trusted
+        .send_control(&Control::Exit { from: t.clone(), to: victim_b.clone(), reason: Term::atom("other") })
+        .unwrap();
     sync(&mut trusted);
     assert_eq!(node.whereis("victim_b"), None, "a trusted peer's link exit did not kill: the case cannot fail");
     drop(trusted);
@@ -479,10 +598,9 @@ fn i3_a_certificate_holds_one_connection_under_its_own_spelling_only() {
     let pki = Pki::new();
     let name = tls_fixtures::short("i3");
     pki.issue(&name);
-    let tls = TlsTransport::new(
-        pki.config(&name).verify_name(VerifyName::Strict).handshake_timeout(Duration::from_secs(3)),
-    )
-    .expect("the node's TLS transport");
+    let tls =
+        TlsTransport::new(pki.config(&name).verify_name(VerifyName::Strict).handshake_timeout(Duration::from_secs(3)))
+            .expect("the node's TLS transport");
     let target = Target::start_named(&name, move |b| b.transport(tls).firewall(Firewall::new(policy())));
     let addr = target.addr;
     let connected_as = |alive: &str| -> Vec<String> {
@@ -517,14 +635,16 @@ fn i3_a_certificate_holds_one_connection_under_its_own_spelling_only() {
     assert!(second.ping(PROMPT));
     assert_eq!(connected_as(&alive), vec![alice.clone()], "connections held with one certificate");
 
-    // IP-host certificates: another spelling of the same address is refused.
+    // IP-host certificates: another spelling of the same address is refused
+    // as such; a host that is no IP literal to the parser is no match at all.
+    let (another_spelling, no_match) = ("claimed another spelling", "presented a certificate for");
     let six = format!("{}@::1", common::unique_name("alice6"));
     let four = format!("{}@127.0.0.1", common::unique_name("alice4"));
     let spellings = [
-        (&six, vec!["0::1", "0:0:0:0:0:0:0:1", "::0001"]),
-        // Not an IPv4 literal to the parser (leading zeros), so not the same host at all.
-        (&four, vec!["127.000.000.001"]),
+        (&six, vec![("0::1", another_spelling), ("0:0:0:0:0:0:0:1", another_spelling), ("::0001", another_spelling)]),
+        (&four, vec![("127.000.000.001", no_match)]),
     ];
+    // Kept connected until the end: each certificate holds one connection meanwhile.
     let mut held = Vec::new();
     for (node_name, others) in spellings {
         pki.issue(node_name);
@@ -534,19 +654,21 @@ fn i3_a_certificate_holds_one_connection_under_its_own_spelling_only() {
         let mut peer = FakePeer::connect(&carrier, addr, &name, &options)
             .unwrap_or_else(|e| panic!("{node_name} under its own spelling: {e}"));
         assert!(peer.ping(PROMPT));
-        for host in others {
+        for (host, why) in others {
             let claimed = format!("{alive}@{host}");
             assert!(NodeName::new(&claimed).is_ok(), "{claimed} is a valid node name, so the check is reached");
-            assert_eq!(status_for(&carrier, addr, &claimed), "snot_allowed", "{claimed} with {node_name}'s certificate");
-            log().expect(&["refused the peer's identity", &claimed]);
+            assert_eq!(
+                status_for(&carrier, addr, &claimed),
+                "snot_allowed",
+                "{claimed} with {node_name}'s certificate"
+            );
+            log().expect(&["refused the peer's identity", &claimed, why]);
         }
         assert!(peer.ping(PROMPT), "{node_name}'s connection survives");
         assert_eq!(connected_as(alive), vec![node_name.clone()], "connections held with one certificate");
         held.push(peer);
     }
-    for claimed in ["0::1", "0:0:0:0:0:0:0:1", "::0001"].map(|h| format!("{}@{h}", six.split_once('@').unwrap().0)) {
-        log().expect(&["refused the peer's identity", &claimed, "claimed another spelling"]);
-    }
+    assert_eq!(connected_as(&alive), vec![alice.clone()], "connections held with alice's certificate");
 
     let honest = tls_fixtures::short("honest");
     pki.issue(&honest);
@@ -750,7 +872,9 @@ fn i6_mesh_news_from_a_peer_that_may_not_send_it_dials_nothing() {
     let attacker_name = attacker.name.to_string();
     let hello = mesh_hello(attacker.name.atom(), ghosts(&format!("{tag}_a"), 300));
     let from = attacker.new_pid();
-    attacker.send_control(&Control::RegSend { from: from.clone(), to: mesh_name.clone(), message: hello.clone() }).unwrap();
+    attacker
+        .send_control(&Control::RegSend { from: from.clone(), to: mesh_name.clone(), message: hello.clone() })
+        .unwrap();
     attacker.send_control(&Control::Send { from: Some(from), to: mesh.clone(), message: hello }).unwrap();
     sync(&mut attacker);
     for by_pid in ["by_pid=false", "by_pid=true"] {
@@ -764,7 +888,7 @@ fn i6_mesh_news_from_a_peer_that_may_not_send_it_dials_nothing() {
     let me = trusted.name.atom().clone();
     let forged = [
         mesh_hello(attacker.name.atom(), ghosts(&format!("{tag}_b"), 3)),
-        mesh_hello(&Atom::new(&format!("{tag}_sender@nowhere")), ghosts(&format!("{tag}_c"), 3)),
+        mesh_hello(&Atom::new(format!("{tag}_sender@nowhere")), ghosts(&format!("{tag}_c"), 3)),
         mesh_hello(&me, ghosts(&format!("{tag}_d"), 300)),
         mesh_hello(&me, ghosts(&format!("{tag}_e"), max_connections + 1)),
         Term::tuple(vec![Term::atom("beamlink_mesh_nodes"), Term::list(ghosts(&format!("{tag}_f"), 300))]),
@@ -772,12 +896,15 @@ fn i6_mesh_news_from_a_peer_that_may_not_send_it_dials_nothing() {
     ];
     for message in &forged {
         let from = trusted.new_pid();
-        trusted.send_control(&Control::RegSend { from: from.clone(), to: mesh_name.clone(), message: message.clone() }).unwrap();
+        trusted
+            .send_control(&Control::RegSend { from: from.clone(), to: mesh_name.clone(), message: message.clone() })
+            .unwrap();
         trusted.send_control(&Control::Send { from: Some(from), to: mesh.clone(), message: message.clone() }).unwrap();
     }
     sync(&mut trusted);
     sync(&mut attacker);
-    let dropped = log().lines_with(&["dropped a mesh message that does not fit the mesh protocol", &trusted_options.name]);
+    let dropped =
+        log().lines_with(&["dropped a mesh message that does not fit the mesh protocol", &trusted_options.name]);
     assert_eq!(dropped.len(), 2 * forged.len(), "forged mesh messages dropped: {dropped:#?}");
 
     // Nothing was dialled, and nobody became a mesh member. The mesh
@@ -901,8 +1028,12 @@ fn i7_monitor_signals_reach_only_the_monitors_the_peer_owns() {
         reference: q_own.clone(),
     })
     .unwrap();
-    q.send_control(&Control::DemonitorP { from: q_watcher.clone(), target: ProcessRef::Pid(y_pid), reference: q_own.clone() })
-        .unwrap();
+    q.send_control(&Control::DemonitorP {
+        from: q_watcher.clone(),
+        target: ProcessRef::Pid(y_pid),
+        reference: q_own.clone(),
+    })
+    .unwrap();
     sync(&mut q);
 
     drop(x);
