@@ -420,15 +420,14 @@ fn i1_pid_addressed_messages_meet_the_same_rules_as_names() {
     g.assert_serves_honest_peer();
 }
 
-/// The shared services answer the pid a request names. For `rex` calls that
-/// pid must be on the asking peer; the same is not yet true of `net_kernel`,
-/// of `rex`'s `features_request`, of the group leader (unregistered, so no
-/// name rule covers it either), nor of a SPAWN_REPLY, which is put in the
-/// named process's mailbox whether or not it asked for a spawn. Each lets a
-/// locked-down peer put a term of its choosing in a guarded process's
-/// mailbox, and the first makes the node dial a node the peer names.
+/// The shared services answer the pid a request names, so that pid must be
+/// on the asking peer: for `rex` calls, `net_kernel`, `rex`'s
+/// `features_request` and the group leader (unregistered, so no name rule
+/// covers it). A SPAWN_REPLY meets the same rules as any message to the
+/// process it names. Otherwise a locked-down peer could put a term of its
+/// choosing in a guarded process's mailbox, or make the node dial a node it
+/// names.
 #[test]
-#[ignore = "open: shared services and SPAWN_REPLY deliver peer-chosen terms to any pid (FAULT_MATRIX.md row I1)"]
 fn i1_shared_services_answer_only_the_asking_peer() {
     let g = guarded("i1svc", None, Limits::default());
     let node = g.target.test.node.clone();
@@ -862,6 +861,8 @@ fn i6_mesh_news_from_a_peer_that_may_not_send_it_dials_nothing() {
     let limits = Limits { max_connections, ..Limits::default() };
     let g = guarded("i6", Some(&trusted_options.name), limits);
     trusted_options.cookie = g.target.cookie.clone();
+    // A beamlink peer of the mesh: it advertises the mesh capability.
+    trusted_options.flags = trusted_options.flags | DistFlags::BEAMLINK_MESH;
     let node = g.target.test.node.clone();
     let mesh = node.whereis("beamlink_mesh").expect("a visible node runs the mesh process");
     let mesh_name = Atom::new("beamlink_mesh");

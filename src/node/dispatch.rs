@@ -100,11 +100,15 @@ impl NodeInner {
             }
             Control::MonitorP { from, target, reference } => {
                 from_peer(&from)?;
-                if let ProcessRef::Name(name) = &target
-                    && self.guarded()
+                let guarded_name = match &target {
+                    _ if !self.guarded() => None,
+                    ProcessRef::Name(name) => Some(name.clone()),
+                    ProcessRef::Pid(pid) => self.local_slot(pid).and_then(|slot| slot.state().name.clone()),
+                };
+                if let Some(name) = &guarded_name
                     && !self.name_allowed(peer, name)
                 {
-                    // A name the peer may not reach is, to it, a name nobody holds.
+                    // A process the peer may not reach is, to it, a process nobody holds.
                     tracing::debug!(%peer, name = %name.as_str(), "firewall: a monitor of a guarded name fires noproc");
                     self.send_control(
                         peer.atom(),
@@ -155,8 +159,10 @@ impl NodeInner {
                         error,
                     ]),
                 };
+                // Checked as any message to that process: beamlink sends no
+                // spawn requests, so this is never an answer it awaits.
                 if let Some(slot) = self.local_slot(&to) {
-                    slot.deliver_remote(reply, self.limits.max_mailbox_messages);
+                    self.deliver_from_peer(peer, account, &slot, None, reply);
                 }
             }
             Control::NodeLink => {}
@@ -176,6 +182,16 @@ impl NodeInner {
         name: Option<&Atom>,
         message: Term,
     ) {
+        if slot.service.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(to) = super::services::answer_address(&message)
+            && to.node != *peer.atom()
+        {
+            // A service answers the pid a request names: a peer may name only
+            // its own, or it could make the node write into any mailbox (or
+            // dial a third node) through a service it may reach.
+            tracing::warn!(%peer, to = ?to, "dropped a request whose answer would go to another node's or this node's process");
+            return;
+        }
         let services = self.services.get();
         if services.is_some_and(|s| s.rex == slot.pid) {
             self.rex_from_peer(peer, account, slot, message);
@@ -208,19 +224,15 @@ impl NodeInner {
         slot.deliver_remote(message, self.limits.max_mailbox_messages);
     }
 
-    /// A message from `peer` to `rex`. Calls and casts are checked against
-    /// the rpc rule, must name a reply-to on the peer itself, and count
-    /// against the peer's running requests; anything else goes to the `rex`
-    /// process.
+    /// A message from `peer` to `rex` (whose reply-to, like every shared
+    /// service's, is already known to be on the peer). Calls and casts are
+    /// checked against the rpc rule and count against the peer's running
+    /// requests; anything else goes to the `rex` process.
     fn rex_from_peer(&self, peer: &NodeName, account: &PeerAccount, rex: &Arc<Slot>, message: Term) {
         let Some(request) = super::services::rpc::RexRequest::parse(&message) else {
             rex.deliver_remote(message, self.limits.max_mailbox_messages);
             return;
         };
-        if request.expects_reply() && request.reply_to.node != *peer.atom() {
-            tracing::warn!(%peer, reply_to = ?request.reply_to, "dropped an rpc request whose answer would go to another node");
-            return;
-        }
         if self.guarded() {
             let policy = self.policy(peer);
             if !policy.rpc.allows(request.module.as_str(), request.function.as_str()) {

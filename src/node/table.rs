@@ -110,6 +110,10 @@ pub(crate) struct Slot {
     pub pid: Pid,
     pub tx: MailboxSender,
     state: Mutex<SlotState>,
+    /// A shared service of the node (`net_kernel`, `rex`, the group leader,
+    /// `echo`, `sink`): it answers whoever a message names, so the dispatcher
+    /// lets a peer name only its own processes (see `dispatch.rs`).
+    pub service: std::sync::atomic::AtomicBool,
 }
 
 impl Slot {
@@ -162,6 +166,7 @@ impl ProcessTable {
                 pid,
                 tx: tx.clone(),
                 state: Mutex::new(SlotState { alive: true, ..SlotState::default() }),
+                service: Default::default(),
             });
             slots.insert(id, slot.clone());
             return (slot, rx);

@@ -6,7 +6,7 @@ use crate::term::{Pid, Term};
 
 /// Starts `echo`, registered under `name`.
 pub fn start(node: &Node, name: &str) -> Result<Pid, NodeError> {
-    node.spawn_registered(name, |mut p| async move {
+    node.spawn_service(Some(name), |mut p| async move {
         while let Ok(msg) = p.recv().await {
             if let Some(call) = GenCall::parse(&msg) {
                 p.node().inner.service_reply(p.pid(), &call.from, call.request);

@@ -7,7 +7,7 @@ use crate::term::Term;
 
 /// Starts the group leader and records its pid on the node.
 pub(super) fn start(node: &Node) -> Result<(), NodeError> {
-    let pid = node.spawn(|mut p| async move {
+    let pid = node.spawn_service(None, |mut p| async move {
         while let Ok(msg) = p.recv().await {
             if let Some([tag, Term::Pid(from), reply_as, request]) = msg.as_tuple()
                 && tag.is_atom("io_request")
@@ -17,7 +17,7 @@ pub(super) fn start(node: &Node) -> Result<(), NodeError> {
                 p.node().inner.service_send(p.pid(), from, reply);
             }
         }
-    });
+    })?;
     *node.inner.group_leader.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
     Ok(())
 }

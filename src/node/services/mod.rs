@@ -15,8 +15,9 @@ pub mod rpc;
 pub mod sink;
 pub(crate) mod spawn;
 
+use super::GenCall;
 use super::{Node, NodeError};
-use crate::term::Pid;
+use crate::term::{Pid, Term};
 
 /// Starts the services every node runs: `net_kernel`, `rex`, the group leader.
 pub(crate) fn start_builtin(node: &Node) -> Result<(), NodeError> {
@@ -27,6 +28,45 @@ pub(crate) fn start_builtin(node: &Node) -> Result<(), NodeError> {
     let mesh = super::mesh::start(node)?;
     let _ = node.inner.services.set(ServicePids { rex, mesh });
     Ok(())
+}
+
+/// The pid a shared service would answer for `request`: a gen_server
+/// call's caller, `{From, _}` (rex's classic calls and `features_request`,
+/// `echo`), `{done, From}` (`sink`), and `{io_request, From, ReplyAs, _}`
+/// (the group leader).
+pub(crate) fn answer_address(request: &Term) -> Option<Pid> {
+    if let Some(call) = GenCall::parse(request) {
+        return Some(call.from.pid);
+    }
+    match request.as_tuple()? {
+        [Term::Pid(from), _] => Some(from.clone()),
+        [tag, Term::Pid(from)] if tag.is_atom("done") => Some(from.clone()),
+        [tag, Term::Pid(from), _, _] if tag.is_atom("io_request") => Some(from.clone()),
+        _ => None,
+    }
+}
+
+impl Node {
+    /// Spawns a shared service (see [`answer_address`]), registered as `name`
+    /// when given; it is marked before it can receive anything.
+    pub(crate) fn spawn_service<F, Fut>(&self, name: Option<&str>, body: F) -> Result<Pid, NodeError>
+    where
+        F: FnOnce(super::Process) -> Fut + Send + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: super::IntoExitReason,
+    {
+        let node = self.clone();
+        let name = name.map(str::to_string);
+        super::process::spawn(self.clone(), body, move |pid| {
+            if let Some(slot) = node.inner.local_slot(pid) {
+                slot.service.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            match &name {
+                Some(name) => node.register(name, pid),
+                None => Ok(()),
+            }
+        })
+    }
 }
 
 /// The pids of the services the dispatcher treats apart from other processes.

@@ -5,7 +5,7 @@ use crate::term::Term;
 
 /// Starts the registered `net_kernel` process.
 pub(super) fn start(node: &Node) -> Result<(), NodeError> {
-    node.spawn_registered("net_kernel", |mut p| async move {
+    node.spawn_service(Some("net_kernel"), |mut p| async move {
         while let Ok(msg) = p.recv().await {
             if let Some(call) = GenCall::parse(&msg)
                 && matches!(call.request.as_tuple(), Some([tag, _]) if tag.is_atom("is_auth"))

@@ -161,11 +161,6 @@ impl RexRequest {
         }
     }
 
-    /// Whether the request is answered (a call, not a cast).
-    pub fn expects_reply(&self) -> bool {
-        self.reply.is_some()
-    }
-
     /// The reply message carrying `result`, or `None` for a cast.
     pub fn reply_message(&self, result: Term) -> Option<Term> {
         match self.reply.as_ref()? {
@@ -180,7 +175,7 @@ impl RexRequest {
 /// dispatcher); the process itself serves local requests and answers
 /// `features_request`.
 pub(crate) fn start_rex(node: &Node) -> Result<Pid, NodeError> {
-    node.spawn_registered("rex", |mut p| async move {
+    node.spawn_service(Some("rex"), |mut p| async move {
         while let Ok(msg) = p.recv().await {
             let node = p.node().clone();
             if let Some([Term::Pid(from), request]) = msg.as_tuple()

@@ -6,7 +6,7 @@ use crate::term::{Pid, Term};
 
 /// Starts `sink`, registered under `name`.
 pub fn start(node: &Node, name: &str) -> Result<Pid, NodeError> {
-    node.spawn_registered(name, |mut p| async move {
+    node.spawn_service(Some(name), |mut p| async move {
         let mut count: u64 = 0;
         while let Ok(msg) = p.recv().await {
             if let Some([tag, Term::Pid(from)]) = msg.as_tuple()

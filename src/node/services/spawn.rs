@@ -11,9 +11,9 @@
 //! processes have none, and output from called functions is the program's own.
 
 use super::rpc::{self, RpcException};
-use crate::node::table::{Link, LinkState};
-use crate::node::table::Watcher;
 use crate::node::limits::{PeerAccount, Resource};
+use crate::node::table::Watcher;
+use crate::node::table::{Link, LinkState};
 use crate::node::{Node, NodeInner};
 use crate::proto::control::Control;
 use crate::term::{Atom, Pid, Reference, Term};
@@ -131,7 +131,8 @@ pub(crate) fn handle(node: &NodeInner, account: &PeerAccount, req: SpawnRequest)
                     st.links.insert(from.clone(), Link { state: LinkState::Active, _charge: link_charge });
                 }
                 if monitor {
-                    st.watchers.insert(req_id.clone(), Watcher { pid: from.clone(), by_name: None, _charge: monitor_charge });
+                    st.watchers
+                        .insert(req_id.clone(), Watcher { pid: from.clone(), by_name: None, _charge: monitor_charge });
                 }
             }
             setup_node.inner.send_control(
