@@ -9,6 +9,9 @@
 //!   the test makes (another host as far as EPMD can tell), refusing
 //!   registration, KILL, STOP, NAMES and DUMP. Skipped, with a printed
 //!   reason, without root or the `ip` tool.
+//! - E12: one loopback address (127.0.0.2), then four, flood our daemon with
+//!   stalled partial requests past its connection cap and keep renewing
+//!   them, while lookups from 127.0.0.1 must all be answered within 1 s.
 //!
 //! The daemon's other rows (E1–E6, E8, E9, E11) are in tests/epmd_bad_input.rs
 //! and the `epmd` unit tests; the reply decoders are also fuzzed (`epmd_response`).
@@ -354,4 +357,177 @@ fn e7_registration_kill_stop_and_listings_from_another_host_are_refused() {
     let names = rt.block_on(local(relaxed.port()).names()).expect("local NAMES");
     assert!(names.nodes.iter().any(|(n, _)| n == "victim"), "the registration was stopped: {names:?}");
     drop(registration);
+}
+
+// ---------------------------------------------------------------------------
+// E12: one address (or a few) floods our daemon with stalled partial requests
+
+/// A flood of stalled partial requests to 127.0.0.1:`port`: `per_source`
+/// connections from each address in `sources`, each of which sends the first
+/// byte of a request and stalls; whenever the daemon closes one, it is opened
+/// again at once. Runs on a thread of its own; stops when dropped.
+struct StallFlood {
+    /// Connections opened so far, renewals included.
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StallFlood {
+    fn start(port: u16, sources: &[Ipv4Addr], per_source: usize) -> StallFlood {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let sources = sources.to_vec();
+        let counter = Arc::clone(&opened);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let mut stallers = tokio::task::JoinSet::new();
+                for source in sources {
+                    for _ in 0..per_source {
+                        let opened = Arc::clone(&counter);
+                        stallers.spawn(async move {
+                            loop {
+                                let connect = async {
+                                    let socket = tokio::net::TcpSocket::new_v4()?;
+                                    socket.bind(SocketAddr::from((source, 0)))?;
+                                    socket.connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await
+                                };
+                                let Ok(Ok(mut stream)) = tokio::time::timeout(PROMPT, connect).await else {
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                    continue;
+                                };
+                                opened.fetch_add(1, Ordering::Relaxed);
+                                // One byte of a length field, then nothing until the daemon closes.
+                                if stream.write_all(&[0]).await.is_ok() {
+                                    let mut sink = [0u8; 16];
+                                    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut sink)).await;
+                                }
+                            }
+                        });
+                    }
+                }
+                let _ = stopped.await;
+                stallers.shutdown().await;
+            });
+        });
+        StallFlood { opened, stop: Some(stop), thread: Some(thread) }
+    }
+
+    fn opened(&self) -> usize {
+        self.opened.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for StallFlood {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Asks our daemon on `port`, from 127.0.0.1, for `name` 30 times, 20 ms
+/// apart, with a 1 s timeout each; returns the failures (empty when every
+/// one was answered with `port_of_name` within 1 s).
+fn honest_lookups(rt: &tokio::runtime::Runtime, port: u16, name: &str, port_of_name: u16) -> Vec<String> {
+    let client = EpmdClient::new("127.0.0.1", port).with_timeout(Duration::from_secs(1));
+    let mut failures = Vec::new();
+    for i in 0..30 {
+        let started = Instant::now();
+        let result = rt.block_on(client.port_please(name));
+        let took = started.elapsed();
+        match result {
+            Ok(Some(node)) if node.port == port_of_name && took < Duration::from_secs(1) => {}
+            Ok(other) => failures.push(format!("#{i}: {other:?} after {took:?}")),
+            Err(e) => failures.push(format!("#{i}: {e} after {took:?}")),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    failures
+}
+
+#[test]
+fn e12_a_flood_of_stalled_requests_from_one_address_does_not_shut_others_out() {
+    use beamlink::epmd::daemon::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as PER_ADDRESS;
+    use beamlink::epmd::{DaemonConfig, EpmdDaemon};
+    // Linux routes all of 127.0.0.0/8 to lo; elsewhere the flood has no second address to come from.
+    if std::net::TcpListener::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).is_err() {
+        eprintln!("skipping E12: this host cannot use 127.0.0.2 as a source address");
+        return;
+    }
+    // The global cap is lowered from 1,024 to keep the sockets this test holds
+    // (both ends of every connection) well under a 1,024-descriptor limit; the
+    // per-address cap is the default.
+    const CAP: usize = 128;
+    let daemon_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let client_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let start = || {
+        let config = DaemonConfig {
+            port: common::free_port(),
+            addresses: vec![Ipv4Addr::LOCALHOST.into()],
+            max_connections: CAP,
+            ..DaemonConfig::default()
+        };
+        daemon_rt.block_on(async { EpmdDaemon::bind(config).await.expect("bind our epmd").spawn() })
+    };
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // One address opens more stalled requests than the whole table holds.
+    let daemon = start();
+    let local = EpmdClient::new("127.0.0.1", daemon.port()).with_timeout(PROMPT);
+    let registration =
+        client_rt.block_on(local.register(&NodeInfo::new("steady", 4100))).expect("register from 127.0.0.1");
+    let flooders = CAP + CAP / 4;
+    let flood = StallFlood::start(daemon.port(), &[Ipv4Addr::new(127, 0, 0, 2)], flooders);
+    wait_for("every flood connection to open", &|| flood.opened() >= flooders);
+    std::thread::sleep(Duration::from_millis(200));
+    let failures = honest_lookups(&client_rt, daemon.port(), "steady", 4100);
+    let held = daemon.connection_count();
+    eprintln!("one address: {} flood connections opened, {held} open at the end", flood.opened());
+    drop(flood);
+    assert!(
+        failures.is_empty(),
+        "one address flooding: {} of 30 lookups from another address failed: {failures:#?}",
+        failures.len()
+    );
+    // The flood holds its share and no more: the registration, the flood, perhaps one lookup.
+    assert!(held <= 1 + PER_ADDRESS + 1, "{held} connections open with one address flooding");
+    drop(registration);
+    daemon_rt.block_on(daemon.shutdown());
+
+    // Four addresses, each under the per-address cap, that together fill the table.
+    let daemon = start();
+    let local = EpmdClient::new("127.0.0.1", daemon.port()).with_timeout(PROMPT);
+    let registration =
+        client_rt.block_on(local.register(&NodeInfo::new("steady", 4100))).expect("register from 127.0.0.1");
+    let sources: Vec<Ipv4Addr> = (3..7).map(|last| Ipv4Addr::new(127, 0, 0, last)).collect();
+    let per_source = PER_ADDRESS - PER_ADDRESS / 4;
+    let flood = StallFlood::start(daemon.port(), &sources, per_source);
+    wait_for("every flood connection to open", &|| flood.opened() >= sources.len() * per_source);
+    std::thread::sleep(Duration::from_millis(200));
+    let failures = honest_lookups(&client_rt, daemon.port(), "steady", 4100);
+    let held = daemon.connection_count();
+    eprintln!("four addresses: {} flood connections opened, {held} open at the end", flood.opened());
+    drop(flood);
+    assert!(
+        failures.is_empty(),
+        "four addresses flooding: {} of 30 lookups from another address failed: {failures:#?}",
+        failures.len()
+    );
+    assert!(held <= CAP, "{held} connections open, the cap is {CAP}");
+    // The registration survived both floods.
+    assert_eq!(client_rt.block_on(local.port_please("steady")).expect("lookup").map(|n| n.port), Some(4100));
+    drop(registration);
+    daemon_rt.block_on(daemon.shutdown());
 }

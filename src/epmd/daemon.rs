@@ -16,9 +16,17 @@
 //! - a connection must deliver its whole request within
 //!   [`DaemonConfig::packet_timeout`]; a length field over the largest valid
 //!   request closes the connection at once;
-//! - connections ([`DaemonConfig::max_connections`]) and registered names
-//!   ([`DaemonConfig::max_names`]) are capped; past the cap, new connections
-//!   are closed on accept and registrations refused;
+//! - connections are capped in all ([`DaemonConfig::max_connections`]) and
+//!   per source address ([`DaemonConfig::max_connections_per_address`]; a
+//!   node's registration counts against the first cap only and is never
+//!   closed to make room). Past the per-address cap a new connection
+//!   displaces the oldest other connection of its own address; past the
+//!   global cap, the oldest of the address holding the most. So an address
+//!   flooding with stalled requests displaces only itself, and a client from
+//!   an address holding less gets in; a connection is refused only when
+//!   registrations hold every slot;
+//! - registered names are capped ([`DaemonConfig::max_names`]); past the cap,
+//!   registrations are refused;
 //! - accept errors (`EMFILE` and the like) are logged and survived with a
 //!   short back-off; bad input only ever closes the connection it came on.
 //!
@@ -43,7 +51,6 @@
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +61,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, debug, debug_span, error, info, warn};
 
 use super::access::is_local_peer;
+use super::admission::{Admission, ConnectionTable, source_of};
 use super::codec::{
     Alive2Response, Dump, KillResponse, Names, NodeInfo, Port2Response, Request, RequestDecoder, RequestError,
     StopResponse,
@@ -65,6 +73,9 @@ use super::{EpmdError, default_port};
 pub const DEFAULT_MAX_NAMES: usize = 512;
 /// Default cap on open connections (registered nodes hold one each).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default cap on connections from one source address other than
+/// registrations: a sixteenth of [`DEFAULT_MAX_CONNECTIONS`].
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 /// Default time a connection has to deliver its whole request.
 pub const DEFAULT_PACKET_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -93,6 +104,14 @@ pub struct DaemonConfig {
     pub packet_timeout: Duration,
     /// Cap on open connections; default [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
+    /// Cap on connections from one source address that are not a node's
+    /// registration (unfinished requests and requests being answered);
+    /// default [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]. An IPv6 source other
+    /// than loopback and link-local counts by its /64 prefix. A connection
+    /// past the cap displaces its address's oldest such connection; 0 refuses
+    /// every connection. Registrations count against
+    /// [`DaemonConfig::max_connections`] only.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for DaemonConfig {
@@ -105,6 +124,7 @@ impl Default for DaemonConfig {
             max_names: DEFAULT_MAX_NAMES,
             packet_timeout: DEFAULT_PACKET_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -124,12 +144,28 @@ struct Shared {
     registry: Mutex<Registry<oneshot::Sender<()>>>,
     /// Set to true to stop the daemon (KILL_REQ, shutdown).
     stop: watch::Sender<bool>,
-    connections: AtomicUsize,
+    /// Open connections; each request holds the sender whose drop closes it.
+    connections: Mutex<ConnectionTable<oneshot::Sender<()>>>,
 }
 
 impl Shared {
+    fn new(config: DaemonConfig, port: u16) -> Shared {
+        let (stop, _) = watch::channel(false);
+        Shared {
+            registry: Mutex::new(Registry::new(config.max_names)),
+            connections: Mutex::new(ConnectionTable::new(config.max_connections, config.max_connections_per_address)),
+            config,
+            port,
+            stop,
+        }
+    }
+
     fn registry(&self) -> MutexGuard<'_, Registry<oneshot::Sender<()>>> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn connections(&self) -> MutexGuard<'_, ConnectionTable<oneshot::Sender<()>>> {
+        self.connections.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -177,15 +213,7 @@ impl EpmdDaemon {
                 Err(source) => return Err(EpmdError::Bind { addr, source }),
             }
         }
-        let (stop, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry::new(config.max_names)),
-            config,
-            port,
-            stop,
-            connections: AtomicUsize::new(0),
-        });
-        Ok(EpmdDaemon { listeners, addrs, shared })
+        Ok(EpmdDaemon { listeners, addrs, shared: Arc::new(Shared::new(config, port)) })
     }
 
     /// The addresses it listens on.
@@ -247,9 +275,12 @@ impl DaemonHandle {
         self.task.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
-    /// Connections open right now (registered nodes hold one each).
+    /// Connections open right now, as counted against
+    /// [`DaemonConfig::max_connections`] (registered nodes hold one each). A
+    /// connection displaced to make room stops counting at once, a moment
+    /// before its socket is closed.
     pub fn connection_count(&self) -> usize {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.shared.connections().total()
     }
 
     /// Registered names and ports, the most recent first.
@@ -321,13 +352,30 @@ async fn serve<A: Accept>(acceptors: Vec<A>, shared: Arc<Shared>) {
                     error!("epmd: every listener stopped");
                     break;
                 };
-                if connections.len() >= shared.config.max_connections {
-                    debug!(%peer, limit = shared.config.max_connections, "connection limit reached; closing");
-                    drop(stream);
-                    continue;
-                }
                 next_id += 1;
-                connections.spawn(handle_connection(stream, peer, Arc::clone(&shared), next_id));
+                let source = source_of(peer.ip());
+                let (closer, closed) = oneshot::channel();
+                let admission = shared.connections().admit(source, next_id, closer);
+                match admission {
+                    Admission::Admitted => {}
+                    Admission::Displaced(displaced) => {
+                        debug!(
+                            %peer,
+                            displaced = displaced.id,
+                            from = %displaced.source,
+                            cap = ?displaced.cap,
+                            "connection limit reached; closing the oldest request of the biggest holder"
+                        );
+                        // Its connection task sees the sender go and closes.
+                        drop(displaced.token);
+                    }
+                    Admission::Refused => {
+                        debug!(%peer, "connection limit reached and only registrations hold it; closing");
+                        continue;
+                    }
+                }
+                let slot = Slot { shared: Arc::clone(&shared), source, id: next_id, registered: false };
+                connections.spawn(handle_connection(stream, peer, slot, closed));
             }
         }
     }
@@ -371,24 +419,39 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Counts a connection for as long as it lives.
-struct Counted(Arc<Shared>);
+/// A connection's entry in the connection table, given back when it ends.
+struct Slot {
+    shared: Arc<Shared>,
+    source: IpAddr,
+    id: u64,
+    /// Whether it became a registration.
+    registered: bool,
+}
 
-impl Counted {
-    fn new(shared: &Arc<Shared>) -> Counted {
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        Counted(Arc::clone(shared))
+impl Slot {
+    /// Makes the connection a registration, which is never displaced; false
+    /// if it was displaced already.
+    fn hold(&mut self) -> bool {
+        let closer = self.shared.connections().hold(self.source, self.id);
+        self.registered = closer.is_some();
+        self.registered
     }
 }
 
-impl Drop for Counted {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        let mut table = self.shared.connections();
+        if self.registered {
+            table.end_registration();
+        } else {
+            table.end_request(self.source, self.id);
+        }
     }
 }
 
-async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, conn_id: u64) {
-    let _counted = Counted::new(&shared);
+/// Serves one connection; `closed` fires when the connection is displaced
+/// to make room for another (which only happens before it is a registration).
+async fn handle_connection(stream: TcpStream, peer: SocketAddr, mut slot: Slot, mut closed: oneshot::Receiver<()>) {
     let local = match stream.local_addr() {
         Ok(addr) => addr,
         Err(e) => {
@@ -397,8 +460,23 @@ async fn handle_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shar
         }
     };
     let is_local = is_local_peer(peer.ip(), local.ip());
+    let conn_id = slot.id;
+    let shared = Arc::clone(&slot.shared);
     let span = debug_span!("epmd_conn", %peer, conn = conn_id, local = is_local);
-    serve_connection(stream, is_local, shared, conn_id).instrument(span).await;
+    async move {
+        let registration = tokio::select! {
+            biased;
+            _ = &mut closed => return debug!("closed to make room for another connection"),
+            registration = serve_request(stream, is_local, &shared) => registration,
+        };
+        let Some((stream, node)) = registration else { return };
+        if !slot.hold() {
+            return debug!("closed to make room for another connection");
+        }
+        keep_registration(stream, node, &shared, conn_id).await;
+    }
+    .instrument(span)
+    .await;
 }
 
 /// Why no request could be read.
@@ -429,25 +507,52 @@ async fn write_reply(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> i
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, is_local: bool, shared: Arc<Shared>, conn_id: u64) {
+/// Reads one request and answers it; an ALIVE2 request from a peer that may
+/// register comes back instead, with its connection, to be held.
+async fn serve_request(mut stream: TcpStream, is_local: bool, shared: &Shared) -> Option<(TcpStream, NodeInfo)> {
     let limit = shared.config.packet_timeout;
     let request = match tokio::time::timeout(limit, read_request(&mut stream)).await {
-        Err(_) => return debug!("no complete request within {limit:?}; closing"),
-        Ok(Err(ReadFailure::Closed)) => return debug!("closed before sending a complete request"),
-        Ok(Err(ReadFailure::Io(e))) => return debug!(error = %e, "read failed"),
+        Err(_) => {
+            debug!("no complete request within {limit:?}; closing");
+            return None;
+        }
+        Ok(Err(ReadFailure::Closed)) => {
+            debug!("closed before sending a complete request");
+            return None;
+        }
+        Ok(Err(ReadFailure::Io(e))) => {
+            debug!(error = %e, "read failed");
+            return None;
+        }
         Ok(Err(ReadFailure::Bad(e))) => {
             debug!(error = %e, "bad request; closing");
             if let Some(reply) = e.error_reply() {
                 let _ = write_reply(&mut stream, &reply, limit).await;
             }
-            return;
+            return None;
         }
         Ok(Ok(request)) => request,
     };
     debug!(request = request.kind(), "request");
+    match request {
+        Request::Alive2(node) if is_local || shared.config.relaxed_command_check => Some((stream, node)),
+        Request::Alive2(node) => {
+            warn!(name = node.name, "ALIVE2_REQ from a non-local peer refused");
+            None
+        }
+        request => {
+            answer(stream, request, is_local, shared).await;
+            None
+        }
+    }
+}
+
+/// Answers any request but ALIVE2, then closes.
+async fn answer(mut stream: TcpStream, request: Request, is_local: bool, shared: &Shared) {
+    let limit = shared.config.packet_timeout;
     let config = &shared.config;
     let reply: Vec<u8> = match request {
-        Request::Alive2(node) => return keep_registration(stream, node, is_local, &shared, conn_id).await,
+        Request::Alive2(_) => return,
         Request::PortPlease2 { name } => {
             let found = shared.registry().lookup(&name).cloned();
             let reply = found.map_or(Port2Response::NotFound, Port2Response::Found);
@@ -507,11 +612,8 @@ async fn serve_connection(mut stream: TcpStream, is_local: bool, shared: Arc<Sha
 
 /// ALIVE2_REQ: register, answer, then hold the connection; the registration
 /// ends when the node closes it (or sends anything), or on STOP_REQ.
-async fn keep_registration(mut stream: TcpStream, node: NodeInfo, is_local: bool, shared: &Shared, conn_id: u64) {
+async fn keep_registration(mut stream: TcpStream, node: NodeInfo, shared: &Shared, conn_id: u64) {
     let limit = shared.config.packet_timeout;
-    if !(is_local || shared.config.relaxed_command_check) {
-        return warn!(name = node.name, "ALIVE2_REQ from a non-local peer refused");
-    }
     let (closer, mut stopped) = oneshot::channel::<()>();
     let (name, high, port) = (node.name.clone(), node.highest_version, node.port);
     let outcome = shared.registry().register(node, conn_id, unix_now(), closer);
@@ -558,7 +660,7 @@ fn unix_now() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A listener that fails with `EMFILE` a few times, then accepts (fault matrix E11).
     struct Flaky {
@@ -577,14 +679,7 @@ mod tests {
     }
 
     fn test_shared(port: u16) -> Arc<Shared> {
-        let (stop, _) = watch::channel(false);
-        Arc::new(Shared {
-            config: DaemonConfig { port, ..DaemonConfig::default() },
-            port,
-            registry: Mutex::new(Registry::new(8)),
-            stop,
-            connections: AtomicUsize::new(0),
-        })
+        Arc::new(Shared::new(DaemonConfig { port, max_names: 8, ..DaemonConfig::default() }, port))
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@
 //! [EPMD protocol]: https://www.erlang.org/doc/apps/erts/erl_dist_protocol.html#epmd-protocol
 
 pub mod access;
+mod admission;
 pub mod client;
 pub mod codec;
 pub mod daemon;
