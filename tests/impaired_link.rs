@@ -93,7 +93,7 @@ fn the_impairment_schedule_is_the_one_asked_for_and_replays() {
 /// Why the namespace tests cannot run here, printed when they skip.
 fn skip_reason(test: &str) -> Option<String> {
     let reason = tun::unavailable()?;
-    eprintln!("skipping {test}: cannot make namespaces with TUN devices ({reason})");
+    common::skip(test, &format!("cannot make namespaces with TUN devices ({reason})"));
     Some(reason)
 }
 

@@ -211,7 +211,7 @@ fn partition(cut: Cut) {
     let net = match Net::create() {
         Ok(net) => net,
         Err(e) => {
-            eprintln!("skipping the partition test: cannot make network namespaces ({e})");
+            common::skip("the partition test", &format!("cannot make network namespaces ({e})"));
             return;
         }
     };
@@ -340,12 +340,12 @@ fn latency_loss_and_reordering_below_the_tick_limit_bring_no_nodedown_and_keep_o
     let net = match Net::create() {
         Ok(net) => net,
         Err(e) => {
-            eprintln!("skipping the netem soak: cannot make network namespaces ({e})");
+            common::skip("the netem soak", &format!("cannot make network namespaces ({e})"));
             return;
         }
     };
     if let Err(e) = net.qdisc(NETEM) {
-        eprintln!("skipping the netem soak: sch_netem is not available here ({e})");
+        common::skip("the netem soak", &format!("sch_netem is not available here ({e})"));
         return;
     }
     let (_, b, a_cmd) = start_pair(&net, SOAK_TICKTIME, "soak_node_a", SOAK_ENV);

@@ -24,7 +24,7 @@ use tls_fixtures::*;
 fn openssl_available() -> bool {
     let found = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
     if !found {
-        eprintln!("skipping: openssl is not installed");
+        common::skip("", "openssl is not installed");
     }
     found
 }

@@ -30,10 +30,46 @@ pub fn erlang_or_skip() -> bool {
         return true;
     }
     if std::env::var("BEAMLINK_SKIP_ERLANG").as_deref() == Ok("1") {
-        eprintln!("skipping: erl not found and BEAMLINK_SKIP_ERLANG=1");
+        skip("", "erl not found and BEAMLINK_SKIP_ERLANG=1");
         return false;
     }
     panic!("this test needs Erlang/OTP: install it (apt-get install -y erlang-nox) or set BEAMLINK_SKIP_ERLANG=1");
+}
+
+/// The environment variable naming the file [`skip`] reports to.
+pub const REPORT_ENV: &str = "BEAMLINK_TEST_REPORT";
+
+/// Says that `what` (a part of the running test; empty for all of it) is
+/// skipped, and why: on stderr as `skipping WHAT: REASON`, and, when
+/// [`REPORT_ENV`] names a file, as one line `BINARY::TEST: WHAT: REASON`
+/// appended to it, for scripts/test to list at the end of the run. A report
+/// that cannot be written is left out; the skip is still printed.
+pub fn skip(what: &str, reason: &str) {
+    let (part, detail) = if what.is_empty() {
+        (String::new(), reason.to_string())
+    } else {
+        (format!(" {what}"), format!("{what}: {reason}"))
+    };
+    eprintln!("skipping{part}: {reason}");
+    let Some(path) = std::env::var_os(REPORT_ENV) else { return };
+    let line = format!("{}: {detail}", running_test()).replace('\n', " ") + "\n";
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        // One write, so that lines from tests running at once do not interleave.
+        let _ = std::io::Write::write_all(&mut file, line.as_bytes());
+    }
+}
+
+/// `BINARY::TEST` for the test running on this thread: the test binary's
+/// name without the hash cargo adds, and the name the harness gives the
+/// test's thread.
+fn running_test() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_ref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned());
+    let binary = match stem.as_deref().and_then(|s| s.rsplit_once('-')) {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_string(),
+        _ => stem.unwrap_or_else(|| "?".into()),
+    };
+    format!("{binary}::{}", std::thread::current().name().unwrap_or("?"))
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. It is drawn below
