@@ -119,6 +119,33 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
+/// Samples `sample` every 20 ms until it has returned the same value for
+/// `quiet`, and returns that value: for counts another thread or process is
+/// still driving, read once they have stopped. Panics with `what` and the
+/// last value if they are still moving after `limit`.
+pub fn wait_still<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    quiet: Duration,
+    mut sample: impl FnMut() -> T,
+) -> T {
+    let deadline = Instant::now() + limit;
+    let mut last = sample();
+    let mut since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = sample();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= quiet {
+            return now;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for {what}: still changing, last {last:?}");
+        }
+    }
+}
+
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
 pub fn wait_for_port(port: u16, timeout: Duration) {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
