@@ -26,7 +26,8 @@ use beamlink::proto::handshake::digest;
 use beamlink::proto::handshake::messages::{Challenge, ChallengeReply, SendNameV5};
 use beamlink::transport::tls::TlsTransport;
 use common::hostile::{
-    Carrier, Closed, FakePeer, PROMPT, PeerOptions, ServeTarget, Target, cpu_seconds, events_for, log, send_name,
+    Carrier, Closed, FakePeer, PROMPT, PeerOptions, ServeTarget, Target, cpu_seconds, events_for, events_until, log,
+    send_name,
 };
 use tls_fixtures::Pki;
 
@@ -318,11 +319,9 @@ fn a_second_connection_under_a_connected_name(target: &Target) {
     let mut second = target.fake_peer(&options);
     first.raw.expect_closed(PROMPT, "the replaced connection");
     assert!(second.ping(PROMPT), "the replacing connection works");
-    let seen = events_for(&mut events, &options.name, Duration::from_millis(500));
-    assert!(
-        seen.iter().any(|e| matches!(e, NodeEvent::Down { reason, .. } if reason.contains("replaced"))),
-        "a node-down for the replaced connection: {seen:?}"
-    );
+    let replaced = |e: &NodeEvent| matches!(e, NodeEvent::Down { reason, .. } if reason.contains("replaced"));
+    let seen = events_until(&mut events, &options.name, PROMPT * 2, replaced);
+    assert!(seen.iter().any(replaced), "a node-down for the replaced connection: {seen:?}");
     target.assert_serves_honest_peer();
 }
 
