@@ -154,6 +154,49 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
     });
 }
 
+/// One IPv4 TCP socket of this network namespace, as /proc/net/tcp lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpSocket {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// The kernel's state number: 1 ESTABLISHED, 8 CLOSE_WAIT, 10 LISTEN...
+    pub state: u8,
+    /// Bytes sent and not yet acknowledged by the other end.
+    pub tx_queue: u64,
+    /// Bytes received and not yet read by the socket's owner.
+    pub rx_queue: u64,
+    /// Zero while an incoming connection waits in the listener's queue,
+    /// before its owner has accepted it.
+    pub inode: u64,
+}
+
+/// TCP state numbers of [`TcpSocket::state`].
+pub const TCP_ESTABLISHED: u8 = 1;
+pub const TCP_CLOSE_WAIT: u8 = 8;
+
+/// The IPv4 TCP sockets of this network namespace (/proc/net/tcp).
+pub fn tcp_sockets() -> Vec<TcpSocket> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+    let port = |addr: &str| addr.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (tx, rx) = f.get(4)?.split_once(':')?;
+            Some(TcpSocket {
+                local_port: port(f.get(1)?)?,
+                remote_port: port(f.get(2)?)?,
+                state: hex(f.get(3)?)? as u8,
+                tx_queue: hex(tx)?,
+                rx_queue: hex(rx)?,
+                inode: f.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// A small xorshift64 generator: the same seed gives the same sequence, so a
 /// randomized schedule can be replayed.
 pub struct Rng(u64);
