@@ -20,7 +20,9 @@ const WAVE: usize = 16;
 /// Waits (bounded) until the node is done with a wave: it holds exactly
 /// `held` connections, accepted and with everything sent on them read (and
 /// nothing of ours unacknowledged), and has let go of every peer that left.
-/// Only then does its resident set show what the wave made it keep.
+/// Only then does its resident set show what the wave made it keep. The
+/// fixed pauses before the calls stay, so no wave is measured sooner than
+/// it used to be.
 fn settled(target: &ServeTarget, held: usize, wave: &str) {
     let port = target.addr.port();
     let done = |sockets: &[common::TcpSocket]| {
@@ -65,6 +67,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
     let mut warm = target.fake_peer("warm");
     assert!(warm.ping(PROMPT));
     drop(warm);
+    std::thread::sleep(Duration::from_millis(300));
     settled(&target, 0, "warm-up");
     let baseline = target.rss_kib();
 
@@ -93,6 +96,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(Duration::from_millis(200));
     settled(&target, WAVE, "F1 100 MiB frames announced and trickled");
     check_rss(&target, baseline, "F1 100 MiB frames announced and trickled");
     for peer in &mut open {
@@ -112,6 +116,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
         raw.expect_closed(PROMPT, "a 65535-byte handshake frame");
     }
     let silent: Vec<_> = (0..48).map(|_| common::hostile::Carrier::tcp().connect(target.addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
     settled(&target, silent.len(), "H8/H9 bad and silent handshakes");
     check_rss(&target, baseline, "H8/H9 bad and silent handshakes");
     drop(silent);
@@ -142,6 +147,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
     }
     assert!(peer.ping(PROMPT), "20,000 atoms are within the default budget");
     drop(peer);
+    std::thread::sleep(Duration::from_millis(300));
     settled(&target, 0, "20,000 atoms from a departed peer");
     check_rss(&target, baseline, "20,000 atoms from a departed peer");
 
