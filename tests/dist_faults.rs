@@ -196,6 +196,7 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
     let counter = sent.clone();
     let node = a.node.clone();
     let target = peer.clone();
+    let sending = Instant::now();
     let sender = a.rt.spawn(async move {
         let p = node.process();
         loop {
@@ -210,11 +211,12 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
         }
     });
     // How soon the queue and the socket buffers are full depends on how busy
-    // the machine is: wait for the count to stop, then look again a second later.
+    // the machine is: wait for the count to stop, then look again a second
+    // later, and no sooner than 3 s after the sender started.
     let stopped = common::wait_still("the sender to stop", Duration::from_secs(30), Duration::from_secs(1), || {
         sent.load(std::sync::atomic::Ordering::Relaxed)
     });
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(1).max(Duration::from_secs(3).saturating_sub(sending.elapsed())));
     let a_second_later = sent.load(std::sync::atomic::Ordering::Relaxed);
     // Everything accepted fits in the queue limit plus what the kernel's
     // socket buffers and the writer's own round hold.
