@@ -100,11 +100,16 @@ impl Log {
 pub trait Wire: Read + Write + Send {
     /// Bounds each blocking read.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// This end's address: the `peer_addr` the node logs for the connection.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
 impl Wire for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpStream::local_addr(self)
     }
 }
 
@@ -196,6 +201,13 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// `peer_addr=ADDR` with this end's address: a needle for [`Log::expect`]
+    /// that matches the node's log lines about this connection only, not
+    /// those about another test's.
+    pub fn logged_as(&self) -> String {
+        format!("peer_addr={}", self.wire.local_addr().expect("the local address of a raw stream"))
+    }
+
     /// Writes `bytes`; a node that already closed makes this fail, which callers may ignore.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.wire.write_all(bytes)?;
@@ -296,6 +308,9 @@ pub type TlsWire = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 impl Wire for TlsWire {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_read_timeout(timeout)
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
     }
 }
 
