@@ -1,6 +1,8 @@
 //! `beamlink certs ...` as a user runs it: exit codes, messages, files and
 //! modes, and what `openssl` makes of the result.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -226,7 +228,7 @@ fn renew_and_erlang_config() {
 #[test]
 fn openssl_verifies_and_reads_the_certificates() {
     if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("skipping: openssl is not installed");
+        common::skip("", "openssl is not installed");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

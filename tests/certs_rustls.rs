@@ -6,6 +6,8 @@
 //! URI name constraint does to the certificates under it, which the CLI cannot
 //! make (S9).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -428,7 +430,7 @@ fn the_cli_cannot_make_a_name_constrained_ca() {
     assert!(!has_name_constraints(&leaf(&ca.cert)), "init_ca wrote a nameConstraints extension");
 
     let Some(exe) = option_env!("CARGO_BIN_EXE_beamlink") else {
-        eprintln!("skipping the CLI part: the beamlink binary is built only with the `cli` feature");
+        common::skip("the CLI part", "the beamlink binary is built only with the `cli` feature");
         return;
     };
     let run = |args: &[&str]| std::process::Command::new(exe).args(args).output().expect("run beamlink");

@@ -48,6 +48,8 @@ const EVERY: Duration = Duration::from_millis(50);
 struct Incarnation {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread that copies the child's stdout into `log`.
+    reader: Option<std::thread::JoinHandle<()>>,
     creation: u32,
 }
 
@@ -67,7 +69,7 @@ impl Incarnation {
         let log = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("stdout");
         let lines = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 // The test harness prints `test chaos_node ... ` before the
                 // node's first line, on the same line.
@@ -82,7 +84,7 @@ impl Incarnation {
         while Instant::now() < deadline {
             let ready = log.lock().unwrap().iter().find_map(|l| l.strip_prefix("ready ").and_then(|c| c.parse().ok()));
             if let Some(creation) = ready {
-                return Some(Incarnation { child, log, creation });
+                return Some(Incarnation { child, log, reader: Some(reader), creation });
             }
             if child.try_wait().expect("try_wait").is_some() {
                 return None;
@@ -104,9 +106,20 @@ impl Incarnation {
         panic!("{name} could not be started");
     }
 
+    /// Kills the child, then waits (bounded) for the reader to reach the
+    /// end of its output, so that [`Incarnation::lines`] has all of it.
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
     }
 
     fn lines(&self) -> Vec<String> {
@@ -258,10 +271,24 @@ fn a_cluster_under_random_kills_and_restarts_converges_and_loses_nothing_in_the_
     common::wait_for("every sender's report", Duration::from_secs(30), || {
         current.iter().all(|i| sent_reports(i).len() == NODES - 1).then_some(())
     });
-    // What is in flight lands.
-    std::thread::sleep(Duration::from_secs(2));
     let sent: Vec<HashMap<String, u64>> = current.iter().map(sent_reports).collect();
     let creations: Vec<u32> = current.iter().map(|i| i.creation).collect();
+    // What is in flight lands: wait (bounded) until every final incarnation
+    // has got the last number each of the others reports sending it, or the
+    // tail check below names what is missing.
+    let tail_landed = |current: &[Incarnation]| {
+        current.iter().enumerate().all(|(r, inc)| {
+            let (_, last) = judge(&names[r], &inc.lines());
+            names.iter().enumerate().filter(|(s, _)| *s != r).all(|(s, from)| {
+                let got = last.get(&(from.clone(), creations[s])).copied().unwrap_or(0);
+                got == sent[s].get(&names[r]).copied().unwrap_or(0)
+            })
+        })
+    };
+    let landing = Instant::now();
+    while !tail_landed(&current) && landing.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for inc in current.iter_mut() {
         inc.kill();
     }

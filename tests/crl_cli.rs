@@ -43,7 +43,7 @@ fn fails_with(result: (i32, String, String), needle: &str) {
 
 fn openssl() -> Option<impl Fn(&[&str]) -> Output> {
     if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("skipping the openssl checks: openssl is not installed");
+        common::skip("the openssl checks", "openssl is not installed");
         return None;
     }
     Some(|args: &[&str]| Command::new("openssl").args(args).output().expect("run openssl"))

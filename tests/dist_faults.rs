@@ -196,6 +196,7 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
     let counter = sent.clone();
     let node = a.node.clone();
     let target = peer.clone();
+    let sending = Instant::now();
     let sender = a.rt.spawn(async move {
         let p = node.process();
         loop {
@@ -209,18 +210,22 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    std::thread::sleep(Duration::from_secs(2));
-    let after_two = sent.load(std::sync::atomic::Ordering::Relaxed);
-    std::thread::sleep(Duration::from_secs(1));
-    let after_three = sent.load(std::sync::atomic::Ordering::Relaxed);
+    // How soon the queue and the socket buffers are full depends on how busy
+    // the machine is: wait for the count to stop, then look again a second
+    // later, and no sooner than 3 s after the sender started.
+    let stopped = common::wait_still("the sender to stop", Duration::from_secs(30), Duration::from_secs(1), || {
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    std::thread::sleep(Duration::from_secs(1).max(Duration::from_secs(3).saturating_sub(sending.elapsed())));
+    let a_second_later = sent.load(std::sync::atomic::Ordering::Relaxed);
     // Everything accepted fits in the queue limit plus what the kernel's
     // socket buffers and the writer's own round hold.
-    let accepted_bytes = after_three * (64 << 10);
+    let accepted_bytes = a_second_later * (64 << 10);
     assert!(
         accepted_bytes < limit + (24 << 20),
-        "{after_three} messages ({accepted_bytes} bytes) accepted by a stalled peer"
+        "{a_second_later} messages ({accepted_bytes} bytes) accepted by a stalled peer"
     );
-    assert_eq!(after_two, after_three, "the sender keeps going although the peer reads nothing");
+    assert_eq!(stopped, a_second_later, "the sender keeps going although the peer reads nothing");
     // A non-waiting send says so.
     let p = a.node.process();
     let someone_there = beamlink::term::Pid::new(beamlink::term::Atom::new(&peer), 1, 0, 1);
@@ -229,7 +234,7 @@ fn a_stalled_peer_makes_senders_wait_instead_of_growing_memory() {
     // Once the peer reads again, the sender moves on.
     serve.signal("CONT");
     common::wait_for("the sender to move on", Duration::from_secs(20), || {
-        (sent.load(std::sync::atomic::Ordering::Relaxed) > after_three + 100).then_some(())
+        (sent.load(std::sync::atomic::Ordering::Relaxed) > a_second_later + 100).then_some(())
     });
     sender.abort();
 }

@@ -301,13 +301,13 @@ fn e7_registration_kill_stop_and_listings_from_another_host_are_refused() {
             .is_ok_and(|o| o.status.success())
     });
     if !privileged || !has_tools {
-        eprintln!("skipping E7: needs root and ip, bash, od, timeout to make a network namespace");
+        common::skip("E7", "needs root and ip, bash, od, timeout to make a network namespace");
         return;
     }
     let other = match OtherHost::create() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("skipping E7: cannot make a network namespace: {e}");
+            common::skip("E7", &format!("cannot make a network namespace: {e}"));
             return;
         }
     };

@@ -17,7 +17,7 @@ use std::time::Duration;
 use beamlink::node::{Limits, NodeEvent, SendError};
 use beamlink::proto::control::{Control, op_name};
 use beamlink::term::{Atom, Pid, Term};
-use common::hostile::{FakePeer, PROMPT, Target, events_for, log, marker, send_marker};
+use common::hostile::{FakePeer, PROMPT, Target, events_until, log, marker, send_marker};
 
 /// The fragment header packet: `131, 69, Seq, FragId, 0` and data.
 fn first_fragment(seq: u64, frag: u64, data: &[u8]) -> Vec<u8> {
@@ -59,7 +59,7 @@ fn f2_empty_frames_are_ticks_and_are_answered() {
     let mut peer = target.fake_peer(&target.peer_options("ticker"));
     peer.raw.send(&[0u8; 4 * 1000]).unwrap();
     send_marker(&mut peer, &target, 7);
-    assert_eq!(target.drain_received(Duration::from_millis(300)), vec![marker(7)]);
+    assert_eq!(target.receive(1, Duration::from_millis(300)), vec![marker(7)]);
     assert!(peer.count_ticks(Duration::from_millis(500)) >= 1, "the node answers ticks");
     assert!(peer.ping(PROMPT), "the connection is still up after 1000 ticks");
 }
@@ -77,9 +77,9 @@ fn f4_a_truncated_frame_then_eof_delivers_nothing_of_it() {
     bytes.extend_from_slice(&packet[..packet.len() / 2]);
     peer.raw.send(&bytes).unwrap();
     drop(peer);
-    let seen = events_for(&mut events, &options.name, Duration::from_secs(2));
+    let seen = events_until(&mut events, &options.name, PROMPT * 2, |e| matches!(e, NodeEvent::Down { .. }));
     assert!(seen.iter().any(|e| matches!(e, NodeEvent::Down { .. })), "a node-down: {seen:?}");
-    assert_eq!(target.drain_received(Duration::from_millis(200)), vec![marker(1)]);
+    assert_eq!(target.receive(1, Duration::from_millis(200)), vec![marker(1)]);
     target.assert_serves_honest_peer();
 }
 
@@ -344,7 +344,7 @@ fn f9_fragment_protocol_violations() {
     peer.send_packet(&first_fragment(8, 2, &b[..5])).unwrap();
     drop(peer);
     assert!(
-        events_for(&mut events, &options.name, Duration::from_secs(2))
+        events_until(&mut events, &options.name, PROMPT * 2, |e| matches!(e, NodeEvent::Down { .. }))
             .iter()
             .any(|e| matches!(e, NodeEvent::Down { .. }))
     );
@@ -360,7 +360,7 @@ fn f9_fragment_protocol_violations() {
     peer.send_packet(&continuation(3, 1, &a[6..])).unwrap();
     peer.send_packet(&first_fragment(3, 2, &b[..3])).unwrap();
     peer.send_packet(&continuation(3, 1, &b[3..])).unwrap();
-    assert_eq!(target.drain_received(Duration::from_millis(300)), vec![marker(11), marker(10), marker(11)]);
+    assert_eq!(target.receive(3, Duration::from_millis(300)), vec![marker(11), marker(10), marker(11)]);
     assert!(peer.ping(PROMPT));
     target.assert_serves_honest_peer();
 }

@@ -17,6 +17,39 @@ const BOUND_KIB: u64 = 8 * 1024;
 /// Connections per wave.
 const WAVE: usize = 16;
 
+/// Waits (bounded) until the node is done with a wave: it holds exactly
+/// `held` connections, accepted and with everything sent on them read (and
+/// nothing of ours unacknowledged), and has let go of every peer that left.
+/// Only then does its resident set show what the wave made it keep. The
+/// fixed pauses before the calls stay, so no wave is measured sooner than
+/// it used to be.
+fn settled(target: &ServeTarget, held: usize, wave: &str) {
+    let port = target.addr.port();
+    let done = |sockets: &[common::TcpSocket]| {
+        let ends: Vec<_> = sockets.iter().filter(|s| s.local_port == port).collect();
+        let live = ends.iter().filter(|s| s.state == common::TCP_ESTABLISHED).count();
+        let ready = ends.iter().all(|s| match s.state {
+            common::TCP_ESTABLISHED => s.inode != 0 && s.rx_queue == 0,
+            common::TCP_CLOSE_WAIT => false,
+            _ => true,
+        });
+        let sent = sockets.iter().filter(|s| s.remote_port == port).all(|s| s.tx_queue == 0);
+        live == held && ready && sent
+    };
+    let deadline = std::time::Instant::now() + PROMPT * 3;
+    loop {
+        let sockets = common::tcp_sockets();
+        if done(&sockets) {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let related: Vec<_> = sockets.iter().filter(|s| s.local_port == port || s.remote_port == port).collect();
+            panic!("{wave}: the node did not settle with {held} connections within {:?}: {related:#?}", PROMPT * 3);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Checks the child's RSS against the baseline; returns the growth in KiB.
 fn check_rss(target: &ServeTarget, baseline: u64, wave: &str) -> u64 {
     let now = target.rss_kib();
@@ -35,6 +68,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
     assert!(warm.ping(PROMPT));
     drop(warm);
     std::thread::sleep(Duration::from_millis(300));
+    settled(&target, 0, "warm-up");
     let baseline = target.rss_kib();
 
     // F1: frames announced far over the limit, then a trickle. Closed at once.
@@ -44,6 +78,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
         let _ = peer.raw.send(&[0u8; 4096]);
         peer.raw.expect_closed(PROMPT, "a 0xFFFFFFF0-byte frame");
     }
+    settled(&target, 0, "F1 frames over the limit");
     check_rss(&target, baseline, "F1 frames over the limit");
 
     // F1 under the limit: 100 MiB announced (the default limit is 128 MiB),
@@ -62,6 +97,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
+    settled(&target, WAVE, "F1 100 MiB frames announced and trickled");
     check_rss(&target, baseline, "F1 100 MiB frames announced and trickled");
     for peer in &mut open {
         assert_eq!(
@@ -81,6 +117,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
     }
     let silent: Vec<_> = (0..48).map(|_| common::hostile::Carrier::tcp().connect(target.addr)).collect();
     std::thread::sleep(Duration::from_millis(300));
+    settled(&target, silent.len(), "H8/H9 bad and silent handshakes");
     check_rss(&target, baseline, "H8/H9 bad and silent handshakes");
     drop(silent);
 
@@ -97,6 +134,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
         peer.send_raw_payload(&to, payloads[i % payloads.len()]).unwrap();
         peer.raw.expect_closed(PROMPT, "a payload with a 4 GiB count");
     }
+    settled(&target, 0, "T1/T2 huge counts");
     check_rss(&target, baseline, "T1/T2 huge counts");
 
     // Atoms: a connection fills part of its atom budget, then leaves; the
@@ -110,6 +148,7 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
     assert!(peer.ping(PROMPT), "20,000 atoms are within the default budget");
     drop(peer);
     std::thread::sleep(Duration::from_millis(300));
+    settled(&target, 0, "20,000 atoms from a departed peer");
     check_rss(&target, baseline, "20,000 atoms from a departed peer");
 
     target.assert_serves_honest_peer();

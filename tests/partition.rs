@@ -147,6 +147,26 @@ impl Proc {
         }
     }
 
+    /// Every line up to and including the first that `pred` accepts; panics
+    /// if none comes within `limit`.
+    fn lines_until(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = pred(&line);
+                    lines.push(line);
+                    if done {
+                        return lines;
+                    }
+                }
+                Err(_) => panic!("no {what} within {limit:?}; before it: {lines:?}"),
+            }
+        }
+    }
+
     fn say(&mut self, command: &str) {
         let stdin = self.child.stdin.as_mut().expect("stdin");
         writeln!(stdin, "{command}").expect("write to child");
@@ -211,7 +231,7 @@ fn partition(cut: Cut) {
     let net = match Net::create() {
         Ok(net) => net,
         Err(e) => {
-            eprintln!("skipping the partition test: cannot make network namespaces ({e})");
+            common::skip("the partition test", &format!("cannot make network namespaces ({e})"));
             return;
         }
     };
@@ -340,12 +360,12 @@ fn latency_loss_and_reordering_below_the_tick_limit_bring_no_nodedown_and_keep_o
     let net = match Net::create() {
         Ok(net) => net,
         Err(e) => {
-            eprintln!("skipping the netem soak: cannot make network namespaces ({e})");
+            common::skip("the netem soak", &format!("cannot make network namespaces ({e})"));
             return;
         }
     };
     if let Err(e) = net.qdisc(NETEM) {
-        eprintln!("skipping the netem soak: sch_netem is not available here ({e})");
+        common::skip("the netem soak", &format!("sch_netem is not available here ({e})"));
         return;
     }
     let (_, b, a_cmd) = start_pair(&net, SOAK_TICKTIME, "soak_node_a", SOAK_ENV);
@@ -370,11 +390,43 @@ fn latency_loss_and_reordering_below_the_tick_limit_bring_no_nodedown_and_keep_o
         .collect();
     assert!(sent >= SOAK_SECS * 10, "only {sent} messages sent in {SOAK_SECS} s");
     assert_eq!(got, (1..=sent).collect::<Vec<u64>>(), "numbers lost, duplicated or reordered");
-    let b_said: Vec<String> = b.lines.try_iter().collect();
+    // B's log up to A's marker (see soak_node_a) is everything B logged
+    // during the soak, however far its reader thread has got; what B logs
+    // once A has gone comes after it.
+    let marker: u16 = line
+        .split("marker=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("marker=PORT");
+    let marker = format!("{}:{marker}", net.addr_a);
+    let b_said = b.lines_until("B's log of A's marker connection", Duration::from_secs(30), |l| {
+        l.contains("refused an incoming connection") && l.contains(&marker)
+    });
     assert!(
         !b_said.iter().any(|l| l.contains("connection lost") || l.contains("connection closed")),
         "B dropped A: {b_said:?}"
     );
+}
+
+/// Leaves a line in B's log that comes after everything B logged so far: a
+/// connection from A that opens with an empty handshake frame, which B
+/// refuses and logs with A's address and port. Returns that port once B has
+/// closed the connection.
+async fn mark_b_log(b: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (alive, host) = b.split_once('@').expect("B's name");
+    let epmd =
+        beamlink::epmd::EpmdClient::new(host, beamlink::epmd::default_port()).with_timeout(Duration::from_secs(20));
+    let info = epmd.port_please(alive).await.expect("ask B's EPMD").expect("B registered");
+    let addr: std::net::IpAddr = host.parse().expect("B's address");
+    let mut s = tokio::net::TcpStream::connect((addr, info.port)).await.expect("connect to B");
+    let port = s.local_addr().expect("local address").port();
+    s.write_all(&[0, 0]).await.expect("an empty handshake frame");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "B kept the marker connection open");
+    port
 }
 
 /// Node A's part of the soak: connects, then sends `{Me, N}` to B's `echo`
@@ -435,8 +487,9 @@ fn soak_node_a() {
         while let Ok(Some(m)) = q.recv_timeout(Duration::from_millis(500)).await {
             record(m, &mut got);
         }
+        let marker = mark_b_log(&b).await;
         let list: Vec<String> = got.iter().map(u64::to_string).collect();
-        println!("ROLE: soak nodedown={nodedown} sent={sent} seq={}", list.join(","));
+        println!("ROLE: soak nodedown={nodedown} sent={sent} marker={marker} seq={}", list.join(","));
     });
 }
 

@@ -156,7 +156,7 @@ fn the_system_resolver_path_fails_with_the_host_named_and_leaks_nothing() {
     let ns = match Namespace::create() {
         Ok(ns) => ns,
         Err(e) => {
-            eprintln!("skipping the system resolver variant: cannot make a network namespace ({e})");
+            common::skip("the system resolver variant", &format!("cannot make a network namespace ({e})"));
             return;
         }
     };

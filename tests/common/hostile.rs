@@ -100,11 +100,16 @@ impl Log {
 pub trait Wire: Read + Write + Send {
     /// Bounds each blocking read.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// This end's address: the `peer_addr` the node logs for the connection.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
 impl Wire for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpStream::local_addr(self)
     }
 }
 
@@ -196,6 +201,13 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// `peer_addr=ADDR` with this end's address: a needle for [`Log::expect`]
+    /// that matches the node's log lines about this connection only, not
+    /// those about another test's.
+    pub fn logged_as(&self) -> String {
+        format!("peer_addr={}", self.wire.local_addr().expect("the local address of a raw stream"))
+    }
+
     /// Writes `bytes`; a node that already closed makes this fail, which callers may ignore.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.wire.write_all(bytes)?;
@@ -296,6 +308,9 @@ pub type TlsWire = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 impl Wire for TlsWire {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_read_timeout(timeout)
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
     }
 }
 
@@ -714,6 +729,22 @@ impl Target {
         self.carrier.connect(self.addr)
     }
 
+    /// The first `count` messages the collector receives, each waited for at
+    /// most [`PROMPT`] (the collector passes them on from a task of its own),
+    /// then whatever else arrives within `linger`: a message that should
+    /// not have come shows up at the end.
+    pub fn receive(&self, count: usize, linger: Duration) -> Vec<Term> {
+        let mut out = Vec::new();
+        while out.len() < count {
+            match self.received.recv_timeout(PROMPT) {
+                Ok(m) => out.push(m),
+                Err(_) => break,
+            }
+        }
+        out.extend(self.drain_received(linger));
+        out
+    }
+
     /// Everything the collector received within `wait`.
     pub fn drain_received(&self, wait: Duration) -> Vec<Term> {
         let mut out = Vec::new();
@@ -741,7 +772,7 @@ impl Target {
         let _ = peer.send_control(&Control::Send { from: Some(from), to: self.collector.clone(), message: marker(2) });
         peer.raw.expect_closed(PROMPT, why);
         log().expect(&[&options.name, why]);
-        assert_eq!(self.drain_received(Duration::from_millis(200)), vec![marker(1)], "{why}: delivered messages");
+        assert_eq!(self.receive(1, Duration::from_millis(200)), vec![marker(1)], "{why}: delivered messages");
     }
 
     /// Asserts that a fresh beamlink node (through EPMD, over the target's
@@ -783,6 +814,37 @@ pub fn assert_serves_honest_peer_with(
     });
     let ok = peer.run(Duration::from_secs(30), peer.node.ping(node));
     assert!(ok, "the node under attack no longer serves a well-behaved peer");
+}
+
+/// Events that concern `peer`, up to and including the first that `wanted`
+/// accepts, or all of them seen within `limit` if none does.
+pub fn events_until(
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    peer: &str,
+    limit: Duration,
+    wanted: impl Fn(&NodeEvent) -> bool,
+) -> Vec<NodeEvent> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        match events.try_recv() {
+            Ok(e) => {
+                let node = match &e {
+                    NodeEvent::Up { node, .. } | NodeEvent::Down { node, .. } => node.as_str().to_string(),
+                };
+                if node == peer {
+                    let done = wanted(&e);
+                    out.push(e);
+                    if done {
+                        break;
+                    }
+                }
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 /// Events seen within `window` that concern `peer`.

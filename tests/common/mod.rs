@@ -30,10 +30,46 @@ pub fn erlang_or_skip() -> bool {
         return true;
     }
     if std::env::var("BEAMLINK_SKIP_ERLANG").as_deref() == Ok("1") {
-        eprintln!("skipping: erl not found and BEAMLINK_SKIP_ERLANG=1");
+        skip("", "erl not found and BEAMLINK_SKIP_ERLANG=1");
         return false;
     }
     panic!("this test needs Erlang/OTP: install it (apt-get install -y erlang-nox) or set BEAMLINK_SKIP_ERLANG=1");
+}
+
+/// The environment variable naming the file [`skip`] reports to.
+pub const REPORT_ENV: &str = "BEAMLINK_TEST_REPORT";
+
+/// Says that `what` (a part of the running test; empty for all of it) is
+/// skipped, and why: on stderr as `skipping WHAT: REASON`, and, when
+/// [`REPORT_ENV`] names a file, as one line `BINARY::TEST: WHAT: REASON`
+/// appended to it, for scripts/test to list at the end of the run. A report
+/// that cannot be written is left out; the skip is still printed.
+pub fn skip(what: &str, reason: &str) {
+    let (part, detail) = if what.is_empty() {
+        (String::new(), reason.to_string())
+    } else {
+        (format!(" {what}"), format!("{what}: {reason}"))
+    };
+    eprintln!("skipping{part}: {reason}");
+    let Some(path) = std::env::var_os(REPORT_ENV) else { return };
+    let line = format!("{}: {detail}", running_test()).replace('\n', " ") + "\n";
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        // One write, so that lines from tests running at once do not interleave.
+        let _ = std::io::Write::write_all(&mut file, line.as_bytes());
+    }
+}
+
+/// `BINARY::TEST` for the test running on this thread: the test binary's
+/// name without the hash cargo adds, and the name the harness gives the
+/// test's thread.
+fn running_test() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_ref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned());
+    let binary = match stem.as_deref().and_then(|s| s.rsplit_once('-')) {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_string(),
+        _ => stem.unwrap_or_else(|| "?".into()),
+    };
+    format!("{binary}::{}", std::thread::current().name().unwrap_or("?"))
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago. It is drawn below
@@ -83,12 +119,82 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
+/// Samples `sample` every 20 ms until it has returned the same value for
+/// `quiet`, and returns that value: for counts another thread or process is
+/// still driving, read once they have stopped. Panics with `what` and the
+/// last value if they are still moving after `limit`.
+pub fn wait_still<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    quiet: Duration,
+    mut sample: impl FnMut() -> T,
+) -> T {
+    let deadline = Instant::now() + limit;
+    let mut last = sample();
+    let mut since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = sample();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= quiet {
+            return now;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for {what}: still changing, last {last:?}");
+        }
+    }
+}
+
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
 pub fn wait_for_port(port: u16, timeout: Duration) {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     wait_for(&format!("a listener on port {port}"), timeout, || {
         TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok().map(|_| ())
     });
+}
+
+/// One IPv4 TCP socket of this network namespace, as /proc/net/tcp lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpSocket {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// The kernel's state number: 1 ESTABLISHED, 8 CLOSE_WAIT, 10 LISTEN...
+    pub state: u8,
+    /// Bytes sent and not yet acknowledged by the other end.
+    pub tx_queue: u64,
+    /// Bytes received and not yet read by the socket's owner.
+    pub rx_queue: u64,
+    /// Zero while an incoming connection waits in the listener's queue,
+    /// before its owner has accepted it.
+    pub inode: u64,
+}
+
+/// TCP state numbers of [`TcpSocket::state`].
+pub const TCP_ESTABLISHED: u8 = 1;
+pub const TCP_CLOSE_WAIT: u8 = 8;
+
+/// The IPv4 TCP sockets of this network namespace (/proc/net/tcp).
+pub fn tcp_sockets() -> Vec<TcpSocket> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+    let port = |addr: &str| addr.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (tx, rx) = f.get(4)?.split_once(':')?;
+            Some(TcpSocket {
+                local_port: port(f.get(1)?)?,
+                remote_port: port(f.get(2)?)?,
+                state: hex(f.get(3)?)? as u8,
+                tx_queue: hex(tx)?,
+                rx_queue: hex(rx)?,
+                inode: f.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// A small xorshift64 generator: the same seed gives the same sequence, so a

@@ -245,16 +245,61 @@ pub struct Totals {
     pub write_errors: u64,
 }
 
+impl Totals {
+    /// Packets read whose fate is still open: held for their time, or
+    /// between the read and the count of what became of them.
+    pub fn in_flight(&self) -> u64 {
+        self.read - (self.forwarded + self.dropped + self.write_errors)
+    }
+}
+
+/// How long the counts of a link must stay the same before [`settle`]
+/// takes them.
+pub const QUIET: Duration = Duration::from_millis(200);
+
 impl Counters {
-    /// The counts so far.
+    /// The counts so far. The fates are loaded before `read`, so a packet
+    /// counted as forwarded, dropped or refused is always counted as read:
+    /// [`Totals::in_flight`] never goes below zero.
     pub fn totals(&self) -> Totals {
+        let forwarded = self.forwarded.load(Ordering::Acquire);
+        let dropped = self.dropped.load(Ordering::Acquire);
+        let write_errors = self.write_errors.load(Ordering::Acquire);
+        let reordered = self.reordered.load(Ordering::Acquire);
         Totals {
-            read: self.read.load(Ordering::Relaxed),
-            forwarded: self.forwarded.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-            held_back: self.held_back.load(Ordering::Relaxed),
-            reordered: self.reordered.load(Ordering::Relaxed),
-            write_errors: self.write_errors.load(Ordering::Relaxed),
+            read: self.read.load(Ordering::Acquire),
+            forwarded,
+            dropped,
+            held_back: self.held_back.load(Ordering::Acquire),
+            reordered,
+            write_errors,
+        }
+    }
+}
+
+/// Waits until every packet read by the forwarders of `counters` has met its
+/// fate (passed on, dropped or refused by the other device; none held back
+/// or between its read and its count) and none of the counts has changed for
+/// [`QUIET`], then returns them. A forwarder writes a packet before it counts
+/// it, so the peer may already have acted on the last ACK or FIN of an
+/// exchange while its count is still to come; and packets the kernel routed
+/// into a device just now are yet to be read. Panics with the last counts if
+/// that does not happen within `limit`.
+pub fn settle(counters: &[&Counters], limit: Duration) -> Vec<Totals> {
+    let deadline = Instant::now() + limit;
+    let mut last: Vec<Totals> = counters.iter().map(|c| c.totals()).collect();
+    let mut still_since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let now: Vec<Totals> = counters.iter().map(|c| c.totals()).collect();
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        } else if now.iter().all(|t| t.in_flight() == 0) && still_since.elapsed() >= QUIET {
+            return now;
+        }
+        if Instant::now() >= deadline {
+            panic!("the link's counts did not settle within {limit:?}: {last:?}");
         }
     }
 }
@@ -296,18 +341,21 @@ fn forward(from: &File, to: &File, mut schedule: Schedule, counters: &Counters, 
         let now = Instant::now();
         while held.peek().is_some_and(|p| p.due <= now) {
             let packet = held.pop().expect("peeked");
-            match (&*to).write(&packet.bytes) {
-                Ok(n) if n == packet.bytes.len() => {
-                    counters.forwarded.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {
-                    counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
             if highest_written.is_some_and(|h| packet.seq < h) {
-                counters.reordered.fetch_add(1, Ordering::Relaxed);
+                counters.reordered.fetch_add(1, Ordering::Release);
             } else {
                 highest_written = Some(packet.seq);
+            }
+            // The fate is counted last (Release, paired with the Acquire
+            // loads of `Counters::totals`): once it shows, so do the packet's
+            // other counts.
+            match (&*to).write(&packet.bytes) {
+                Ok(n) if n == packet.bytes.len() => {
+                    counters.forwarded.fetch_add(1, Ordering::Release);
+                }
+                _ => {
+                    counters.write_errors.fetch_add(1, Ordering::Release);
+                }
             }
         }
         let wait = held.peek().map_or(POLL, |p| p.due.saturating_duration_since(now).min(POLL));
@@ -327,14 +375,14 @@ fn forward(from: &File, to: &File, mut schedule: Schedule, counters: &Counters, 
                 counters.ignored.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            counters.read.fetch_add(1, Ordering::Relaxed);
+            counters.read.fetch_add(1, Ordering::Release);
             match schedule.next_fate() {
                 Fate::Dropped => {
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    counters.dropped.fetch_add(1, Ordering::Release);
                 }
                 Fate::Delayed { delay, held_back } => {
                     if held_back {
-                        counters.held_back.fetch_add(1, Ordering::Relaxed);
+                        counters.held_back.fetch_add(1, Ordering::Release);
                     }
                     held.push(Held { due: Instant::now() + delay, seq: next_seq, bytes: buf[..n].to_vec() });
                     next_seq += 1;
@@ -400,6 +448,13 @@ impl ImpairedLink {
             }
         }
         Ok(ImpairedLink { a, b, a_to_b, b_to_a, stop, threads, tuns, running })
+    }
+
+    /// Both directions' counts, A to B then B to A, once they have settled
+    /// together (see [`settle`]).
+    pub fn settled(&self, limit: Duration) -> (Totals, Totals) {
+        let both = settle(&[&self.a_to_b, &self.b_to_a], limit);
+        (both[0], both[1])
     }
 
     /// What is left to clean up once the link is dropped: a test keeps this
