@@ -110,6 +110,10 @@ impl ConnError {
     }
 }
 
+/// What the node hands back for a message it cannot take in yet (a full
+/// mailbox): the reader stops reading from the peer until it completes.
+pub type Pause = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Settings and limits for connected mode.
 #[derive(Clone, Debug)]
 pub struct ConnConfig {
@@ -179,7 +183,7 @@ pub fn start(
     flags: DistFlags,
     queue: Arc<OutQueue>,
     config: &ConnConfig,
-    deliver: impl FnMut(Control) -> Result<(), ConnError> + Send + 'static,
+    deliver: impl FnMut(Control) -> Result<Option<Pause>, ConnError> + Send + 'static,
     on_down: impl FnOnce(ConnError) + Send + 'static,
 ) -> Running {
     let format = PacketFormat::for_flags(flags);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::ConnError;
+use super::{ConnError, Pause};
 use crate::proto::control::Control;
 use crate::proto::frame::FrameDecoder;
 use crate::proto::packet::PacketDecoder;
@@ -26,8 +26,10 @@ const MAX_READ: usize = 4 << 20;
 
 /// Runs until the peer closes, a packet is refused, or nothing (not even a
 /// tick) arrives for `silence_limit`. Each decoded control message is passed
-/// to `deliver`; when it returns an error the connection closes. Each tick
-/// received is answered through `on_tick`.
+/// to `deliver`; when it returns an error the connection closes, and when it
+/// returns a [`Pause`] nothing more is read until the pause completes (the
+/// silence limit does not run meanwhile: the peer is not silent, we are not
+/// listening). Each tick received is answered through `on_tick`.
 pub async fn run<R, F, T>(
     mut input: R,
     mut buf: BytesMut,
@@ -39,7 +41,7 @@ pub async fn run<R, F, T>(
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin,
-    F: FnMut(Control) -> Result<(), ConnError>,
+    F: FnMut(Control) -> Result<Option<Pause>, ConnError>,
     T: Fn(),
 {
     // The read size adapts: it doubles while reads fill it (a busy peer) and
@@ -52,8 +54,10 @@ where
                 on_tick();
                 continue;
             }
-            if let Some(control) = packets.decode(frame)? {
-                deliver(control)?;
+            if let Some(control) = packets.decode(frame)?
+                && let Some(pause) = deliver(control)?
+            {
+                pause.await;
             }
         }
         if buf.is_empty() && read_size == MIN_READ && buf.capacity() > IDLE_KEEP {

@@ -10,7 +10,7 @@ use super::NodeInner;
 use super::limits::{PeerAccount, Resource};
 use super::signals::ExitKind;
 use super::table::Slot;
-use crate::conn::ConnError;
+use crate::conn::{ConnError, Pause};
 use crate::node::Policy;
 use crate::proto::NodeName;
 use crate::proto::control::{Control, ProcessRef};
@@ -21,7 +21,14 @@ use std::sync::Arc;
 impl NodeInner {
     /// Handles one control message from `peer`, whose holdings are counted
     /// in `account`. An error closes the connection.
-    pub(crate) fn dispatch(&self, peer: &NodeName, account: &PeerAccount, control: Control) -> Result<(), ConnError> {
+    /// A message for a full mailbox is still delivered, and hands back a
+    /// [`Pause`]: the connection reads nothing more until the process catches up.
+    pub(crate) fn dispatch(
+        &self,
+        peer: &NodeName,
+        account: &PeerAccount,
+        control: Control,
+    ) -> Result<Option<Pause>, ConnError> {
         let from_peer = |pid: &Pid| -> Result<(), ConnError> {
             if pid.node == *peer.atom() {
                 Ok(())
@@ -35,13 +42,13 @@ impl NodeInner {
                     from_peer(from)?;
                 }
                 if let Some(slot) = self.local_slot(&to) {
-                    self.deliver_from_peer(peer, account, &slot, None, message);
+                    return Ok(self.deliver_from_peer(peer, account, &slot, None, message));
                 }
             }
             Control::RegSend { from, to, message } => {
                 from_peer(&from)?;
                 match self.procs.whereis(to.as_str()).and_then(|p| self.local_slot(&p)) {
-                    Some(slot) => self.deliver_from_peer(peer, account, &slot, Some(&to), message),
+                    Some(slot) => return Ok(self.deliver_from_peer(peer, account, &slot, Some(&to), message)),
                     None => tracing::trace!(%peer, name = %to.as_str(), "dropping a message to an unregistered name"),
                 }
             }
@@ -60,7 +67,7 @@ impl NodeInner {
                     // for a dead pid.
                     tracing::warn!(%peer, to = ?to, "firewall: refused a link (exit_signals is not allowed)");
                     self.send_control(peer.atom(), Control::Exit { from: to, to: from, reason: Term::atom("noproc") });
-                    return Ok(());
+                    return Ok(None);
                 }
                 self.remote_link(account, &from, &to)?;
             }
@@ -88,7 +95,7 @@ impl NodeInner {
                 from_peer(&from)?;
                 if self.guarded() && !self.policy(peer).exit_signals {
                     tracing::warn!(%peer, reason = %reason.bounded(100), "firewall: dropped an exit signal");
-                    return Ok(());
+                    return Ok(None);
                 }
                 if let Some(slot) = self.local_slot(&to) {
                     self.deliver_exit(&slot, &from, reason, ExitKind::Exit2);
@@ -114,7 +121,7 @@ impl NodeInner {
                         peer.atom(),
                         Control::MonitorPExit { target, watcher: from, reference, reason: Term::atom("noproc") },
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
                 self.remote_monitor(account, &from, &target, &reference)?;
             }
@@ -138,7 +145,7 @@ impl NodeInner {
                         peer.atom(),
                         Control::SpawnReply { req_id, to: from, flags: 0, result: Term::atom("not_allowed") },
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
                 let request =
                     super::services::spawn::SpawnRequest { req_id, from, module, function, arity, opts, args };
@@ -162,12 +169,12 @@ impl NodeInner {
                 // Checked as any message to that process: beamlink sends no
                 // spawn requests, so this is never an answer it awaits.
                 if let Some(slot) = self.local_slot(&to) {
-                    self.deliver_from_peer(peer, account, &slot, None, reply);
+                    return Ok(self.deliver_from_peer(peer, account, &slot, None, reply));
                 }
             }
             Control::NodeLink => {}
         }
-        Ok(())
+        Ok(None)
     }
 
     /// A message from `peer` for the local process in `slot`, addressed by
@@ -181,7 +188,7 @@ impl NodeInner {
         slot: &Arc<Slot>,
         name: Option<&Atom>,
         message: Term,
-    ) {
+    ) -> Option<Pause> {
         if slot.service.load(std::sync::atomic::Ordering::Relaxed)
             && let Some(to) = super::services::answer_address(&message)
             && to.node != *peer.atom()
@@ -190,12 +197,11 @@ impl NodeInner {
             // its own, or it could make the node write into any mailbox (or
             // dial a third node) through a service it may reach.
             tracing::warn!(%peer, to = ?to, "dropped a request whose answer would go to another node's or this node's process");
-            return;
+            return None;
         }
         let services = self.services.get();
         if services.is_some_and(|s| s.rex == slot.pid) {
-            self.rex_from_peer(peer, account, slot, message);
-            return;
+            return self.rex_from_peer(peer, account, slot, message);
         }
         if self.guarded() {
             // The rule covers the process, however it was addressed.
@@ -212,42 +218,42 @@ impl NodeInner {
                 && !self.name_allowed(peer, name)
             {
                 tracing::warn!(%peer, name = %name.as_str(), by_pid, "firewall: dropped a message to a guarded process");
-                return;
+                return None;
             }
         }
         if services.is_some_and(|s| s.mesh.as_ref() == Some(&slot.pid))
             && !(account.mesh_member && super::mesh::admissible(peer, &message, self.limits.max_connections))
         {
             tracing::warn!(%peer, message = %message.bounded(120), "dropped a mesh message that does not fit the mesh protocol");
-            return;
+            return None;
         }
-        slot.deliver_remote(message, self.limits.max_mailbox_messages);
+        slot.deliver_remote(message, self.limits.max_mailbox_messages)
     }
 
     /// A message from `peer` to `rex` (whose reply-to, like every shared
     /// service's, is already known to be on the peer). Calls and casts are
     /// checked against the rpc rule and count against the peer's running
     /// requests; anything else goes to the `rex` process.
-    fn rex_from_peer(&self, peer: &NodeName, account: &PeerAccount, rex: &Arc<Slot>, message: Term) {
+    fn rex_from_peer(&self, peer: &NodeName, account: &PeerAccount, rex: &Arc<Slot>, message: Term) -> Option<Pause> {
         let Some(request) = super::services::rpc::RexRequest::parse(&message) else {
-            rex.deliver_remote(message, self.limits.max_mailbox_messages);
-            return;
+            return rex.deliver_remote(message, self.limits.max_mailbox_messages);
         };
         if self.guarded() {
             let policy = self.policy(peer);
             if !policy.rpc.allows(request.module.as_str(), request.function.as_str()) {
                 tracing::warn!(%peer, module = %request.module.as_str(), function = %request.function.as_str(), "firewall: refused an rpc call");
                 self.answer_rex(peer, &request, Term::atom("not_allowed"));
-                return;
+                return None;
             }
         }
         let Some(charge) = account.charge(Resource::Request, &self.limits) else {
             tracing::warn!(%peer, limit = "max_requests_per_peer", "refused an rpc call: too many of the peer's requests are running");
             self.answer_rex(peer, &request, Term::atom("system_limit"));
-            return;
+            return None;
         };
-        let Some(inner) = self.self_ref.upgrade() else { return };
+        let Some(inner) = self.self_ref.upgrade() else { return None };
         super::services::rpc::serve(super::Node { inner }, rex.pid.clone(), request, Some(charge));
+        None
     }
 
     /// Answers a refused rex request with `{badrpc, {'EXIT', Reason}}`, sent

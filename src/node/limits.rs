@@ -83,9 +83,12 @@ pub struct Limits {
     pub max_remote_links_per_process: usize,
     /// Monitors from other nodes one local process may be watched by. Default 65,536.
     pub max_remote_monitors_per_process: usize,
-    /// Messages from other nodes a process's mailbox may hold; further ones
-    /// from the network are dropped (with a log line) until it reads. Local
-    /// senders are not limited. Default 262,144.
+    /// Messages a process's mailbox may hold before the connection that
+    /// brings it more pauses: the message that fills it is delivered, and
+    /// that peer's connection reads nothing more until the process has read
+    /// half of its backlog (back-pressure, as a busy distribution port in
+    /// OTP; the peer's own sends wait, nothing is dropped). Local senders are
+    /// not limited. Default 262,144.
     pub max_mailbox_messages: usize,
 }
 

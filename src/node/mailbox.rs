@@ -23,8 +23,10 @@ struct State {
     waker: Option<Waker>,
     /// Set when the receiver is gone: signals sent after that are dropped.
     closed: bool,
-    /// Set when a bounded send found the queue full, until the receiver reads.
-    overflowing: bool,
+    /// A sender waiting for room (see [`MailboxSender::room`]), woken when
+    /// the queue is down to `low_water` or the receiver is gone.
+    room_waker: Option<Waker>,
+    low_water: usize,
 }
 
 #[derive(Debug, Default)]
@@ -58,40 +60,38 @@ pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
     (MailboxSender { shared: shared.clone() }, Mailbox { shared })
 }
 
-/// What [`MailboxSender::send_bounded`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Bounded {
-    /// Queued (or dropped because the receiver is gone).
-    Sent,
-    /// Dropped: the queue was full, and this is the first drop since the
-    /// receiver last read.
-    FirstDropped,
-    /// Dropped again.
-    Dropped,
-}
-
 impl MailboxSender {
-    /// [`MailboxSender::send`], unless the queue already holds `limit` signals.
-    pub fn send_bounded(&self, signal: Signal, limit: usize) -> Bounded {
-        let waker = {
+    /// [`MailboxSender::send`], reporting whether the queue now holds `limit`
+    /// signals or more: then the sender should wait for [`MailboxSender::room`]
+    /// before sending more. Nothing is dropped.
+    pub fn send_counted(&self, signal: Signal, limit: usize) -> bool {
+        let (waker, full) = {
             let mut state = self.shared.lock();
             if state.closed {
-                return Bounded::Sent;
-            }
-            if state.queue.len() >= limit {
-                let first = !state.overflowing;
-                state.overflowing = true;
-                drop(state);
-                drop(signal);
-                return if first { Bounded::FirstDropped } else { Bounded::Dropped };
+                return false;
             }
             state.queue.push_back(signal);
-            state.waker.take()
+            (state.waker.take(), state.queue.len() >= limit)
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        Bounded::Sent
+        full
+    }
+
+    /// Waits until the queue holds at most `low_water` signals, or the
+    /// receiver is gone.
+    pub async fn room(&self, low_water: usize) {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if state.closed || state.queue.len() <= low_water {
+                return Poll::Ready(());
+            }
+            state.low_water = low_water;
+            state.room_waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 
     /// Queues `signal` and wakes the receiver; false (and the signal is
@@ -122,7 +122,7 @@ impl Mailbox {
     pub fn try_recv(&mut self) -> Option<Signal> {
         let mut state = self.shared.lock();
         let signal = state.queue.pop_front();
-        state.overflowing = false;
+        wake_room(&mut state);
         release_if_drained(&mut state);
         signal
     }
@@ -130,7 +130,7 @@ impl Mailbox {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
         let mut state = self.shared.lock();
         if let Some(signal) = state.queue.pop_front() {
-            state.overflowing = false;
+            wake_room(&mut state);
             release_if_drained(&mut state);
             return Poll::Ready(signal);
         }
@@ -139,6 +139,15 @@ impl Mailbox {
             _ => state.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+}
+
+/// Wakes a sender waiting for room once the queue is down to its low water.
+fn wake_room(state: &mut State) {
+    if state.room_waker.is_some() && state.queue.len() <= state.low_water {
+        if let Some(waker) = state.room_waker.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -155,6 +164,9 @@ impl Drop for Mailbox {
             let mut state = self.shared.lock();
             state.closed = true;
             state.waker = None;
+            if let Some(waker) = state.room_waker.take() {
+                waker.wake();
+            }
             std::mem::take(&mut state.queue)
         };
         // Dropped outside the lock: terms can be large.
@@ -241,21 +253,32 @@ mod tests {
         assert!(tx.shared.lock().queue.capacity() >= 10);
     }
 
-    #[test]
-    fn a_bounded_send_drops_beyond_the_limit_until_the_receiver_reads() {
+    #[tokio::test]
+    async fn a_full_mailbox_asks_its_sender_to_wait_and_loses_nothing() {
         let (tx, mut rx) = mailbox();
-        assert_eq!(tx.send_bounded(message(1), 2), Bounded::Sent);
-        assert_eq!(tx.send_bounded(message(2), 2), Bounded::Sent);
-        assert_eq!(tx.send_bounded(message(3), 2), Bounded::FirstDropped);
-        assert_eq!(tx.send_bounded(message(4), 2), Bounded::Dropped);
-        assert!(tx.send(message(5)), "unbounded sends still go in");
+        assert!(!tx.send_counted(message(1), 3));
+        assert!(!tx.send_counted(message(2), 3));
+        assert!(tx.send_counted(message(3), 3), "full at the limit");
+        assert!(tx.send_counted(message(4), 3), "still queued when full");
+        let waiter = {
+            let tx = tx.clone();
+            tokio::spawn(async move { tx.room(1).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "no room yet");
         assert_eq!(rx.try_recv().map(number), Some(1));
         assert_eq!(rx.try_recv().map(number), Some(2));
-        assert_eq!(tx.send_bounded(message(6), 2), Bounded::Sent, "reading made room");
-        assert_eq!(tx.send_bounded(message(7), 2), Bounded::FirstDropped, "a new overflow is logged again");
-        assert_eq!(rx.try_recv().map(number), Some(5));
-        assert_eq!(rx.try_recv().map(number), Some(6));
-        assert!(rx.try_recv().is_none());
+        assert!(!waiter.is_finished(), "two left, above the low water");
+        assert_eq!(rx.try_recv().map(number), Some(3));
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.expect("woken").unwrap();
+        assert_eq!(rx.try_recv().map(number), Some(4), "nothing was dropped");
+        // A receiver that goes away releases a waiting sender too.
+        for i in 0..5 {
+            tx.send_counted(message(i), 3);
+        }
+        let waiter = tokio::spawn(async move { tx.room(0).await });
+        drop(rx);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.expect("released").unwrap();
     }
 
     #[test]

@@ -128,12 +128,18 @@ impl Slot {
         self.tx.send(Signal::Message(msg));
     }
 
-    /// Puts a message from another node in the mailbox unless it already
-    /// holds `limit` signals; a dropped message is logged once per overflow.
-    pub fn deliver_remote(&self, msg: Term, limit: usize) {
-        if self.tx.send_bounded(Signal::Message(msg), limit) == super::mailbox::Bounded::FirstDropped {
-            tracing::warn!(pid = ?self.pid, limit, "dropping messages from other nodes: the mailbox is full (max_mailbox_messages)");
+    /// Puts a message from another node in the mailbox. When the mailbox
+    /// then holds `limit` messages or more, returns a future that waits until
+    /// it is down to half: the connection it came from stops reading until
+    /// then (back-pressure, as a busy distribution port in OTP), so the
+    /// process's backlog stays bounded and nothing is dropped.
+    pub fn deliver_remote(&self, msg: Term, limit: usize) -> Option<crate::conn::Pause> {
+        if !self.tx.send_counted(Signal::Message(msg), limit) {
+            return None;
         }
+        tracing::debug!(pid = ?self.pid, limit, "pausing reads from a peer: the mailbox is full (max_mailbox_messages)");
+        let tx = self.tx.clone();
+        Some(Box::pin(async move { tx.room(limit / 2).await }))
     }
 }
 
