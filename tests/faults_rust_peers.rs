@@ -303,18 +303,12 @@ fn registered_port(epmd: &OtpEpmd, node: &str) -> u16 {
 }
 
 /// Bytes waiting unread in the receive queue of the TCP socket on local
-/// port `port` (from /proc/net/tcp), if there is such a socket.
+/// port `port` (from /proc/net/tcp and tcp6), if there is such a socket.
 fn unread_bytes_on(port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
-        let state = fields.get(3)?;
-        if local_port != port || *state != "01" {
-            return None;
-        }
-        u64::from_str_radix(fields.get(4)?.split(':').nth(1)?, 16).ok()
-    })
+    common::tcp_sockets()
+        .into_iter()
+        .find(|s| s.local_port == port && s.state == common::TCP_ESTABLISHED)
+        .map(|s| s.rx_queue)
 }
 
 #[test]

@@ -109,13 +109,20 @@ fn hostile_peers_cannot_make_the_node_hold_memory() {
     drop(open);
 
     // H8: a handshake frame announced at 65535 bytes. H9: connections that
-    // never finish the handshake (fewer than the pending cap of 64).
+    // never finish the handshake (fewer than the pending cap of 64), from six
+    // addresses, since one address may hold only 8 of them.
     for _ in 0..WAVE {
         let mut raw = common::hostile::Carrier::tcp().connect(target.addr);
         raw.send(&[0xff, 0xff, b'N', 0, 0]).unwrap();
         raw.expect_closed(PROMPT, "a 65535-byte handshake frame");
     }
-    let silent: Vec<_> = (0..48).map(|_| common::hostile::Carrier::tcp().connect(target.addr)).collect();
+    let per_address = beamlink::node::Limits::default().max_pending_handshakes_per_address;
+    let silent: Vec<_> = (0..48)
+        .map(|i| {
+            let source = std::net::IpAddr::from([127, 0, 0, 11 + (i / per_address) as u8]);
+            common::hostile::Carrier::tcp_from(source).connect(target.addr)
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     settled(&target, silent.len(), "H8/H9 bad and silent handshakes");
     check_rss(&target, baseline, "H8/H9 bad and silent handshakes");

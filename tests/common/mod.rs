@@ -154,7 +154,7 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
     });
 }
 
-/// One IPv4 TCP socket of this network namespace, as /proc/net/tcp lists it.
+/// One TCP socket of this network namespace, as /proc/net/tcp{,6} list it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpSocket {
     pub local_port: u16,
@@ -174,9 +174,14 @@ pub struct TcpSocket {
 pub const TCP_ESTABLISHED: u8 = 1;
 pub const TCP_CLOSE_WAIT: u8 = 8;
 
-/// The IPv4 TCP sockets of this network namespace (/proc/net/tcp).
+/// The TCP sockets of this network namespace, IPv4 (/proc/net/tcp) and
+/// IPv6 (/proc/net/tcp6, where a dual-stack listener's IPv4 peers show up).
 pub fn tcp_sockets() -> Vec<TcpSocket> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let mut table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    // Without IPv6 there is no tcp6 table, and no socket to miss.
+    if let Ok(v6) = std::fs::read_to_string("/proc/net/tcp6") {
+        table.extend(v6.lines().skip(1).flat_map(|line| ["\n", line]));
+    }
     let hex = |s: &str| u64::from_str_radix(s, 16).ok();
     let port = |addr: &str| addr.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
     table
