@@ -302,15 +302,7 @@ impl Drop for DaemonHandle {
 /// (`IPV6_V6ONLY` on, whatever the system default), so that the IPv4 and
 /// IPv6 wildcards (or loopbacks) bind side by side on the same port.
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    crate::transport::tcp::bind_socket(addr, true)
 }
 
 /// A source of connections: a listening socket, or a stand-in in tests.

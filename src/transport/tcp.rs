@@ -47,10 +47,10 @@ impl Transport for TcpTransport {
 /// IPv4 and IPv6 alike (`IPV6_V6ONLY` off, whatever the system default),
 /// and falls back to the IPv4 wildcard on a host without IPv6.
 pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    match bind_once(addr) {
+    match bind_socket(addr, false) {
         Err(e) if addr.ip() == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) && no_ipv6(&e) => {
             tracing::debug!(error = %e, "no IPv6 on this host: listening on IPv4 only");
-            bind_once(SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port()))
+            bind_socket(SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port()), false)
         }
         other => other,
     }
@@ -61,11 +61,13 @@ fn no_ipv6(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT))
 }
 
-fn bind_once(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A listening socket bound at `addr` (address reuse on, non-blocking);
+/// an IPv6 one takes IPv6 alone when `v6_only`, IPv4 too otherwise.
+pub(crate) fn bind_socket(addr: SocketAddr, v6_only: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(socket2::Protocol::TCP))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(false)?;
+        socket.set_only_v6(v6_only)?;
     }
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
