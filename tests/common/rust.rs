@@ -174,6 +174,11 @@ impl BeamlinkProcess {
         assert!(status.success(), "kill -{name} {} failed", self.child.id());
     }
 
+    /// Whether the child has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kills the child (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
