@@ -5,7 +5,8 @@
 use std::path::Path;
 
 /// The matrix's rows: section letter and row count.
-const ROWS: &[(char, u32)] = &[('E', 12), ('H', 12), ('F', 14), ('T', 12), ('S', 15), ('C', 5), ('N', 12), ('I', 7)];
+const ROWS: &[(char, u32)] =
+    &[('E', 12), ('H', 12), ('F', 14), ('T', 12), ('S', 15), ('C', 5), ('N', 12), ('I', 7), ('R', 5)];
 
 fn map() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/FAULT_MATRIX.md")).unwrap()
