@@ -99,7 +99,9 @@ impl ConnError {
             ConnError::Packet(PacketError::Term { source, .. }) => match source.kind {
                 K::DepthLimit { .. } => Some("max_term_depth"),
                 K::DecodedSizeLimit { .. } => Some("max_decoded_bytes"),
-                K::AtomBudgetExceeded { budget: crate::term::AtomBudget::Count, .. } => Some("max_atoms_per_connection"),
+                K::AtomBudgetExceeded { budget: crate::term::AtomBudget::Count, .. } => {
+                    Some("max_atoms_per_connection")
+                }
                 K::AtomBudgetExceeded { .. } => Some("max_atom_bytes_per_connection"),
                 K::BignumTooLarge { .. } => Some("max_bignum_bytes"),
                 K::DecompressedTooLarge { .. } => Some("max_decompressed_bytes"),
@@ -221,14 +223,17 @@ pub fn start(
         writer_finish(reason);
     });
 
-    let terms = Decoder::new(config.decode_limits.clone()).with_atom_table(AtomTable::new(config.max_atoms).with_max_bytes(config.max_atom_bytes));
+    let terms = Decoder::new(config.decode_limits.clone())
+        .with_atom_table(AtomTable::new(config.max_atoms).with_max_bytes(config.max_atom_bytes));
     let packets = PacketDecoder::new(format, terms, config.reassembly);
     let frames = FrameDecoder::connected(config.max_frame);
     let silence = config.ticktime;
     let tick_queue = queue.clone();
     tokio::spawn(async move {
+        let closed_queue = tick_queue.clone();
         let on_tick = move || tick_queue.tick_received();
-        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, on_tick);
+        let closed_flag = move || closed_queue.is_closed();
+        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, on_tick, closed_flag);
         // Biased (here and in the writer): when both branches are ready the
         // first one wins, rather than one picked by the runtime's random
         // generator, so a connection behaves the same way every time under a

@@ -29,8 +29,9 @@ const MAX_READ: usize = 4 << 20;
 /// to `deliver`; when it returns an error the connection closes, and when it
 /// returns a [`Pause`] nothing more is read until the pause completes (the
 /// silence limit does not run meanwhile: the peer is not silent, we are not
-/// listening). Each tick received is answered through `on_tick`.
-pub async fn run<R, F, T>(
+/// listening). Each tick received is answered through `on_tick`. Once
+/// `closed` says so, it stops at its next read.
+pub async fn run<R, F, T, C>(
     mut input: R,
     mut buf: BytesMut,
     frames: FrameDecoder,
@@ -38,16 +39,23 @@ pub async fn run<R, F, T>(
     silence_limit: Duration,
     mut deliver: F,
     on_tick: T,
+    closed: C,
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin,
     F: FnMut(Control) -> Result<Option<Pause>, ConnError>,
     T: Fn(),
+    C: Fn() -> bool,
 {
     // The read size adapts: it doubles while reads fill it (a busy peer) and
     // halves while they come back mostly empty (a quiet one).
     let mut read_size = MIN_READ;
     loop {
+        // A peer that keeps sending keeps this loop from ever waiting, so a
+        // connection this node closed is noticed here too.
+        if closed() {
+            return Err(ConnError::Local("connection closed".into()));
+        }
         while let Some(frame) = frames.decode(&mut buf)? {
             if frame.is_empty() {
                 // A tick: its arrival already counts as traffic; answer it.

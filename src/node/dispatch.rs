@@ -221,6 +221,13 @@ impl NodeInner {
                 return None;
             }
         }
+        if services.is_some_and(|s| s.net_kernel == slot.pid)
+            && let Some(call) = super::services::net_kernel::ping_answer(&message)
+        {
+            // The handshake proved the cookie; OTP answers `yes` unconditionally.
+            self.service_reply(&slot.pid, &call.from, Term::atom("yes"));
+            return None;
+        }
         if services.is_some_and(|s| s.mesh.as_ref() == Some(&slot.pid))
             && !(account.mesh_member && super::mesh::admissible(peer, &message, self.limits.max_connections))
         {

@@ -88,7 +88,7 @@ pub struct Limits {
     /// that peer's connection reads nothing more until the process has read
     /// half of its backlog (back-pressure, as a busy distribution port in
     /// OTP; the peer's own sends wait, nothing is dropped). Local senders are
-    /// not limited. Default 262,144.
+    /// not limited. Default 65,536.
     pub max_mailbox_messages: usize,
 }
 
@@ -118,7 +118,7 @@ impl Default for Limits {
             max_monitors_per_peer: 128 << 10,
             max_remote_links_per_process: 64 << 10,
             max_remote_monitors_per_process: 64 << 10,
-            max_mailbox_messages: 256 << 10,
+            max_mailbox_messages: 64 << 10,
         }
     }
 }

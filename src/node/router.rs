@@ -8,8 +8,9 @@ use crate::proto::DistFlags;
 use crate::proto::control::Control;
 use crate::term::{self, Atom, Pid, Term};
 
-/// Fixed overhead counted for each queued control message, beyond its payload.
-const CONTROL_COST: usize = 64;
+/// What each queued control message is counted as beyond its payload: its
+/// slot in the queue (the `Control` itself) and the allocations around it.
+const CONTROL_COST: usize = 64 + std::mem::size_of::<Control>();
 
 impl NodeInner {
     fn check_size(&self, msg: &Term) -> Result<usize, SendError> {

@@ -10,7 +10,7 @@
 
 pub mod echo;
 mod group_leader;
-mod net_kernel;
+pub(crate) mod net_kernel;
 pub mod rpc;
 pub mod sink;
 pub(crate) mod spawn;
@@ -21,12 +21,12 @@ use crate::term::{Pid, Term};
 
 /// Starts the services every node runs: `net_kernel`, `rex`, the group leader.
 pub(crate) fn start_builtin(node: &Node) -> Result<(), NodeError> {
-    net_kernel::start(node)?;
+    let net_kernel = net_kernel::start(node)?;
     let rex = rpc::start_rex(node)?;
     group_leader::start(node)?;
     rpc::register_builtins(node);
     let mesh = super::mesh::start(node)?;
-    let _ = node.inner.services.set(ServicePids { rex, mesh });
+    let _ = node.inner.services.set(ServicePids { net_kernel, rex, mesh });
     Ok(())
 }
 
@@ -72,6 +72,8 @@ impl Node {
 /// The pids of the services the dispatcher treats apart from other processes.
 #[derive(Debug)]
 pub(crate) struct ServicePids {
+    /// `net_kernel`: peers' pings are answered as they arrive.
+    pub net_kernel: Pid,
     /// `rex`: requests from peers are checked and served as they arrive.
     pub rex: Pid,
     /// The mesh process (visible nodes only): hears only well-formed news.
