@@ -791,6 +791,7 @@ fn r4_links_monitors_mailboxes_and_requests_are_bounded_per_peer_and_per_process
         max_monitors_per_peer: 60,
         max_remote_monitors_per_process: 40,
         max_mailbox_messages: 100,
+        max_unread_bytes_per_peer: 512 << 10,
         max_requests_per_peer: 4,
         ..Limits::default()
     };
@@ -908,6 +909,58 @@ fn r4_links_monitors_mailboxes_and_requests_are_bounded_per_peer_and_per_process
     assert!(peer.ping(PROMPT), "the paused connection reads again once the process caught up");
     let _ = &sleeper;
     timed_ping(&mut honest, "after the mailbox");
+
+    // Unread bytes: 100 KB binaries to two processes that do not read, each
+    // mailbox far below its message limit; the peer pauses at 512 KiB.
+    let hoarders: Vec<_> = ["hoard_a", "hoard_b"]
+        .into_iter()
+        .map(|name| {
+            let (release, released) = tokio::sync::oneshot::channel::<()>();
+            let (got_tx, got) = channel();
+            target
+                .test
+                .node
+                .spawn_registered(name, move |mut p| async move {
+                    let _ = released.await;
+                    while let Ok(Some(m)) = p.recv_timeout(Duration::from_secs(2)).await {
+                        if got_tx.send(m).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("register a hoarder");
+            (name, release, got)
+        })
+        .collect();
+    let mut peer = fresh_peer(&target, "bytes");
+    let mut n = 0i64;
+    send_many(&mut peer, 20, |p| {
+        n += 1;
+        let message = Term::tuple(vec![Term::from(n - 1), Term::binary(vec![7u8; 100_000])]);
+        Control::RegSend { from: p.new_pid(), to: Atom::new(hoarders[(n % 2) as usize].0), message }
+    });
+    assert!(!peer.ping(Duration::from_secs(1)), "the peer's connection reads on past max_unread_bytes_per_peer");
+    timed_ping(&mut honest, "while one peer is paused at its unread bytes");
+    // Both read at once: one peer's pause holds until its bytes in every
+    // mailbox are down to half.
+    let (releases, gots): (Vec<_>, Vec<_>) = hoarders.into_iter().map(|(_, release, got)| (release, got)).unzip();
+    for release in releases {
+        let _ = release.send(());
+    }
+    let mut delivered = Vec::new();
+    for got in gots {
+        delivered.extend(std::iter::from_fn(|| got.recv_timeout(Duration::from_secs(2)).ok()));
+    }
+    let mut numbers: Vec<i64> = delivered
+        .iter()
+        .map(|m| match m.as_tuple() {
+            Some([Term::Int(i), Term::Binary(b)]) if b.len() == 100_000 => *i,
+            _ => panic!("unexpected {m}"),
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..20).collect::<Vec<_>>(), "every message arrives: nothing dropped");
+    assert!(peer.ping(PROMPT), "the paused connection reads again once its messages were read");
 
     // Requests: four rex calls that block; a fifth, and a spawn request, get system_limit.
     let (open, gate) = tokio::sync::watch::channel(false);

@@ -465,7 +465,8 @@ impl NodeInner {
         let id = self.conns.next_id();
         let weak = self.self_ref.clone();
         let deliver_peer = peer.clone();
-        let account = Arc::new(super::limits::PeerAccount::new(est.flags.contains(DistFlags::BEAMLINK_MESH)));
+        let account =
+            Arc::new(super::limits::PeerAccount::new(est.flags.contains(DistFlags::BEAMLINK_MESH), &self.limits));
         let deliver_account = account.clone();
         let deliver = move |control| match weak.upgrade() {
             Some(node) => node.dispatch(&deliver_peer, &deliver_account, control),

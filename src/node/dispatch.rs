@@ -234,7 +234,7 @@ impl NodeInner {
             tracing::warn!(%peer, message = %message.bounded(120), "dropped a mesh message that does not fit the mesh protocol");
             return None;
         }
-        slot.deliver_remote(message, self.limits.max_mailbox_messages)
+        slot.deliver_remote(message, self.limits.max_mailbox_messages, &account.unread)
     }
 
     /// A message from `peer` to `rex` (whose reply-to, like every shared
@@ -243,7 +243,7 @@ impl NodeInner {
     /// requests; anything else goes to the `rex` process.
     fn rex_from_peer(&self, peer: &NodeName, account: &PeerAccount, rex: &Arc<Slot>, message: Term) -> Option<Pause> {
         let Some(request) = super::services::rpc::RexRequest::parse(&message) else {
-            return rex.deliver_remote(message, self.limits.max_mailbox_messages);
+            return rex.deliver_remote(message, self.limits.max_mailbox_messages, &account.unread);
         };
         if self.guarded() {
             let policy = self.policy(peer);

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Duration;
 
+use super::unread::UnreadBytes;
 use crate::conn::ConnConfig;
 use crate::proto::packet::ReassemblyLimits;
 use crate::term::DecodeLimits;
@@ -90,6 +91,14 @@ pub struct Limits {
     /// OTP; the peer's own sends wait, nothing is dropped). Local senders are
     /// not limited. Default 65,536.
     pub max_mailbox_messages: usize,
+    /// Bytes of one peer's messages that may wait unread in local mailboxes,
+    /// all processes together, estimated as
+    /// [`memory_estimate`](crate::term::memory_estimate) counts them. When
+    /// they reach it, the peer's connection reads nothing more until its
+    /// messages are read down to half (back-pressure again; nothing is
+    /// dropped). A peer that writes to a process that never reads is held up
+    /// by it. Default 16 MiB.
+    pub max_unread_bytes_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -119,6 +128,7 @@ impl Default for Limits {
             max_remote_links_per_process: 64 << 10,
             max_remote_monitors_per_process: 64 << 10,
             max_mailbox_messages: 64 << 10,
+            max_unread_bytes_per_peer: 16 << 20,
         }
     }
 }
@@ -145,7 +155,7 @@ impl Limits {
 /// What one connected peer makes this node hold, counted against its limits.
 /// Each unit is a [`Charge`] that gives itself back when dropped, so whatever
 /// path removes a link, a monitor or a finished request, the count follows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PeerAccount {
     /// The peer is a beamlink node of the mesh (both sides advertised
     /// `DistFlags::BEAMLINK_MESH`): only then does the mesh process hear it.
@@ -153,6 +163,8 @@ pub(crate) struct PeerAccount {
     links: std::sync::Arc<AtomicUsize>,
     monitors: std::sync::Arc<AtomicUsize>,
     requests: std::sync::Arc<AtomicUsize>,
+    /// The bytes of its messages waiting in local mailboxes.
+    pub unread: std::sync::Arc<UnreadBytes>,
 }
 
 /// Which of a peer's counts a [`Charge`] is against.
@@ -197,8 +209,14 @@ impl Drop for Charge {
 
 impl PeerAccount {
     /// A fresh account; `mesh_member` as the handshake's flags say.
-    pub fn new(mesh_member: bool) -> PeerAccount {
-        PeerAccount { mesh_member, ..PeerAccount::default() }
+    pub fn new(mesh_member: bool, limits: &Limits) -> PeerAccount {
+        PeerAccount {
+            mesh_member,
+            links: Default::default(),
+            monitors: Default::default(),
+            requests: Default::default(),
+            unread: UnreadBytes::new(limits.max_unread_bytes_per_peer),
+        }
     }
 
     /// One more of `what`, unless the peer is at its limit.
@@ -209,7 +227,9 @@ impl PeerAccount {
             Resource::Request => &self.requests,
         };
         let limit = what.limit(limits);
-        counter.fetch_update(AtomicOrdering::Relaxed, AtomicOrdering::Relaxed, |n| (n < limit).then_some(n + 1)).ok()?;
+        counter
+            .fetch_update(AtomicOrdering::Relaxed, AtomicOrdering::Relaxed, |n| (n < limit).then_some(n + 1))
+            .ok()?;
         Some(Charge(counter.clone()))
     }
 
@@ -277,7 +297,7 @@ mod tests {
     #[test]
     fn charges_are_bounded_and_given_back_on_drop() {
         let limits = Limits { max_links_per_peer: 2, ..Limits::default() };
-        let account = PeerAccount::default();
+        let account = PeerAccount::new(false, &limits);
         let a = account.charge(Resource::Link, &limits).expect("first");
         let b = account.charge(Resource::Link, &limits).expect("second");
         assert!(account.charge(Resource::Link, &limits).is_none(), "over the limit");

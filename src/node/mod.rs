@@ -43,6 +43,7 @@ mod signals;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;
+mod unread;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -215,7 +215,7 @@ impl Process {
             return Err(Exited(reason.clone()));
         }
         match self.rx.recv().await {
-            Signal::Message(m) => Ok(m),
+            Signal::Message(m) | Signal::FromPeer(m, _) => Ok(m),
             Signal::Killed(reason) => {
                 self.killed = Some(reason.clone());
                 Err(Exited(reason))
@@ -267,7 +267,7 @@ impl Process {
         self.demonitor(reference);
         while let Some(signal) = self.rx.try_recv() {
             match signal {
-                Signal::Message(m) => self.saved.push_back(m),
+                Signal::Message(m) | Signal::FromPeer(m, _) => self.saved.push_back(m),
                 Signal::Killed(reason) => self.killed = Some(reason),
             }
         }

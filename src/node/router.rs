@@ -130,7 +130,9 @@ impl NodeInner {
             return;
         }
         match self.check_size(&msg) {
-            Ok(_) => self.send_control(&to.node, Control::Send { from: Some(from.clone()), to: to.clone(), message: msg }),
+            Ok(_) => {
+                self.send_control(&to.node, Control::Send { from: Some(from.clone()), to: to.clone(), message: msg })
+            }
             Err(e) => tracing::warn!(to = ?to, error = %e, "a service dropped a reply it cannot send"),
         }
     }
@@ -149,7 +151,9 @@ impl NodeInner {
         let msg = Term::Tuple(vec![to.tag.clone(), reply]);
         match self.reply_alias(to) {
             Some(alias) => match self.check_size(&msg) {
-                Ok(_) => self.send_control(&to.pid.node, Control::AliasSend { from: from.clone(), alias, message: msg }),
+                Ok(_) => {
+                    self.send_control(&to.pid.node, Control::AliasSend { from: from.clone(), alias, message: msg })
+                }
                 Err(e) => tracing::warn!(to = ?to.pid, error = %e, "a service dropped a reply it cannot send"),
             },
             None => self.service_send(from, &to.pid, msg),

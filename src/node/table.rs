@@ -8,6 +8,7 @@ use tokio::task::AbortHandle;
 
 use super::limits::Charge;
 use super::mailbox::{Mailbox, MailboxSender, mailbox};
+use super::unread::{UnreadBytes, UnreadTicket};
 use crate::term::{Atom, Pid, Reference, Term};
 
 /// What a process's mailbox carries.
@@ -15,6 +16,9 @@ use crate::term::{Atom, Pid, Reference, Term};
 pub(crate) enum Signal {
     /// A message.
     Message(Term),
+    /// A message from a peer, counted against the peer's unread bytes until
+    /// the process takes it.
+    FromPeer(Term, #[allow(dead_code, reason = "held for its Drop, which gives the bytes back")] UnreadTicket),
     /// The process was killed by an exit signal, with this reason.
     Killed(Term),
 }
@@ -128,18 +132,38 @@ impl Slot {
         self.tx.send(Signal::Message(msg));
     }
 
-    /// Puts a message from another node in the mailbox. When the mailbox
-    /// then holds `limit` messages or more, returns a future that waits until
-    /// it is down to half: the connection it came from stops reading until
-    /// then (back-pressure, as a busy distribution port in OTP), so the
-    /// process's backlog stays bounded and nothing is dropped.
-    pub fn deliver_remote(&self, msg: Term, limit: usize) -> Option<crate::conn::Pause> {
-        if !self.tx.send_counted(Signal::Message(msg), limit) {
+    /// Puts a message from another node in the mailbox, counted against
+    /// that peer's `unread` bytes until the process takes it. When the
+    /// mailbox then holds `limit` messages or more, or the peer's unread
+    /// bytes reach their limit, returns a future that waits until both are
+    /// down to half: the connection it came from stops reading until then
+    /// (back-pressure, as a busy distribution port in OTP), so what the peer
+    /// makes this node hold stays bounded and nothing is dropped.
+    pub fn deliver_remote(&self, msg: Term, limit: usize, unread: &Arc<UnreadBytes>) -> Option<crate::conn::Pause> {
+        let (ticket, peer_full) = unread.charge(crate::term::memory_estimate(&msg));
+        let mailbox_full = self.tx.send_counted(Signal::FromPeer(msg, ticket), limit);
+        if !mailbox_full && !peer_full {
             return None;
         }
-        tracing::debug!(pid = ?self.pid, limit, "pausing reads from a peer: the mailbox is full (max_mailbox_messages)");
-        let tx = self.tx.clone();
-        Some(Box::pin(async move { tx.room(limit / 2).await }))
+        let tx = mailbox_full.then(|| self.tx.clone());
+        if mailbox_full {
+            tracing::debug!(pid = ?self.pid, limit, "pausing reads from a peer: the mailbox is full (max_mailbox_messages)");
+        }
+        if peer_full {
+            tracing::debug!(
+                held = unread.held(),
+                "pausing reads from a peer: its messages wait unread (max_unread_bytes_per_peer)"
+            );
+        }
+        let unread = peer_full.then(|| unread.clone());
+        Some(Box::pin(async move {
+            if let Some(tx) = tx {
+                tx.room(limit / 2).await;
+            }
+            if let Some(unread) = unread {
+                unread.drained().await;
+            }
+        }))
     }
 }
 

@@ -585,9 +585,9 @@ impl<'a, 't> Dec<'a, 't> {
 
     fn make_atom(&mut self, text: &str, at: usize) -> Result<Atom, DecodeError> {
         match self.atoms.as_deref_mut() {
-            Some(table) => {
-                table.intern(text).map_err(|e| DecodeError::new(at, K::AtomBudgetExceeded { limit: e.limit, budget: e.budget }))
-            }
+            Some(table) => table
+                .intern(text)
+                .map_err(|e| DecodeError::new(at, K::AtomBudgetExceeded { limit: e.limit, budget: e.budget })),
             None => {
                 for a in self.recent.iter().flatten() {
                     if a.as_str() == text {
