@@ -478,10 +478,10 @@ fn flood_until_cut(
     let mut logged_cut: Option<Instant> = None;
     while attacker.raw.send(&batch).is_ok() {
         sent += 1000;
-        if sent % 100_000 == 0 {
+        if sent.is_multiple_of(100_000) {
             slowest_ping = slowest_ping.max(timed_ping(honest, &format!("{what}, after {sent} messages")));
         }
-        if sent % 50_000 == 0 && logged_cut.is_none() {
+        if sent.is_multiple_of(50_000) && logged_cut.is_none() {
             let cut = serve.lines_with(&[attacker.name.as_str(), "max_queued_control_bytes"]);
             logged_cut = (!cut.is_empty()).then(Instant::now);
         }
@@ -657,7 +657,7 @@ fn flood_services(serve: &LoggedServe, stop: Arc<AtomicBool>) -> std::thread::Jo
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             };
-            let (to, request, per_batch) = if flood.connections % 2 == 0 {
+            let (to, request, per_batch) = if flood.connections.is_multiple_of(2) {
                 ("echo", Term::binary(vec![1u8; 60_000]), 16)
             } else {
                 let me = Term::Atom(attacker.name.atom().clone());

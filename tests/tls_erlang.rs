@@ -106,10 +106,10 @@ fn both_directions(long: bool) {
     assert_eq!(erl.eval(&format!("erlang:disconnect_node('{r}')")), "true");
     rust.run(T, async {
         loop {
-            if let Ok(beamlink::node::NodeEvent::Down { node, .. }) = events.recv().await {
-                if node.as_str() == erl_name {
-                    return;
-                }
+            if let Ok(beamlink::node::NodeEvent::Down { node, .. }) = events.recv().await
+                && node.as_str() == erl_name
+            {
+                return;
             }
         }
     });

@@ -79,10 +79,10 @@ impl Staged {
                 return Err(CertsError::Io { action: "move a new file into place at", path: target.clone(), error });
             }
         }
-        if let Some((_, target)) = files.first() {
-            if let Ok(dir) = fs::File::open(parent_of(target)) {
-                let _ = dir.sync_all();
-            }
+        if let Some((_, target)) = files.first()
+            && let Ok(dir) = fs::File::open(parent_of(target))
+        {
+            let _ = dir.sync_all();
         }
         Ok(())
     }

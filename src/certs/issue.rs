@@ -163,10 +163,10 @@ fn add_host(id: &mut NodeIdentity, host: &str) {
     if !id.dns_names.iter().any(|d| d.eq_ignore_ascii_case(host)) {
         id.dns_names.push(host.to_string());
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        if !id.ips.contains(&ip) {
-            id.ips.push(ip);
-        }
+    if let Ok(ip) = host.parse::<IpAddr>()
+        && !id.ips.contains(&ip)
+    {
+        id.ips.push(ip);
     }
 }
 

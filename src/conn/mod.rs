@@ -230,10 +230,7 @@ pub fn start(
     let silence = config.ticktime;
     let tick_queue = queue.clone();
     tokio::spawn(async move {
-        let closed_queue = tick_queue.clone();
-        let on_tick = move || tick_queue.tick_received();
-        let closed_flag = move || closed_queue.is_closed();
-        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, on_tick, closed_flag);
+        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, &tick_queue);
         // Biased (here and in the writer): when both branches are ready the
         // first one wins, rather than one picked by the runtime's random
         // generator, so a connection behaves the same way every time under a

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::queue::OutQueue;
 use super::{ConnError, Pause};
 use crate::proto::control::Control;
 use crate::proto::frame::FrameDecoder;
@@ -29,23 +30,20 @@ const MAX_READ: usize = 4 << 20;
 /// to `deliver`; when it returns an error the connection closes, and when it
 /// returns a [`Pause`] nothing more is read until the pause completes (the
 /// silence limit does not run meanwhile: the peer is not silent, we are not
-/// listening). Each tick received is answered through `on_tick`. Once
-/// `closed` says so, it stops at its next read.
-pub async fn run<R, F, T, C>(
+/// listening). Each tick received is answered through the connection's
+/// outgoing `queue`; once that queue is closed, it stops at its next read.
+pub async fn run<R, F>(
     mut input: R,
     mut buf: BytesMut,
     frames: FrameDecoder,
     mut packets: PacketDecoder,
     silence_limit: Duration,
     mut deliver: F,
-    on_tick: T,
-    closed: C,
+    queue: &OutQueue,
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin,
     F: FnMut(Control) -> Result<Option<Pause>, ConnError>,
-    T: Fn(),
-    C: Fn() -> bool,
 {
     // The read size adapts: it doubles while reads fill it (a busy peer) and
     // halves while they come back mostly empty (a quiet one).
@@ -53,13 +51,13 @@ where
     loop {
         // A peer that keeps sending keeps this loop from ever waiting, so a
         // connection this node closed is noticed here too.
-        if closed() {
+        if queue.is_closed() {
             return Err(ConnError::Local("connection closed".into()));
         }
         while let Some(frame) = frames.decode(&mut buf)? {
             if frame.is_empty() {
                 // A tick: its arrival already counts as traffic; answer it.
-                on_tick();
+                queue.tick_received();
                 continue;
             }
             if let Some(control) = packets.decode(frame)?

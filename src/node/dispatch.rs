@@ -258,7 +258,7 @@ impl NodeInner {
             self.answer_rex(peer, &request, Term::atom("system_limit"));
             return None;
         };
-        let Some(inner) = self.self_ref.upgrade() else { return None };
+        let inner = self.self_ref.upgrade()?;
         super::services::rpc::serve(super::Node { inner }, rex.pid.clone(), request, Some(charge));
         None
     }

@@ -144,10 +144,11 @@ impl Mailbox {
 
 /// Wakes a sender waiting for room once the queue is down to its low water.
 fn wake_room(state: &mut State) {
-    if state.room_waker.is_some() && state.queue.len() <= state.low_water {
-        if let Some(waker) = state.room_waker.take() {
-            waker.wake();
-        }
+    if state.room_waker.is_some()
+        && state.queue.len() <= state.low_water
+        && let Some(waker) = state.room_waker.take()
+    {
+        waker.wake();
     }
 }
 

@@ -668,7 +668,7 @@ impl BitWriter {
         if size == 0 {
             return;
         }
-        if size == 8 && self.len_bits % 8 == 0 {
+        if size == 8 && self.len_bits.is_multiple_of(8) {
             let (sign, mut digits) = v.to_u64_digits();
             let low = digits.drain(..).next().unwrap_or(0) as u8;
             self.bytes.push(if sign == num_bigint::Sign::Minus { low.wrapping_neg() } else { low });
@@ -694,7 +694,7 @@ impl BitWriter {
     }
 
     fn push_bit(&mut self, bit: u8) {
-        if self.len_bits % 8 == 0 {
+        if self.len_bits.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if bit != 0 {

@@ -310,13 +310,13 @@ fn check_crl_signer(
             info.issuer
         )));
     };
-    if let Ok(Some(usage)) = signer.key_usage() {
-        if !usage.value.crl_sign() {
-            return Err(bad(format!(
-                "the CA \"{}\" that signed it may not sign CRLs (its keyUsage lacks cRLSign)",
-                info.issuer
-            )));
-        }
+    if let Ok(Some(usage)) = signer.key_usage()
+        && !usage.value.crl_sign()
+    {
+        return Err(bad(format!(
+            "the CA \"{}\" that signed it may not sign CRLs (its keyUsage lacks cRLSign)",
+            info.issuer
+        )));
     }
     Ok(())
 }
