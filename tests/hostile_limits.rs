@@ -1233,3 +1233,83 @@ fn r4_at_the_defaults_one_peers_links_and_monitors_stay_within_memory() {
     );
     serve.serve.assert_serves_honest_peer();
 }
+
+/// One peer floods a process that does not read, at the default limits,
+/// from a thread of its own (its writes block while the node holds the
+/// connection paused). The test's own node is measured: resident memory
+/// while the backlog is held, then every message must arrive once the
+/// process reads.
+fn flood_a_process_that_does_not_read(
+    target: &Target,
+    what: &str,
+    count: usize,
+    message: fn(i64) -> Term,
+) -> RssFigures {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (got_tx, got) = channel();
+    let name = format!("hoarder_{}", what.replace(' ', "_"));
+    target
+        .test
+        .node
+        .spawn_registered(&name, move |mut p| async move {
+            let _ = released.await;
+            let mut n = 0u64;
+            while let Ok(Some(_)) = p.recv_timeout(Duration::from_secs(5)).await {
+                n += 1;
+            }
+            let _ = got_tx.send(n);
+        })
+        .expect("register the hoarder");
+    let sampler = RssSampler::start(std::process::id());
+    let mut peer = fresh_peer(target, "mbdef");
+    let to = Atom::new(&name);
+    let sender = std::thread::spawn(move || {
+        let mut n = 0i64;
+        send_in_chunks(&mut peer, count, |p| {
+            n += 1;
+            Control::RegSend { from: p.new_pid(), to: to.clone(), message: message(n - 1) }
+        });
+        assert!(peer.ping(Duration::from_secs(60)), "the peer's connection is served again");
+    });
+    // Long enough for the node to take all it will before pausing.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!sender.is_finished(), "{what}: the node read all {count} messages while the process read none");
+    let held = sampler.finish();
+    let _ = release.send(());
+    sender.join().expect("the flooding peer's thread");
+    let received = got.recv_timeout(Duration::from_secs(60)).expect("the hoarder's count");
+    assert_eq!(received, count as u64, "{what}: every message arrives once the process reads");
+    held
+}
+
+#[test]
+fn r4_at_the_defaults_a_process_that_never_reads_holds_a_bounded_backlog() {
+    let _serial = serial();
+    let limits = Limits::default();
+    assert_eq!((limits.max_mailbox_messages, limits.max_unread_bytes_per_peer), (65_536, 16 << 20));
+    let target = Target::start("r4mb", limits);
+    let mut honest =
+        FakePeer::connect(&Carrier::tcp_from(HONEST), target.addr, &target.name(), &target.peer_options("honest"))
+            .expect("the honest peer's handshake");
+    let small = flood_a_process_that_does_not_read(&target, "small", 1_000_000, |i| {
+        Term::tuple(vec![Term::atom("n"), Term::from(i)])
+    });
+    report(
+        "R4 defaults, 1,000,000 small messages to a process that does not read",
+        &small,
+        "paused at max_mailbox_messages",
+    );
+    timed_ping(&mut honest, "after the small messages");
+    let large = flood_a_process_that_does_not_read(&target, "1 KB binaries", 200_000, |i| {
+        Term::tuple(vec![Term::from(i), Term::binary(vec![b'x'; 1000])])
+    });
+    report(
+        "R4 defaults, 200,000 1 KB binaries to a process that does not read",
+        &large,
+        "paused at max_unread_bytes_per_peer",
+    );
+    timed_ping(&mut honest, "after the binaries");
+    for (what, rss) in [("small messages", &small), ("1 KB binaries", &large)] {
+        assert!(rss.growth() <= RSS_BOUND_KIB, "{what}: resident memory grew by {} KiB", rss.growth());
+    }
+}
