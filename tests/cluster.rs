@@ -435,3 +435,34 @@ fn messages_to_pids_of_a_previous_incarnation_are_dropped() {
     );
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }
+
+#[test]
+fn an_exit_signal_reports_its_own_reason_to_monitors_and_links() {
+    // Killing a process aborts its task; on another worker thread the
+    // aborted task could exit the process as `killed` before the signal's
+    // own reason was recorded. Many kills in a row give that race its chance.
+    let epmd = OtpEpmd::start();
+    let rust = TestNode::short("reasons", "k1", epmd.port);
+    let node = rust.node.clone();
+    rust.run(T, async move {
+        let mut watcher = node.process();
+        watcher.trap_exit(true);
+        for i in 0..300i64 {
+            let victim = node.spawn(|mut p| async move {
+                let _ = p.recv().await;
+            });
+            watcher.link(&victim);
+            let reference = watcher.monitor(&victim);
+            let reason = Term::tuple(vec![Term::atom("custom"), Term::from(i)]);
+            node.process().exit(&victim, reason.clone());
+            let (_, down) = expect(&mut watcher, "the DOWN", |m| match m.as_tuple() {
+                Some([_, Term::Ref(r), ..]) if **r == reference => down_reason(m),
+                _ => None,
+            })
+            .await;
+            assert_eq!(down, reason, "DOWN reason of kill {i}");
+            let exit = expect(&mut watcher, "the EXIT", |m| exit_from(m, &victim).cloned()).await;
+            assert_eq!(exit, reason, "EXIT reason of kill {i}");
+        }
+    });
+}

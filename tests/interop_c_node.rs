@@ -57,11 +57,11 @@ struct CPrograms {
 /// Compiles the C programs, or says why it cannot and returns `None`.
 fn build_or_skip() -> Option<CPrograms> {
     if Command::new("cc").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-        eprintln!("skipping: no C compiler (`cc`) on PATH; install gcc to run the C node tests");
+        common::skip("", "no C compiler (`cc`) on PATH; install gcc to run the C node tests");
         return None;
     }
     let Some(ei) = erl_interface() else {
-        eprintln!("skipping: no erl_interface headers and libei found; install erlang-dev to run the C node tests");
+        common::skip("", "no erl_interface headers and libei found; install erlang-dev to run the C node tests");
         return None;
     };
     let dir = tempfile::tempdir().expect("temp dir");

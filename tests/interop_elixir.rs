@@ -31,7 +31,7 @@ fn elixir_or_skip() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipping: `elixir` is missing or does not run; install elixir to run the Elixir tests");
+        common::skip("", "`elixir` is missing or does not run; install elixir to run the Elixir tests");
     }
     ok
 }

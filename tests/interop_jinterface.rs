@@ -52,11 +52,11 @@ impl Java {
     /// Compiles Checks.java, or says why it cannot and returns `None`.
     fn build_or_skip() -> Option<Java> {
         if Command::new("javac").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-            eprintln!("skipping: no `javac`; install a JDK (default-jdk-headless) to run the jinterface tests");
+            common::skip("", "no `javac`; install a JDK (default-jdk-headless) to run the jinterface tests");
             return None;
         }
         let Some(jar) = jinterface_jar() else {
-            eprintln!("skipping: no OtpErlang.jar; install erlang-jinterface to run the jinterface tests");
+            common::skip("", "no OtpErlang.jar; install erlang-jinterface to run the jinterface tests");
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");

@@ -166,12 +166,15 @@ fn erl_and_rust_over_tls_in_both_directions_with_ip_literal_long_names() {
     both_directions(true);
 }
 
-/// An optfile as OTP 25 runs with by default: no `versions`, so TLS 1.2 only.
+/// An optfile for TLS 1.2 only, as OTP 25 runs with by default (no
+/// `versions`). Newer releases offer TLS 1.3 too when `versions` is left
+/// out (OTP 29 does), so the optfile names TLS 1.2 alone: the same peer on
+/// every release.
 fn tls12_only_optfile(pki: &Pki, node: &str) -> std::path::PathBuf {
     let path = pki.optfile(node);
     let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replace(",\n    {versions, ['tlsv1.3', 'tlsv1.2']}", "");
-    assert!(!text.contains("versions"), "{text}");
+    let text = text.replace("{versions, ['tlsv1.3', 'tlsv1.2']}", "{versions, ['tlsv1.2']}");
+    assert!(!text.contains("tlsv1.3"), "{text}");
     let out = path.with_extension("tls12.conf");
     std::fs::write(&out, text).unwrap();
     out

@@ -82,11 +82,15 @@ impl NodeInner {
             }
             state.abort.take()
         };
+        // Exit first, then wake and abort the task: the task's own exit (as
+        // `killed` once aborted, or with its body's result once woken) can run
+        // first on another worker thread, and links and monitors would hear
+        // that instead of `reason`.
+        self.process_exit(slot, reason.clone());
+        let _ = slot.tx.send(Signal::Killed(reason));
         if let Some(task) = abort {
             task.abort();
         }
-        let _ = slot.tx.send(Signal::Killed(reason.clone()));
-        self.process_exit(slot, reason);
     }
 
     /// Delivers an exit signal from `from` to the local process `slot`.
