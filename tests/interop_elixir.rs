@@ -23,8 +23,10 @@ const SERVER_EXS: &str = include_str!("interop_elixir/server.exs");
 
 /// True when `elixir` runs; otherwise says why the test skips.
 fn elixir_or_skip() -> bool {
+    // An Elixir whose beams the `erl` on PATH cannot load dies at boot: no crash dump.
     let ok = Command::new("elixir")
         .arg("--version")
+        .env("ERL_CRASH_DUMP_SECONDS", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -60,7 +62,8 @@ fn elixir_client_against_beamlink_serve() {
             .args(["--sname", &me, "--cookie", "cookie_x1"])
             .arg(&path)
             .arg(&name)
-            .env("ERL_EPMD_PORT", epmd.port.to_string()),
+            .env("ERL_EPMD_PORT", epmd.port.to_string())
+            .env("ERL_CRASH_DUMP_SECONDS", "0"),
         T,
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
