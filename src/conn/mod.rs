@@ -215,10 +215,18 @@ pub fn start(
     };
     let writer_queue = queue.clone();
     let writer_finish = finish.clone();
+    let mut writer_closed = closed.clone();
     tokio::spawn(async move {
-        let reason = match writer::run(write_half, writer_queue, writer_config).await {
-            Ok(()) => ConnError::Local("connection closed".into()),
-            Err(e) => e,
+        // A write to a peer that does not read can wait up to the write
+        // timeout; a connection closed meanwhile (a limit crossed, the
+        // reader gone) stops it at once, so that the socket is released.
+        let reason = tokio::select! {
+            biased;
+            r = writer::run(write_half, writer_queue, writer_config) => match r {
+                Ok(()) => ConnError::Local("connection closed".into()),
+                Err(e) => e,
+            },
+            _ = writer_closed.wait_for(|c| *c) => ConnError::Local("connection closed".into()),
         };
         writer_finish(reason);
     });

@@ -137,6 +137,14 @@ impl Connections {
         node_inner.start_dial(node).map(|(queue, _)| queue)
     }
 
+    /// The outgoing queue of the connection to `node` if it is up.
+    pub fn up_queue(&self, node: &Atom) -> Option<Arc<OutQueue>> {
+        match self.lock().get(node) {
+            Some(Entry::Up(c)) => Some(c.queue.clone()),
+            _ => None,
+        }
+    }
+
     /// Closes the connection to `node` whose queue is `queue` (up, or still
     /// being set up): the node holds nothing more for it.
     pub fn close_peer(&self, node: &Atom, queue: &Arc<OutQueue>) {

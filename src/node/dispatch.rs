@@ -268,7 +268,10 @@ impl NodeInner {
     fn answer_rex(&self, peer: &NodeName, request: &super::services::rpc::RexRequest, reason: Term) {
         let refusal = Term::Tuple(vec![Term::atom("badrpc"), Term::Tuple(vec![Term::atom("EXIT"), reason])]);
         if let Some(reply) = request.reply_message(refusal) {
-            self.send_control(peer.atom(), Control::Send { from: None, to: request.reply_to.clone(), message: reply });
+            self.answer_control(
+                peer.atom(),
+                Control::Send { from: None, to: request.reply_to.clone(), message: reply },
+            );
         }
     }
 

@@ -3,7 +3,9 @@
 use super::NodeInner;
 use super::SendError;
 use super::gen_server::{ReplyTo, alias_of};
-use crate::conn::QueueError;
+use std::sync::Arc;
+
+use crate::conn::{OutQueue, QueueError};
 use crate::proto::DistFlags;
 use crate::proto::control::Control;
 use crate::term::{self, Atom, Pid, Term};
@@ -96,6 +98,27 @@ impl NodeInner {
     /// A peer for which such messages pile up past
     /// `Limits::max_queued_control_bytes` is disconnected.
     pub(crate) fn send_control(&self, node: &Atom, control: Control) {
+        match self.conns.queue_for(self, node) {
+            Ok(queue) => self.push_control(node, &queue, control),
+            Err(reason) => tracing::debug!(node = %node, %reason, "dropping a control message to an unreachable node"),
+        }
+    }
+
+    /// Queues an answer to a request that came from `node`, on the
+    /// connection it came over: when that connection is gone the answer is
+    /// dropped, never a reason to dial (the caller's side has seen the
+    /// connection fail and no longer waits for it; a peer cut off for
+    /// crossing a limit is not called back).
+    pub(crate) fn answer_control(&self, node: &Atom, control: Control) {
+        match self.conns.up_queue(node) {
+            Some(queue) => self.push_control(node, &queue, control),
+            None => tracing::debug!(node = %node, "dropping an answer: the connection it was asked over is gone"),
+        }
+    }
+
+    /// Queues `control` for `node` without waiting; a peer whose queue
+    /// overflows is disconnected.
+    fn push_control(&self, node: &Atom, queue: &Arc<OutQueue>, control: Control) {
         let cost = match &control {
             Control::Send { message, .. } | Control::RegSend { message, .. } | Control::AliasSend { message, .. } => {
                 term::encoded_len(message) + CONTROL_COST
@@ -105,25 +128,21 @@ impl NodeInner {
             }
             _ => CONTROL_COST,
         };
-        match self.conns.queue_for(self, node) {
-            Ok(queue) => {
-                if let Err(QueueError::Overflow { limit }) = queue.push(control, cost) {
-                    tracing::warn!(
-                        peer = %node,
-                        limit = "max_queued_control_bytes",
-                        bytes = limit,
-                        "disconnecting a peer that does not read what it asks for"
-                    );
-                    self.conns.close_peer(node, &queue);
-                }
-            }
-            Err(reason) => tracing::debug!(node = %node, %reason, "dropping a control message to an unreachable node"),
+        if let Err(QueueError::Overflow { limit }) = queue.push(control, cost) {
+            tracing::warn!(
+                peer = %node,
+                limit = "max_queued_control_bytes",
+                bytes = limit,
+                "disconnecting a peer that does not read what it asks for"
+            );
+            self.conns.close_peer(node, queue);
         }
     }
 
-    /// Sends from a shared service (`rex`, `net_kernel`, `echo`, the mesh):
-    /// queued for the receiver without ever waiting on its back-pressure, so
-    /// one slow peer cannot delay the service for others (see [`NodeInner::send_control`]).
+    /// An answer from a shared service (`rex`, `net_kernel`, `echo`, the
+    /// group leader): queued for the receiver without ever waiting on its
+    /// back-pressure, so one slow peer cannot delay the service for others,
+    /// and only over a connection that is up (see [`NodeInner::answer_control`]).
     pub(crate) fn service_send(&self, from: &Pid, to: &Pid, msg: Term) {
         if self.is_local(to) {
             self.deliver_local(to, msg);
@@ -131,7 +150,7 @@ impl NodeInner {
         }
         match self.check_size(&msg) {
             Ok(_) => {
-                self.send_control(&to.node, Control::Send { from: Some(from.clone()), to: to.clone(), message: msg })
+                self.answer_control(&to.node, Control::Send { from: Some(from.clone()), to: to.clone(), message: msg })
             }
             Err(e) => tracing::warn!(to = ?to, error = %e, "a service dropped a reply it cannot send"),
         }
@@ -152,7 +171,7 @@ impl NodeInner {
         match self.reply_alias(to) {
             Some(alias) => match self.check_size(&msg) {
                 Ok(_) => {
-                    self.send_control(&to.pid.node, Control::AliasSend { from: from.clone(), alias, message: msg })
+                    self.answer_control(&to.pid.node, Control::AliasSend { from: from.clone(), alias, message: msg })
                 }
                 Err(e) => tracing::warn!(to = ?to.pid, error = %e, "a service dropped a reply it cannot send"),
             },
