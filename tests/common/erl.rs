@@ -137,6 +137,9 @@ pub enum ErlName {
     Short(String),
     /// `-name NAME@127.0.0.1` (long names).
     Long(String),
+    /// `-name NAME@::1` (long names over IPv6: add `-proto_dist inet6_tcp`
+    /// or `inet6_tls` to the extra arguments).
+    Ipv6(String),
 }
 
 /// Options for [`ErlNode::start`].
@@ -193,6 +196,7 @@ impl ErlNode {
         let (flag, node) = match &opts.name {
             ErlName::Short(n) => ("-sname", format!("{n}@localhost")),
             ErlName::Long(n) => ("-name", format!("{n}@127.0.0.1")),
+            ErlName::Ipv6(n) => ("-name", format!("{n}@::1")),
         };
         let mut child = Command::new("erl")
             .args(["-noshell", flag, &node, "-setcookie", &opts.cookie])
