@@ -81,6 +81,8 @@ pub(crate) enum Direction {
 pub(crate) struct Connections {
     map: Mutex<HashMap<Atom, Entry>>,
     ids: AtomicU64,
+    /// Incoming handshakes under way, by claimed name: a dial waits for them.
+    claims: Arc<super::incoming_claims::IncomingClaims>,
 }
 
 impl Connections {
@@ -257,6 +259,12 @@ impl NodeInner {
 
     /// The outgoing side: resolve, connect, handshake, then hand over.
     async fn dial(self: Arc<Self>, peer: NodeName, attempt: u64) {
+        if self.conns.claims.is_claimed(peer.atom()) {
+            // The peer may be connecting to us right now: let its attempt
+            // finish first (it takes this dial's place if it completes).
+            tracing::debug!(%peer, "an incoming attempt from the peer is under way: the dial waits for it");
+            let _ = tokio::time::timeout(self.options.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
+        }
         match self.dial_handshake(&peer).await {
             Ok((stream, leftover, est, identity)) => {
                 self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
@@ -335,6 +343,7 @@ impl NodeInner {
         let mut stream = established.stream;
         let attempt = self.conns.next_id();
         let mut claimed: Option<NodeName> = None;
+        let mut claim = None;
         let mut identity_refused = false;
         let result = conn::handshake::accept(
             &mut stream,
@@ -355,7 +364,11 @@ impl NodeInner {
                     identity_refused = true;
                     return AcceptDecision::NotAllowed;
                 }
-                self.decide_incoming(&hello.name)
+                let decision = self.decide_incoming(&hello.name);
+                if decision == AcceptDecision::Accept {
+                    claim = Some(self.conns.claims.claim(hello.name.atom()));
+                }
+                decision
             },
         )
         .await;

@@ -31,6 +31,7 @@ mod error;
 mod firewall;
 mod gen_server;
 pub mod hostname;
+mod incoming_claims;
 mod limits;
 mod mailbox;
 mod mesh;
