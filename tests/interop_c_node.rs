@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use beamlink::term::{Term, parse};
@@ -162,16 +161,7 @@ impl CServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the C server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::lines_of(child.stdout.take().expect("stdout"));
         let mut server = CServer { child, node: format!("{alive}@localhost"), lines };
         let ready = server.expect("LISTENING ");
         assert!(ready.starts_with(&format!("{} ", server.node)), "{ready}");
@@ -180,18 +170,8 @@ impl CServer {
 
     /// The rest of the next line starting with `prefix` (others are skipped), within 30 s.
     fn expect(&mut self, prefix: &str) -> String {
-        let deadline = std::time::Instant::now() + T;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return rest.to_string();
-                    }
-                }
-                Err(e) => panic!("the C server printed no `{prefix}` line: {e}"),
-            }
-        }
+        common::next_line_with(&self.lines, prefix, T)
+            .unwrap_or_else(|| panic!("the C server printed no `{prefix}` line within {T:?}"))
     }
 }
 

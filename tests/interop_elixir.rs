@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use beamlink::term::{Term, parse};
 use common::erl::OtpEpmd;
@@ -132,16 +131,7 @@ impl ElixirNode {
             .spawn()
             .expect("start elixir");
         let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::lines_of(child.stdout.take().expect("stdout"));
         let mut elixir = ElixirNode { child, _stdin: stdin, _dir: dir, node, lines };
         let ready = elixir.expect("READY ");
         assert_eq!(ready, elixir.node);
@@ -150,17 +140,8 @@ impl ElixirNode {
 
     /// The rest of the next line starting with `prefix`, within the limit.
     fn expect(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return rest.to_string();
-                    }
-                }
-                Err(e) => panic!("the Elixir node printed no `{prefix}` line: {e}"),
-            }
-        }
+        common::next_line_with(&self.lines, prefix, T)
+            .unwrap_or_else(|| panic!("the Elixir node printed no `{prefix}` line within {T:?}"))
     }
 }
 

@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use beamlink::term::{Term, parse};
 use common::erl::OtpEpmd;
@@ -213,16 +212,7 @@ impl JavaServer {
             .spawn()
             .expect("start java");
         let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = common::lines_of(child.stdout.take().expect("stdout"));
         let mut server = JavaServer { child, _stdin: stdin, lines };
         assert_eq!(server.expect("READY "), node);
         server
@@ -230,17 +220,8 @@ impl JavaServer {
 
     /// The rest of the next line starting with `prefix`, within 30 s.
     fn expect(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return rest.to_string();
-                    }
-                }
-                Err(e) => panic!("the Java node printed no `{prefix}` line: {e}"),
-            }
-        }
+        common::next_line_with(&self.lines, prefix, T)
+            .unwrap_or_else(|| panic!("the Java node printed no `{prefix}` line within {T:?}"))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Real Erlang/OTP processes for interop tests: OTP's own `epmd` on a private
 //! port, and `erl` nodes that evaluate expressions sent line by line.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -210,16 +210,7 @@ impl ErlNode {
             .spawn()
             .expect("start erl (is erlang installed?)");
         let stdin = child.stdin.take().expect("erl stdin");
-        let stdout = child.stdout.take().expect("erl stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = super::lines_of(child.stdout.take().expect("stdout"));
         let mut erl = ErlNode { node, child, stdin, lines };
         let ready = erl.next_line_matching("READY ", Duration::from_secs(30));
         assert_eq!(ready.trim(), erl.node, "erl reported a different node name");

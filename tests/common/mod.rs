@@ -268,3 +268,31 @@ pub fn output_within(what: &str, command: &mut std::process::Command, timeout: D
         stderr: err.join().expect("stderr reader"),
     }
 }
+
+/// Forwards each line `output` prints to the returned channel, from a
+/// thread of its own, until it closes (a child's piped stdout, typically).
+pub fn lines_of(output: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(output).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// The rest of the next line from `lines` that starts with `prefix` (other
+/// lines are skipped), or `None` when none comes within `timeout`.
+pub fn next_line_with(lines: &std::sync::mpsc::Receiver<String>, prefix: &str, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok()?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return Some(rest.to_string());
+        }
+    }
+}

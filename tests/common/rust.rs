@@ -2,9 +2,8 @@
 //! drive a blocking `erl` fixture meanwhile), and `beamlink serve` as a child
 //! process.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use beamlink::node::{Node, NodeBuilder};
@@ -134,30 +133,13 @@ impl BeamlinkProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start beamlink");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(node) = line.strip_prefix("ready ") {
-                        return Ok(BeamlinkProcess { child, node: node.trim().to_string(), lines });
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let status = child.wait();
-                    return Err(format!("beamlink {args:?} did not print `ready NODE` within 30 s (exit: {status:?})"));
-                }
+        let lines = super::lines_of(child.stdout.take().expect("stdout"));
+        match super::next_line_with(&lines, "ready ", Duration::from_secs(30)) {
+            Some(node) => Ok(BeamlinkProcess { child, node: node.trim().to_string(), lines }),
+            None => {
+                let _ = child.kill();
+                let status = child.wait();
+                Err(format!("beamlink {args:?} did not print `ready NODE` within 30 s (exit: {status:?})"))
             }
         }
     }
