@@ -80,18 +80,24 @@ impl<'a> FramedHandshake<'a> {
 }
 
 /// Dials: runs the initiating side. `has_live_connection` answers the peer's
-/// `alive` question (true when this node still has a live connection to it).
+/// `alive` question (true when this node still has a live connection to it);
+/// it is asked at most once and may wait for what it needs to know.
 /// Returns the outcome and any bytes already read past the handshake.
-pub async fn initiate(
+pub async fn initiate<F, Fut>(
     stream: &mut BoxStream,
     framing: LengthPrefix,
     config: std::sync::Arc<HandshakeConfig>,
     peer: NodeName,
     timeout: Duration,
-    has_live_connection: impl Fn() -> bool,
-) -> Result<(Established, BytesMut), ConnError> {
+    has_live_connection: F,
+) -> Result<(Established, BytesMut), ConnError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let mut io = FramedHandshake::new(stream, framing, timeout);
     let mut hs = Initiator::new(config, peer);
+    let mut has_live_connection = Some(has_live_connection);
     io.flush(|| hs.poll_transmit()).await?;
     loop {
         let msg = match io.recv().await {
@@ -101,8 +107,11 @@ pub async fn initiate(
             other => other?,
         };
         let event = hs.handle(&msg);
-        let answer = match &event {
-            Ok(InitiatorEvent::AliveQuestion) => Some(hs.answer_alive(!has_live_connection())),
+        let answer = match (&event, has_live_connection.take()) {
+            (Ok(InitiatorEvent::AliveQuestion), Some(ask)) => Some(hs.answer_alive(!ask().await)),
+            (Ok(InitiatorEvent::AliveQuestion), None) => {
+                Some(Err(HandshakeError::OutOfTurn("a second alive status arrived")))
+            }
             _ => None,
         };
         io.flush(|| hs.poll_transmit()).await?;

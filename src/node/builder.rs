@@ -330,12 +330,14 @@ impl NodeBuilder {
             firewall_open: std::sync::atomic::AtomicBool::new(self.firewall.allows_everything()),
             firewall: std::sync::RwLock::new(Arc::new(self.firewall)),
         });
-        if let Some(listener) = listener {
-            let task = tokio::spawn(connections::accept_loop(Arc::downgrade(&inner), listener));
-            inner.background.lock().unwrap_or_else(|p| p.into_inner()).push(task.abort_handle());
-        }
         let node = Node { inner };
+        // The services first, so that the first connection finds them (the
+        // mesh process must hear of it to say hello).
         services::start_builtin(&node)?;
+        if let Some(listener) = listener {
+            let task = tokio::spawn(connections::accept_loop(Arc::downgrade(&node.inner), listener));
+            node.inner.background.lock().unwrap_or_else(|p| p.into_inner()).push(task.abort_handle());
+        }
         tracing::info!(node = %node.name(), creation, listen = ?listen_addr, transport = node.transport_name(), "node started");
         Ok(node)
     }

@@ -309,7 +309,15 @@ impl NodeInner {
             self.handshake.clone(),
             peer.clone(),
             self.options.handshake_timeout,
-            || self.conns.is_up(peer.atom()),
+            async || {
+                // The peer says it has a connection to us already. If it is
+                // one we are accepting right now, let that finish first, so
+                // that the answer is not given in the moment between the
+                // peer's end coming up and ours.
+                let _ =
+                    tokio::time::timeout(self.options.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
+                self.conns.is_up(peer.atom())
+            },
         )
         .await?;
         Ok((stream, leftover, est, established.identity))
@@ -365,7 +373,7 @@ impl NodeInner {
                     return AcceptDecision::NotAllowed;
                 }
                 let decision = self.decide_incoming(&hello.name);
-                if decision == AcceptDecision::Accept {
+                if decision.continues() {
                     claim = Some(self.conns.claims.claim(hello.name.atom()));
                 }
                 decision

@@ -2,15 +2,23 @@
 //!
 //! An incoming attempt holds no connection-table entry until it has
 //! authenticated, so that a peer without the cookie can keep no one out.
-//! That leaves one race that OTP's pre-authentication entry prevents: this
-//! node accepts a peer's attempt, then starts its own dial to the same peer
-//! before that attempt completes, and both connections come up at one end.
-//! Swapping one for the other then looks like a node going down. So a dial
-//! first waits for incoming attempts claiming its peer's name to finish
-//! (bounded by the handshake timeout; once per dial): when one completes it
-//! takes the dial's place and the dial never starts. A claim delays only
-//! this node's own dial to that name, and by one handshake time at most; it
-//! refuses no one.
+//! That leaves two races that OTP's pre-authentication entry prevents, both
+//! ending with a connection up at one end that the other end drops or
+//! replaces, which looks like the node going down:
+//!
+//! - this node accepts a peer's attempt, then starts its own dial to the
+//!   same peer before that attempt completes;
+//! - this node's dial is asked `alive` (the peer has a connection up) in the
+//!   moment between the peer's end of that connection coming up and ours,
+//!   and wrongly answers that it has none.
+//!
+//! So every incoming attempt the node answers with a status that lets it go
+//! on (`ok`, `ok_simultaneous`, `alive`) claims the peer's name until it
+//! ends, and a dial waits for the claims on its peer's name to end, bounded
+//! by the handshake timeout, before it starts and before it answers `alive`.
+//! An attempt that completes takes the dial's place and the dial stops. A
+//! claim delays only this node's own dial to that name, by one handshake
+//! time at most each time; it refuses no one.
 
 use std::collections::HashMap;
 use std::pin::pin;

@@ -55,8 +55,7 @@ pub(crate) fn start(node: &Node) -> Result<Option<crate::term::Pid>, NodeError> 
     if node.inner.options.hidden {
         return Ok(None);
     }
-    node.spawn_registered(MESH_NAME, |mut p| async move {
-        p.monitor_nodes(true);
+    let pid = node.spawn_registered(MESH_NAME, |mut p| async move {
         let mesh = Atom::new(MESH_NAME);
         while let Ok(msg) = p.recv().await {
             let node = p.node().clone();
@@ -98,8 +97,11 @@ pub(crate) fn start(node: &Node) -> Result<Option<crate::term::Pid>, NodeError> 
                 _ => {}
             }
         }
-    })
-    .map(Some)
+    })?;
+    // Watch node events from here, not from the process body: a connection
+    // that comes up before the body first runs must still say hello.
+    node.inner.watch_nodes(&pid, true);
+    Ok(Some(pid))
 }
 
 /// Connects to every node in `known` this node is not connected to yet.
@@ -119,6 +121,15 @@ impl NodeInner {
     /// The visible beamlink peers: what a hello tells a newcomer.
     fn mesh_members(&self) -> Vec<Atom> {
         self.conns.peers(|c| c.is_mesh_member()).into_iter().map(|n| n.atom().clone()).collect()
+    }
+
+    /// Starts (`on`) or stops sending `pid` `{nodeup, Node}` and `{nodedown, Node}`.
+    pub(crate) fn watch_nodes(&self, pid: &crate::term::Pid, on: bool) {
+        let mut watchers = self.node_watchers.lock().unwrap_or_else(|p| p.into_inner());
+        watchers.retain(|p| p != pid);
+        if on {
+            watchers.push(pid.clone());
+        }
     }
 
     /// Sends `{Event, Node}` to every process that asked for node events.
@@ -185,5 +196,27 @@ async fn reconnect_loop(node: std::sync::Weak<NodeInner>, peer: NodeName) {
                 backoff = (backoff * 2).min(MAX);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::node::NodeBuilder;
+
+    /// On a current-thread runtime no spawned task runs before `start`
+    /// returns, so this sees whether the watch was set up by the spawner.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_mesh_process_hears_of_connections_before_its_body_first_runs() {
+        let node = NodeBuilder::new("mesh_watch@localhost")
+            .cookie("c")
+            .no_listen()
+            .publish(false)
+            .start()
+            .await
+            .expect("a node without a listener starts");
+        let mesh = node.whereis(super::MESH_NAME).expect("the mesh process is registered");
+        let watchers = node.inner.node_watchers.lock().unwrap().clone();
+        assert!(watchers.contains(&mesh), "the mesh process watches node events from the start");
+        node.shutdown().await;
     }
 }

@@ -284,11 +284,7 @@ impl Process {
     /// connection comes up or goes down (`net_kernel:monitor_nodes(true)`),
     /// or stops them.
     pub fn monitor_nodes(&self, on: bool) {
-        let mut watchers = self.node.inner.node_watchers.lock().unwrap_or_else(|p| p.into_inner());
-        watchers.retain(|p| p != self.pid());
-        if on {
-            watchers.push(self.pid().clone());
-        }
+        self.node.inner.watch_nodes(self.pid(), on);
     }
 
     /// Sends an exit signal to `pid` (`exit(Pid, Reason)`).

@@ -192,6 +192,17 @@ pub enum Closed {
     StillOpen,
 }
 
+/// What a node did on a raw stream within a wait.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// It sent this handshake message.
+    Message(Vec<u8>),
+    /// It closed the connection (EOF or reset).
+    Closed,
+    /// Neither.
+    Nothing,
+}
+
 /// A raw stream to the node.
 pub struct Raw {
     wire: Box<dyn Wire>,
@@ -201,6 +212,12 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// A plain-TCP connection the node made to a listener the test holds
+    /// (the test plays the node being dialled).
+    pub fn accepted(stream: TcpStream) -> Raw {
+        Raw { wire: Box::new(stream), framing: LengthPrefix::U16, buf: BytesMut::new() }
+    }
+
     /// `peer_addr=ADDR` with this end's address: a needle for [`Log::expect`]
     /// that matches the node's log lines about this connection only, not
     /// those about another test's.
@@ -237,17 +254,26 @@ impl Raw {
     /// The next handshake message, or `None` when the node closes first.
     /// Panics if nothing decisive happens within `timeout`.
     pub fn recv_handshake(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        match self.await_handshake(timeout) {
+            Heard::Message(m) => Some(m),
+            Heard::Closed => None,
+            Heard::Nothing => panic!("no handshake message and no close within {timeout:?}"),
+        }
+    }
+
+    /// What the node does within `timeout`: sends a handshake message, closes, or neither.
+    pub fn await_handshake(&mut self, timeout: Duration) -> Heard {
         let decoder = FrameDecoder::handshake(self.framing, 1 << 16);
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(frame) = decoder.decode(&mut self.buf).expect("the node sent a bad handshake frame") {
-                return Some(frame.to_vec());
+                return Heard::Message(frame.to_vec());
             }
             match self.fill(deadline) {
-                Ok(0) => return None,
+                Ok(0) => return Heard::Closed,
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) => panic!("no handshake message and no close within {timeout:?}"),
-                Err(_) => return None,
+                Err(e) if is_timeout(&e) => return Heard::Nothing,
+                Err(_) => return Heard::Closed,
             }
         }
     }

@@ -44,6 +44,12 @@ impl AcceptDecision {
     pub fn for_simultaneous(ours: &NodeName, theirs: &NodeName) -> AcceptDecision {
         if ours.as_str() > theirs.as_str() { AcceptDecision::Reject } else { AcceptDecision::AcceptSimultaneous }
     }
+
+    /// Whether the handshake goes on after this answer (`ok`,
+    /// `ok_simultaneous`, `alive`).
+    pub fn continues(self) -> bool {
+        matches!(self, AcceptDecision::Accept | AcceptDecision::AcceptSimultaneous | AcceptDecision::Alive)
+    }
 }
 
 /// What the acceptor learned from a message.
