@@ -1108,9 +1108,10 @@ fn r5_long_atoms_are_cut_at_max_atom_bytes_per_connection_and_memory_stays_bound
         (0..40u32).map(|b| Term::list((0..1000).map(|i| long_atom(b * 1000 + i)).collect())).collect();
     let dead = dead_pid(&node);
     let mut highest = first_baseline;
-    // Twice, on two connections one after the other: the budget is per
+    // Four times, on connections one after the other: the budget is per
     // connection, and a closed connection's atoms are given back.
-    for round in 0..2 {
+    const ROUNDS: u64 = 4;
+    for round in 0..ROUNDS {
         let mut attacker = serve.peer_from(ATTACKER, "atoms");
         let sampler = RssSampler::start(serve.pid());
         let mut sent = 0;
@@ -1141,7 +1142,15 @@ fn r5_long_atoms_are_cut_at_max_atom_bytes_per_connection_and_memory_stays_bound
     }
     let total = highest.saturating_sub(first_baseline);
     eprintln!("R5: highest VmRSS {highest} KiB, {total} KiB over the first baseline of {first_baseline} KiB");
-    assert!(total <= RSS_BOUND_KIB, "two connections in a row grew resident memory by {total} KiB");
+    // The allocator keeps freed memory in the heap of the worker thread that
+    // freed it, so a connection served on the other of the two worker
+    // threads may not reuse a closed one's pages: the high-water mark of
+    // several connections is up to one connection's peak per worker thread.
+    // Atoms kept after their connection closed would instead add one
+    // connection's worth (over 40 MiB) per round, past this bound by the
+    // fourth.
+    let bound = 2 * RSS_BOUND_KIB;
+    assert!(total <= bound, "{ROUNDS} connections in a row grew resident memory by {total} KiB (bound {bound} KiB)");
     serve.serve.assert_serves_honest_peer();
 }
 

@@ -101,6 +101,40 @@ fn serve_and_ping_take_their_tls_settings_from_an_erlang_optfile() {
 }
 
 #[test]
+fn an_optfile_option_beamlink_cannot_honour_stops_start_up_unless_named_to_be_ignored() {
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (srv, cli) = (short("vfunsrv"), short("vfuncli"));
+    pki.issue(&srv);
+    pki.issue(&cli);
+    let serve = BeamlinkProcess::start(
+        &["serve", "--sname", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&pki.optfile(&srv))],
+        epmd.port,
+    );
+    // The client's optfile asks for an Erlang function to vet the server's
+    // certificate, as OTP's guide shows; beamlink cannot run it.
+    let optfile = pki.optfile(&cli);
+    let text = std::fs::read_to_string(&optfile).unwrap();
+    let written = text.replacen("{client,\n   [", "{client,\n   [{verify_fun, {fun my_checks:verify/3, []}},\n    ", 1);
+    assert_ne!(written, text, "the optfile has a client section: {text}");
+    std::fs::write(&optfile, &written).unwrap();
+
+    for command in [&["ping", srv.as_str()][..], &["serve", "--sname", "vfunother"][..]] {
+        let args = [command, &["--cookie", COOKIE, "--ssl-dist-optfile", s(&optfile)]].concat();
+        let (code, out, err) = beamlink(&args, epmd.port, T);
+        assert_ne!(code, 0, "{args:?} must not start: {out}");
+        assert!(err.contains("client option verify_fun"), "{args:?}: {err}");
+        assert!(err.contains("--ignore-optfile-option verify_fun"), "{args:?}: {err}");
+    }
+
+    let args = ["ping", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&optfile)];
+    let (code, out, err) = beamlink(&[&args[..], &["--ignore-optfile-option", "verify_fun"]].concat(), epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
+    assert!(err.contains("ignored as the operator asked") && err.contains("verify_fun"), "a warning each start: {err}");
+    drop(serve);
+}
+
+#[test]
 fn tls_option_mistakes_are_explained() {
     let pki = Pki::new();
     pki.issue("a@localhost");

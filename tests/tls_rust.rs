@@ -14,7 +14,7 @@ use beamlink::node::RpcException;
 use beamlink::pki::{CertInfo, VerifyName, load_certs};
 use beamlink::proto::NodeName;
 use beamlink::term::Term;
-use beamlink::transport::tls::{TlsConfig, TlsError, TlsTransport, TlsVersion};
+use beamlink::transport::tls::{TlsConfig, TlsError, TlsSuite, TlsTransport, TlsVersion};
 use beamlink::transport::{PeerIdentity, Transport};
 use common::erl::OtpEpmd;
 use tls_fixtures::*;
@@ -419,4 +419,40 @@ fn session_resumption_is_off_by_default_and_when_on_keeps_the_peer_identity() {
             .count();
         assert_eq!(resumed, if resumption { 2 } else { 0 }, "resumption {resumption}:\n{text}");
     }
+}
+
+#[test]
+fn each_role_presents_its_own_certificate_and_offers_only_its_own_suites() {
+    let pki = Pki::new();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (duo, peer) = ("duo@localhost", "peer@localhost");
+    // Two certificates for one node: one it dials with, then the one it accepts with.
+    pki.issue(duo);
+    let spare = tempfile::tempdir().unwrap();
+    let (cert, key) = pki.files(duo);
+    let (client_cert, client_key) = (spare.path().join("client.pem"), spare.path().join("client.key"));
+    std::fs::copy(&cert, &client_cert).unwrap();
+    std::fs::copy(&key, &client_key).unwrap();
+    pki.issue(duo);
+    pki.issue(peer);
+    let (server_serial, client_serial) = (s_serial(&pki, duo), serial_of(&client_cert));
+    assert_ne!(server_serial, client_serial);
+    let duo_tls = TlsTransport::new(pki.config(duo).client_certificate(&client_cert, &client_key)).unwrap();
+    let peer_tls = pki.transport(peer);
+
+    let (accepted, connected) = rt.block_on(handshake_pair(&peer_tls, &duo_tls, peer));
+    assert_eq!(leaf_serial(&accepted.unwrap()), client_serial, "dialling, duo presents its client certificate");
+    assert!(connected.is_ok());
+    let (accepted, connected) = rt.block_on(handshake_pair(&duo_tls, &peer_tls, duo));
+    assert!(accepted.is_ok());
+    assert_eq!(leaf_serial(&connected.unwrap()), server_serial, "accepting, duo presents its server certificate");
+
+    // Suites: a shared one connects; disjoint lists do not.
+    let with = |node: &str, suites: &[TlsSuite]| TlsTransport::new(pki.config(node).cipher_suites(suites)).unwrap();
+    let aes256 = [TlsSuite::Tls13Aes256GcmSha384];
+    let (accepted, connected) = rt.block_on(handshake_pair(&with(duo, &aes256), &with(peer, &aes256), duo));
+    assert!(accepted.is_ok() && connected.is_ok());
+    let aes128 = [TlsSuite::Tls13Aes128GcmSha256];
+    let (accepted, connected) = rt.block_on(handshake_pair(&with(duo, &aes256), &with(peer, &aes128), duo));
+    assert!(accepted.is_err() && connected.is_err(), "no suite in common");
 }

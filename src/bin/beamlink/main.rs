@@ -55,11 +55,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Long-running commands report connections as they come and go; one-shot
-    // commands print their own outcome and log only errors.
+    // commands print their own outcome and log only errors, and the warnings
+    // about their TLS configuration (an optfile option ignored on request).
     let long_running = matches!(cli.command, Command::Serve(_) | Command::Epmd(_));
     // `bench` sets up its own logging (it also tallies TLS handshakes).
     if !matches!(cli.command, Command::Bench(_)) {
-        init_logging(if long_running { "info" } else { "error" });
+        init_logging(if long_running { "info" } else { "error,beamlink::transport::tls::config=warn" });
     }
     match cli.command {
         Command::Serve(args) => serve::run(args),

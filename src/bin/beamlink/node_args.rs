@@ -83,6 +83,15 @@ pub struct TlsArgs {
     /// Use mutual TLS with the certfile, keyfile, cacertfile and verify settings of OTP's -ssl_dist_optfile.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "cert", "key"], help_heading = "TLS distribution")]
     pub ssl_dist_optfile: Option<std::path::PathBuf>,
+    /// Start although the --ssl-dist-optfile holds this option, which beamlink cannot honour (e.g. verify_fun):
+    /// the node runs without it (repeatable; logged at warn level on every start).
+    #[arg(
+        long = "ignore-optfile-option",
+        value_name = "NAME",
+        requires = "ssl_dist_optfile",
+        help_heading = "TLS distribution"
+    )]
+    pub ignore_optfile_options: Vec<String>,
     /// Trust the public web PKI (the Mozilla roots built in) instead of a cluster CA, with --cert and --key:
     /// for nodes with publicly issued certificates.
     #[arg(long, conflicts_with_all = ["ca", "ssl_dist_optfile"], help_heading = "TLS distribution")]
@@ -99,7 +108,8 @@ impl TlsArgs {
     pub fn transport(&self) -> Result<Option<beamlink::transport::tls::TlsTransport>, String> {
         use beamlink::transport::tls::{TlsConfig, TlsTransport};
         let config = match (&self.ssl_dist_optfile, &self.ca, &self.cert, &self.key) {
-            (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile(optfile).map_err(|e| e.to_string())?,
+            (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile_ignoring(optfile, &self.ignore_optfile_options)
+                .map_err(|e| e.to_string())?,
             (None, None, Some(cert), Some(key)) if self.web_pki => TlsConfig::web_pki(cert, key),
             (None, None, _, _) if self.web_pki => {
                 return Err("--web-pki needs this node's --cert and --key".into());

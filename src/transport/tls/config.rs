@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::{OptfileError, OptfileProblem, TlsError};
 use super::optfile::{CrlCache, CrlCheck, PeerVerify, SideOptions, SslDistOptions};
+use super::suites::TlsSuite;
 use crate::pki::VerifyName;
 
 /// A TLS protocol version beamlink speaks.
@@ -89,9 +90,25 @@ pub struct TlsConfig {
     pub(crate) crl_dirs: Vec<PathBuf>,
     pub(crate) allow_unknown_revocation: bool,
     pub(crate) enforce_crl_next_update: bool,
+    /// The most intermediate CAs an accepted client's chain may hold.
+    pub(crate) client_chain_depth: Option<usize>,
+    /// The most intermediate CAs a dialled server's chain may hold.
+    pub(crate) server_chain_depth: Option<usize>,
+    /// The certificate and key presented when dialling, where they differ
+    /// from `cert` and `key` (OTP's client section).
+    pub(crate) client_identity: Option<(PathBuf, PathBuf)>,
+    /// The TLS versions offered when dialling, where they differ from `versions`.
+    pub(crate) client_versions: Option<Vec<TlsVersion>>,
+    /// The cipher suites accepted from clients (`None`: every suite beamlink implements).
+    pub(crate) server_suites: Option<Vec<TlsSuite>>,
+    /// The cipher suites offered when dialling (`None`: every suite beamlink implements).
+    pub(crate) client_suites: Option<Vec<TlsSuite>>,
 }
 
 impl TlsConfig {
+    /// The versions spoken unless configured: TLS 1.3 preferred, TLS 1.2 accepted.
+    const DEFAULT_VERSIONS: [TlsVersion; 2] = [TlsVersion::Tls13, TlsVersion::Tls12];
+
     /// Trust the CAs in `ca` (a PEM bundle), present the certificate chain in
     /// `cert` (leaf first) with the private key in `key`.
     pub fn from_files(ca: impl Into<PathBuf>, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TlsConfig {
@@ -109,7 +126,7 @@ impl TlsConfig {
             key,
             roots,
             verify_name: VerifyName::default(),
-            versions: vec![TlsVersion::Tls13, TlsVersion::Tls12],
+            versions: TlsConfig::DEFAULT_VERSIONS.to_vec(),
             resumption: false,
             handshake_timeout: Duration::from_secs(5),
             reload_interval: None,
@@ -119,6 +136,12 @@ impl TlsConfig {
             crl_dirs: Vec::new(),
             allow_unknown_revocation: false,
             enforce_crl_next_update: false,
+            client_chain_depth: None,
+            server_chain_depth: None,
+            client_identity: None,
+            client_versions: None,
+            server_suites: None,
+            client_suites: None,
         }
     }
 
@@ -126,27 +149,74 @@ impl TlsConfig {
     /// OTP's `-ssl_dist_optfile`, so a release's Erlang configuration serves
     /// beamlink too.
     ///
-    /// `certfile`, `keyfile` and `cacertfile` come from the `server` section,
-    /// or from the `client` section where the server section lacks them;
-    /// `keyfile` defaults to `certfile`, as in OTP. `versions` is honoured
-    /// (TLS 1.2 and 1.3 only). beamlink always verifies both directions, so
+    /// Each role takes its own section: the `server` section's `certfile`
+    /// and `keyfile` are presented to nodes that dial in, the `client`
+    /// section's when dialling ([`TlsConfig::client_certificate`]); a section
+    /// without a `certfile` uses the other's, and `keyfile` defaults to its
+    /// section's `certfile`, as in OTP. One `cacertfile` serves both roles: a
+    /// `client` section naming another one is refused. `versions` (TLS 1.2
+    /// and 1.3 only) and `ciphers` are honoured per section. beamlink always verifies both directions, so
     /// `{verify, verify_none}` in either section is refused rather than
     /// silently changed; `{fail_if_no_peer_cert, false}` is overridden (a
-    /// client certificate is always required) with a warning. Options beamlink
-    /// does not apply are logged at warn level. `{crl_check, peer | true}`
+    /// client certificate is always required) with a warning. `{depth, N}`
+    /// is honoured per role ([`TlsConfig::max_chain_depth`]). Options that
+    /// make no difference to beamlink
+    /// ([`HARMLESS_OPTIONS`](super::HARMLESS_OPTIONS)) are noted at
+    /// info level; any other option beamlink cannot honour, `verify_fun`
+    /// among them (except OTP's own `inet_tls_dist:verify_client/3` marker),
+    /// refuses the configuration, naming it. `{crl_check, peer | true}`
     /// with `{crl_cache, {ssl_crl_hash_dir, {internal, [{dir, Dir}]}}}` becomes
     /// [`TlsConfig::crl_hash_dir`] (`best_effort` also allows unknown status);
     /// `crl_check` with any other cache is refused.
     pub fn from_ssl_dist_optfile(path: impl AsRef<Path>) -> Result<TlsConfig, TlsError> {
+        TlsConfig::from_ssl_dist_optfile_ignoring(path, &[])
+    }
+
+    /// [`TlsConfig::from_ssl_dist_optfile`], leaving out the options named in
+    /// `ignore` as [`TlsConfig::from_ssl_dist_options_ignoring`] does.
+    pub fn from_ssl_dist_optfile_ignoring(path: impl AsRef<Path>, ignore: &[String]) -> Result<TlsConfig, TlsError> {
         let path = path.as_ref();
         let options = SslDistOptions::read(path)?;
-        TlsConfig::from_ssl_dist_options(&options, &path.display().to_string())
+        TlsConfig::from_ssl_dist_options_ignoring(&options, &path.display().to_string(), ignore)
     }
 
     /// [`TlsConfig::from_ssl_dist_optfile`] for options already parsed; `file`
     /// names their source in errors.
     pub fn from_ssl_dist_options(options: &SslDistOptions, file: &str) -> Result<TlsConfig, TlsError> {
+        TlsConfig::from_ssl_dist_options_ignoring(options, file, &[])
+    }
+
+    /// [`TlsConfig::from_ssl_dist_options`], except that the options named in
+    /// `ignore` are left out even though beamlink cannot honour them (e.g.
+    /// `verify_fun`, which is Erlang code): the operator takes the risk
+    /// knowingly, and each one is logged at warn level every time. Any other
+    /// option beamlink cannot honour still refuses the configuration.
+    pub fn from_ssl_dist_options_ignoring(
+        options: &SslDistOptions,
+        file: &str,
+        ignore: &[String],
+    ) -> Result<TlsConfig, TlsError> {
         let fail = |problem| TlsError::Optfile(OptfileError { file: file.to_string(), problem });
+        for unhonoured in &options.unhonoured {
+            if ignore.contains(&unhonoured.option) {
+                tracing::warn!(
+                    optfile = file,
+                    section = unhonoured.section,
+                    option = %unhonoured.option,
+                    reason = %unhonoured.reason,
+                    "an option beamlink cannot honour is ignored as the operator asked"
+                );
+                continue;
+            }
+            return Err(fail(OptfileProblem::Unsupported {
+                section: unhonoured.section,
+                option: unhonoured.option.clone(),
+                reason: format!(
+                    "{}; remove it, or start with --ignore-optfile-option {} to run without it knowingly",
+                    unhonoured.reason, unhonoured.option
+                ),
+            }));
+        }
         let (server, client) = (&options.server, &options.client);
         for (section, side) in [("server", server), ("client", client)] {
             if side.verify == Some(PeerVerify::VerifyNone) {
@@ -159,15 +229,43 @@ impl TlsConfig {
                 }));
             }
         }
-        let cert = server.certfile.clone().or_else(|| client.certfile.clone());
-        let cert = cert.ok_or_else(|| fail(OptfileProblem::Missing { option: "certfile" }))?;
-        let key = server.keyfile.clone().or_else(|| client.keyfile.clone()).unwrap_or_else(|| cert.clone());
+        // Each role presents its own section's certificate, or the other
+        // section's when its own names none; a keyfile defaults to its
+        // section's certfile, as in OTP.
+        let identity =
+            |side: &SideOptions| side.certfile.clone().map(|cert| (cert.clone(), side.keyfile.clone().unwrap_or(cert)));
+        let (server_identity, client_identity) = (identity(server), identity(client));
+        let accepting = server_identity.clone().or_else(|| client_identity.clone());
+        let (cert, key) = accepting.ok_or_else(|| fail(OptfileProblem::Missing { option: "certfile" }))?;
         let ca = server.cacertfile.clone().or_else(|| client.cacertfile.clone());
         let ca = ca.ok_or_else(|| fail(OptfileProblem::Missing { option: "cacertfile" }))?;
-        let mut config = TlsConfig::from_files(ca, cert, key);
-        if let Some(versions) = server.versions.clone().or_else(|| client.versions.clone()) {
-            config.versions = versions;
+        if let Some(other) = client.cacertfile.as_ref().filter(|other| **other != ca) {
+            if !ignore.iter().any(|name| name == "cacertfile") {
+                return Err(fail(OptfileProblem::Unsupported {
+                    section: "client",
+                    option: "cacertfile".into(),
+                    reason: format!(
+                        "{} differs from the server section's {}; beamlink trusts one set of CAs in both roles: \
+                         put both files' CA certificates in one and name it in both sections, or start with \
+                         --ignore-optfile-option cacertfile to trust the server section's alone",
+                        other.display(),
+                        ca.display()
+                    ),
+                }));
+            }
+            tracing::warn!(optfile = file, client_cacertfile = %other.display(), "the client section's cacertfile is ignored as the operator asked");
         }
+        let mut config = TlsConfig::from_files(ca, cert.clone(), key.clone());
+        if let Some((client_cert, client_key)) = client_identity.filter(|dialling| *dialling != (cert, key)) {
+            config = config.client_certificate(client_cert, client_key);
+        }
+        // Versions and suites per role; a section without them takes the default.
+        let accepting = server.versions.clone().unwrap_or_else(|| TlsConfig::DEFAULT_VERSIONS.to_vec());
+        let dialling = client.versions.clone().unwrap_or_else(|| TlsConfig::DEFAULT_VERSIONS.to_vec());
+        config.client_versions = (dialling != accepting).then_some(dialling);
+        config.versions = accepting;
+        config.server_suites = server.ciphers.clone();
+        config.client_suites = client.ciphers.clone();
         apply_crl_options(&mut config, server, client).map_err(fail)?;
         if server.fail_if_no_peer_cert == Some(false) {
             tracing::warn!(
@@ -175,10 +273,25 @@ impl TlsConfig {
                 "{{fail_if_no_peer_cert, false}} is overridden: beamlink always requires a client certificate"
             );
         }
+        // OTP's `depth` in a section limits the chains of the peers that
+        // section's role verifies: the server section's, clients'.
+        config.client_chain_depth = server.depth;
+        config.server_chain_depth = client.depth;
         for option in &options.ignored {
-            tracing::warn!(optfile = file, "not applied by beamlink: {option}");
+            tracing::info!(optfile = file, "makes no difference to beamlink, left alone: {option}");
         }
         Ok(config)
+    }
+
+    /// The most intermediate CA certificates a peer's chain may hold between
+    /// its own certificate and a trusted root (OTP's `depth`; a
+    /// self-issued certificate, such as a root sent along, does not count),
+    /// for the clients this node accepts and the servers it dials. Default:
+    /// no limit beyond the verifier's own.
+    pub fn max_chain_depth(mut self, clients: Option<usize>, servers: Option<usize>) -> Self {
+        self.client_chain_depth = clients;
+        self.server_chain_depth = servers;
+        self
     }
 
     /// The node-name policy applied after the distribution handshake (default strict).
@@ -196,6 +309,27 @@ impl TlsConfig {
     /// The TLS versions to speak, most preferred first (default TLS 1.3, TLS 1.2).
     pub fn versions(mut self, versions: &[TlsVersion]) -> Self {
         self.versions = versions.to_vec();
+        self.client_versions = None;
+        self
+    }
+
+    /// The certificate (chain) and key this node presents when it dials a
+    /// peer, where they differ from the ones it accepts connections with
+    /// (OTP's `client` section; e.g. a certificate whose extended key usage
+    /// allows only clientAuth). Both must name the same node. Default: the
+    /// same certificate for both roles.
+    pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.client_identity = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Restricts the cipher suites, in both roles, to these (default: every
+    /// [`TlsSuite`]: the TLS 1.3 suites and TLS 1.2's ECDHE suites with AEAD
+    /// ciphers). An empty list leaves the default.
+    pub fn cipher_suites(mut self, suites: &[TlsSuite]) -> Self {
+        let suites = (!suites.is_empty()).then(|| suites.to_vec());
+        self.server_suites = suites.clone();
+        self.client_suites = suites;
         self
     }
 
@@ -296,6 +430,12 @@ impl TlsConfig {
         &self.key
     }
 
+    /// The certificate and key files presented when dialling, where they
+    /// differ from [`TlsConfig::cert_path`] and [`TlsConfig::key_path`].
+    pub fn client_certificate_paths(&self) -> Option<(&Path, &Path)> {
+        self.client_identity.as_ref().map(|(cert, key)| (cert.as_path(), key.as_path()))
+    }
+
     /// The trust roots.
     pub fn trust_roots(&self) -> &TrustRoots {
         &self.roots
@@ -353,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn server_section_first_client_as_fallback_and_keyfile_defaults_to_certfile() {
+    fn each_role_takes_its_own_section_or_else_the_other_and_keyfile_defaults_to_certfile() {
         let both = options(
             r#"[{server, [{certfile, "/s.pem"}, {keyfile, "/s.key"}]},
                 {client, [{certfile, "/c.pem"}, {cacertfile, "/ca.pem"}, {versions, ['tlsv1.2']}]}]."#,
@@ -362,7 +502,9 @@ mod tests {
         assert_eq!(config.cert, Path::new("/s.pem"));
         assert_eq!(config.key, Path::new("/s.key"));
         assert_eq!(config.roots, TrustRoots::CaFile("/ca.pem".into()));
-        assert_eq!(config.versions, [TlsVersion::Tls12]);
+        assert_eq!(config.versions, [TlsVersion::Tls13, TlsVersion::Tls12], "the server section has no versions");
+        assert_eq!(config.client_versions.as_deref(), Some(&[TlsVersion::Tls12][..]), "the client section's");
+        assert_eq!(config.client_certificate_paths(), Some((Path::new("/c.pem"), Path::new("/c.pem"))));
         assert_eq!(config.verify_name, VerifyName::Strict);
 
         let combined = options(r#"[{client, [{certfile, "/both.pem"}, {cacertfile, "/ca.pem"}]}]."#);
@@ -420,5 +562,22 @@ mod tests {
         let config = TlsConfig::from_files("a", "b", "c").crl_file("one.pem").crl_file("two.crl");
         assert_eq!(config.crl_paths(), [PathBuf::from("one.pem"), PathBuf::from("two.crl")]);
         assert!(!config.allow_unknown_revocation && !config.enforce_crl_next_update);
+    }
+
+    #[test]
+    fn an_option_beamlink_cannot_honour_refuses_the_configuration_unless_named_to_be_ignored() {
+        let text = r#"[{server, [{certfile, "/c.pem"}, {cacertfile, "/ca.pem"}, {depth, 1}]},
+                       {client, [{verify_fun, {fun my_mod:check/3, []}}, {depth, 3}]}]."#;
+        let err = TlsConfig::from_ssl_dist_options(&options(text), "t.conf").unwrap_err().to_string();
+        assert!(err.contains("t.conf") && err.contains("client option verify_fun"), "{err}");
+        assert!(err.contains("a peer it would refuse would be let in"), "{err}");
+        assert!(err.contains("--ignore-optfile-option verify_fun"), "{err}");
+
+        let other = TlsConfig::from_ssl_dist_options_ignoring(&options(text), "t.conf", &["ciphers".into()]);
+        assert!(other.unwrap_err().to_string().contains("verify_fun"), "naming another option does not help");
+
+        let config =
+            TlsConfig::from_ssl_dist_options_ignoring(&options(text), "t.conf", &["verify_fun".into()]).unwrap();
+        assert_eq!((config.client_chain_depth, config.server_chain_depth), (Some(1), Some(3)), "depth per role");
     }
 }

@@ -20,6 +20,7 @@ use super::config::{TlsConfig, TlsVersion, TrustRoots};
 use super::crl::{CrlInfo, load_crls, parse_x509_crl};
 use super::diagnose;
 use super::error::TlsError;
+use super::suites::TlsSuite;
 use super::verify::{ClientAuthVerifier, ServerAuthVerifier};
 use crate::file_stamp::{Stamp, stamp};
 use crate::pki::{self, CertInfo};
@@ -28,12 +29,24 @@ use crate::pki::{self, CertInfo};
 pub(crate) struct Loaded {
     pub(crate) client: Arc<ClientConfig>,
     pub(crate) server: Arc<ServerConfig>,
-    /// This node's certificate (the leaf of its chain).
+    /// This node's certificate (the leaf of its chain) as it accepts connections.
     pub(crate) leaf: Arc<CertInfo>,
+    /// The certificate it presents when dialling: `leaf` unless the
+    /// configuration gives a client certificate of its own.
+    pub(crate) client_leaf: Arc<CertInfo>,
     /// What the trust roots are, for messages.
     pub(crate) trust: Arc<TrustInfo>,
     /// The files' state when they were read.
     pub(crate) stamps: FileStamps,
+}
+
+impl Loaded {
+    /// This node's certificates: the one it accepts with, and the one it
+    /// dials with where that is another.
+    pub(crate) fn own_certificates(&self) -> impl Iterator<Item = &CertInfo> {
+        let separate = (!Arc::ptr_eq(&self.leaf, &self.client_leaf)).then_some(&*self.client_leaf);
+        std::iter::once(&*self.leaf).chain(separate)
+    }
 }
 
 /// The trust roots, described for log lines.
@@ -85,22 +98,124 @@ impl std::fmt::Display for TrustInfo {
 pub(crate) fn load(config: &TlsConfig) -> Result<Loaded, TlsError> {
     // Stamps first: a file that changes while it is read is read again at the next poll.
     let stamps = FileStamps::take(config);
-    let chain = pki::load_certs(&config.cert)?;
-    let leaf_der =
-        chain.first().ok_or_else(|| TlsError::Config(format!("{}: no certificate", config.cert.display())))?;
-    let leaf = CertInfo::from_der_in(leaf_der.as_ref(), &config.cert.display().to_string())?;
-    let key = pki::load_private_key(&config.key)?;
+    let accepting = Identity::load(&config.cert, &config.key)?;
+    let dialling = match &config.client_identity {
+        Some((cert, key)) => Identity::load(cert, key)?,
+        None => accepting.clone(),
+    };
     let (roots, ca_certs, mut trust) = trust_roots(&config.roots)?;
     let roots = Arc::new(roots);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions = protocol_versions(&config.versions)?;
-    let (crls, loaded_crls) = revocation_lists(config, &roots, &ca_certs, &provider)?;
+    let default_provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (crls, loaded_crls) = revocation_lists(config, &roots, &ca_certs, &default_provider)?;
     trust.crls = loaded_crls;
     warn_stale_crls(&trust, config, SystemTime::now());
 
-    let server = server_config(config, &provider, versions, roots.clone(), &crls, chain.clone(), key.clone_key())?;
-    let client = client_config(config, &provider, versions, roots, &crls, chain, key)?;
-    Ok(Loaded { client, server, leaf: Arc::new(leaf), trust: Arc::new(trust), stamps })
+    let server_role = Role {
+        provider: restricted_provider(config.server_suites.as_deref()),
+        versions: protocol_versions(&config.versions)?,
+    };
+    let client_versions = config.client_versions.as_deref().unwrap_or(&config.versions);
+    let client_role = Role {
+        provider: restricted_provider(config.client_suites.as_deref()),
+        versions: protocol_versions(client_versions)?,
+    };
+    let (leaf, client_leaf) = (accepting.leaf.clone(), dialling.leaf.clone());
+    let server = server_config(config, &server_role, roots.clone(), &crls, &accepting)?;
+    let client = client_config(config, &client_role, roots, &crls, &dialling)?;
+    Ok(Loaded { client, server, leaf, client_leaf, trust: Arc::new(trust), stamps })
+}
+
+/// A certificate chain with its key, read from their files.
+struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    leaf: Arc<CertInfo>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Identity {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+            leaf: self.leaf.clone(),
+            cert_path: self.cert_path.clone(),
+            key_path: self.key_path.clone(),
+        }
+    }
+}
+
+impl Identity {
+    fn load(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+        let chain = pki::load_certs(cert)?;
+        let leaf_der = chain.first().ok_or_else(|| TlsError::Config(format!("{}: no certificate", cert.display())))?;
+        let leaf = CertInfo::from_der_in(leaf_der.as_ref(), &cert.display().to_string())?;
+        let key_der = pki::load_private_key(key)?;
+        Ok(Identity {
+            chain,
+            key: key_der,
+            leaf: Arc::new(leaf),
+            cert_path: cert.to_path_buf(),
+            key_path: key.to_path_buf(),
+        })
+    }
+
+    /// The error for a key rustls will not use with this certificate.
+    fn key_error(&self, error: rustls::Error) -> TlsError {
+        match error {
+            rustls::Error::InconsistentKeys(_) => {
+                TlsError::KeyMismatch { cert: self.cert_path.clone(), key: self.key_path.clone() }
+            }
+            other => TlsError::UnusableKey { key: self.key_path.clone(), reason: other.to_string() },
+        }
+    }
+}
+
+/// The error for versions and cipher suites that leave nothing to negotiate.
+fn no_usable_suite(role: &Role, error: rustls::Error) -> TlsError {
+    let versions: Vec<String> = role.versions.iter().map(|v| format!("{:?}", v.version)).collect();
+    let suites: Vec<String> = role.provider.cipher_suites.iter().map(|s| format!("{:?}", s.suite())).collect();
+    TlsError::Config(format!(
+        "{error}: the cipher suites [{}] include none for the TLS versions [{}]",
+        suites.join(", "),
+        versions.join(", ")
+    ))
+}
+
+/// What one role (accepting, or dialling) negotiates with.
+struct Role {
+    provider: Arc<CryptoProvider>,
+    versions: &'static [&'static SupportedProtocolVersion],
+}
+
+/// ring's provider, offering only `suites` when given (in their order).
+fn restricted_provider(suites: Option<&[TlsSuite]>) -> Arc<CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(suites) = suites {
+        let all = std::mem::take(&mut provider.cipher_suites);
+        provider.cipher_suites = suites
+            .iter()
+            .filter_map(|wanted| all.iter().find(|s| s.suite() == rustls_suite(*wanted)).copied())
+            .collect();
+    }
+    Arc::new(provider)
+}
+
+/// The rustls name of a suite.
+fn rustls_suite(suite: TlsSuite) -> rustls::CipherSuite {
+    use rustls::CipherSuite as C;
+    match suite {
+        TlsSuite::Tls13Aes128GcmSha256 => C::TLS13_AES_128_GCM_SHA256,
+        TlsSuite::Tls13Aes256GcmSha384 => C::TLS13_AES_256_GCM_SHA384,
+        TlsSuite::Tls13Chacha20Poly1305Sha256 => C::TLS13_CHACHA20_POLY1305_SHA256,
+        TlsSuite::EcdheEcdsaAes128GcmSha256 => C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TlsSuite::EcdheEcdsaAes256GcmSha384 => C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TlsSuite::EcdheEcdsaChacha20Poly1305 => C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TlsSuite::EcdheRsaAes128GcmSha256 => C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TlsSuite::EcdheRsaAes256GcmSha384 => C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TlsSuite::EcdheRsaChacha20Poly1305 => C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    }
 }
 
 fn protocol_versions(versions: &[TlsVersion]) -> Result<&'static [&'static SupportedProtocolVersion], TlsError> {
@@ -323,18 +438,17 @@ fn check_crl_signer(
 
 fn server_config(
     config: &TlsConfig,
-    provider: &Arc<CryptoProvider>,
-    versions: &[&'static SupportedProtocolVersion],
+    role: &Role,
     roots: Arc<RootCertStore>,
     crls: &[CertificateRevocationListDer<'static>],
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    identity: &Identity,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     // No CA names in the CertificateRequest: a node has one certificate to
     // offer anyway, and an OTP client whose certificate does not match the
     // names would send none, hiding the real problem (a wrong CA) behind
     // "no certificate". It also keeps the trusted CAs' names private.
-    let mut builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone()).clear_root_hint_subjects();
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(roots, role.provider.clone()).clear_root_hint_subjects();
     if !crls.is_empty() {
         builder = builder.with_crls(crls.iter().cloned()).only_check_end_entity_revocation();
         if config.allow_unknown_revocation {
@@ -345,13 +459,13 @@ fn server_config(
         }
     }
     let inner = builder.build().map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
-    let verifier = Arc::new(ClientAuthVerifier { inner });
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Config(e.to_string()))?
+    let verifier = Arc::new(ClientAuthVerifier { inner, max_depth: config.client_chain_depth });
+    let mut server = ServerConfig::builder_with_provider(role.provider.clone())
+        .with_protocol_versions(role.versions)
+        .map_err(|e| no_usable_suite(role, e))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| key_error(config, e))?;
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(|e| identity.key_error(e))?;
     if config.resumption {
         server.session_storage = ServerSessionMemoryCache::new(256);
         server.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
@@ -364,14 +478,12 @@ fn server_config(
 
 fn client_config(
     config: &TlsConfig,
-    provider: &Arc<CryptoProvider>,
-    versions: &[&'static SupportedProtocolVersion],
+    role: &Role,
     roots: Arc<RootCertStore>,
     crls: &[CertificateRevocationListDer<'static>],
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    identity: &Identity,
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut builder = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
+    let mut builder = WebPkiServerVerifier::builder_with_provider(roots, role.provider.clone());
     if !crls.is_empty() {
         builder = builder.with_crls(crls.iter().cloned()).only_check_end_entity_revocation();
         if config.allow_unknown_revocation {
@@ -382,27 +494,18 @@ fn client_config(
         }
     }
     let inner = builder.build().map_err(|e| TlsError::Config(format!("server verifier: {e}")))?;
-    let verifier = Arc::new(ServerAuthVerifier { inner });
-    let mut client = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Config(e.to_string()))?
+    let verifier = Arc::new(ServerAuthVerifier { inner, max_depth: config.server_chain_depth });
+    let mut client = ClientConfig::builder_with_provider(role.provider.clone())
+        .with_protocol_versions(role.versions)
+        .map_err(|e| no_usable_suite(role, e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| key_error(config, e))?;
+        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(|e| identity.key_error(e))?;
     if !config.resumption {
         client.resumption = Resumption::disabled();
     }
     Ok(Arc::new(client))
-}
-
-fn key_error(config: &TlsConfig, error: rustls::Error) -> TlsError {
-    match error {
-        rustls::Error::InconsistentKeys(_) => {
-            TlsError::KeyMismatch { cert: config.cert.clone(), key: config.key.clone() }
-        }
-        other => TlsError::UnusableKey { key: config.key.clone(), reason: other.to_string() },
-    }
 }
 
 /// What a file looked like when last read: enough to notice a replacement
@@ -414,6 +517,9 @@ impl FileStamps {
     /// The current state of the certificate, key, CA and CRL files.
     pub(crate) fn take(config: &TlsConfig) -> FileStamps {
         let mut paths: Vec<&Path> = vec![&config.cert, &config.key];
+        if let Some((cert, key)) = &config.client_identity {
+            paths.extend([cert.as_path(), key.as_path()]);
+        }
         if let TrustRoots::CaFile(ca) = &config.roots {
             paths.push(ca);
         }

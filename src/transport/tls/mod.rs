@@ -96,6 +96,7 @@ mod error;
 mod material;
 mod optfile;
 mod stream;
+mod suites;
 mod verify;
 
 use std::io;
@@ -114,7 +115,10 @@ pub use crl::{
     CrlInfo, MAX_CRL_FILE_BYTES, RevocationReason, RevokedCert, UnknownRevocationReason, load_crls, parse_crls,
 };
 pub use error::{OptfileError, OptfileProblem, TlsError};
-pub use optfile::{CrlCache, CrlCheck, MAX_OPTFILE_BYTES, PeerVerify, SideOptions, SslDistOptions};
+pub use optfile::{
+    CrlCache, CrlCheck, HARMLESS_OPTIONS, MAX_OPTFILE_BYTES, PeerVerify, SideOptions, SslDistOptions, Unhonoured,
+};
+pub use suites::TlsSuite;
 
 use self::material::{FileStamps, Loaded};
 use self::stream::TlsConn;
@@ -176,7 +180,7 @@ impl TlsTransport {
             verify_name = %config.verify_name,
             "TLS distribution configured"
         );
-        check_own_certificate(&leaf, &config);
+        loaded.own_certificates().for_each(|own| check_own_certificate(own, &config));
         let seen = loaded.stamps.clone();
         let shared = Arc::new(Shared {
             pending: Arc::new(Semaphore::new(config.max_pending_handshakes)),
@@ -222,7 +226,9 @@ impl TlsTransport {
     /// configured policy, i.e. whether peers using the same policy will
     /// accept this node under that name.
     pub fn check_local_name(&self, node: &str) -> Result<(), IdentityError> {
-        self.shared.current().leaf.check_node(node, self.shared.config.verify_name)
+        let loaded = self.shared.current();
+        let policy = self.shared.config.verify_name;
+        loaded.leaf.check_node(node, policy).and_then(|()| loaded.client_leaf.check_node(node, policy))
     }
 
     /// Starts the file poll if [`TlsConfig::reload_interval`] asks for one and
@@ -272,7 +278,7 @@ impl Shared {
             crls = %self.current().trust.crl_list(),
             "TLS material reloaded; new connections use it"
         );
-        check_own_certificate(&leaf, &self.config);
+        self.current().own_certificates().for_each(|own| check_own_certificate(own, &self.config));
         Ok(leaf)
     }
 
@@ -295,10 +301,10 @@ impl Shared {
         let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
         let due = watch.last_expiry_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(86_400));
         let stale_crl = current.trust.crls.iter().any(|c| c.info.is_stale_at(SystemTime::now()));
-        if due && (expiry_near(&current.leaf, &self.config) || stale_crl) {
+        if due && (current.own_certificates().any(|own| expiry_near(own, &self.config)) || stale_crl) {
             watch.last_expiry_warning = Some(Instant::now());
             drop(watch);
-            check_own_certificate(&current.leaf, &self.config);
+            current.own_certificates().for_each(|own| check_own_certificate(own, &self.config));
             material::warn_stale_crls(&current.trust, &self.config, SystemTime::now());
         }
     }
@@ -315,7 +321,8 @@ impl Shared {
         let stream = match tokio::time::timeout(limit, handshake).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                let why = diagnose::handshake_failure(&e, slot.take(), &loaded.leaf, &loaded.trust, PeerRole::Server);
+                let why =
+                    diagnose::handshake_failure(&e, slot.take(), &loaded.client_leaf, &loaded.trust, PeerRole::Server);
                 return Err(TransportError::Handshake(format!("TLS connection to {peer} at {addr}: {why}")));
             }
             Err(_) => {
@@ -336,7 +343,7 @@ impl Shared {
         );
         let label: Arc<str> = Arc::from(peer.to_string());
         Ok(Established {
-            stream: Box::new(TlsConn::new(TlsStream::Client(stream), label, loaded.leaf.clone())),
+            stream: Box::new(TlsConn::new(TlsStream::Client(stream), label, loaded.client_leaf.clone())),
             peer_addr: Some(addr),
             identity,
         })

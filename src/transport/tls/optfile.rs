@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::TlsVersion;
 use super::error::{OptfileError, OptfileProblem};
+use super::suites::{TlsSuite, read_ciphers};
 use crate::term::{self, Term};
 
 /// Optfiles larger than this are refused unread (1 MiB).
@@ -32,10 +33,53 @@ pub struct SslDistOptions {
     pub server: SideOptions,
     /// The `client` section (options for connections this node makes).
     pub client: SideOptions,
-    /// Options and sections present in the file that beamlink does not apply,
-    /// as `section option` (e.g. `server ciphers`), in file order.
+    /// Options and sections present in the file that beamlink does not apply
+    /// because they make no difference to it (see [`HARMLESS_OPTIONS`]), as
+    /// `section option` (e.g. `server secure_renegotiate`), in file order.
     pub ignored: Vec<String>,
+    /// Options present in the file that beamlink cannot honour, in file order.
+    /// A configuration is refused while any is left, unless the operator
+    /// names it to be ignored (see
+    /// [`TlsConfig::from_ssl_dist_options_ignoring`](super::TlsConfig::from_ssl_dist_options_ignoring)).
+    pub unhonoured: Vec<Unhonoured>,
 }
+
+/// An option of an optfile that beamlink cannot honour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unhonoured {
+    /// `server` or `client`.
+    pub section: &'static str,
+    /// The option's name.
+    pub option: String,
+    /// Why it cannot be honoured.
+    pub reason: String,
+}
+
+/// Options OTP's `ssl` accepts that make no difference to beamlink's TLS:
+/// renegotiation (rustls never renegotiates), session reuse (beamlink does
+/// not resume sessions), the order in which suites and curves are preferred
+/// (not which are allowed), logging, process tuning, and TLS 1.0-only
+/// countermeasures. They are noted at start-up and otherwise left alone.
+pub const HARMLESS_OPTIONS: &[&str] = &[
+    "secure_renegotiate",
+    "client_renegotiation",
+    "reuse_sessions",
+    "reuse_session",
+    "session_tickets",
+    "honor_cipher_order",
+    "honor_ecc_order",
+    "log_level",
+    "log_alert",
+    "hibernate_after",
+    "padding_check",
+    "beast_mitigation",
+    "middlebox_comp_mode",
+    "max_handshake_size",
+    "receiver_spawn_opts",
+    "sender_spawn_opts",
+    "keep_secrets",
+    "server_name_indication",
+];
 
 /// The options of one section of an optfile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +101,14 @@ pub struct SideOptions {
     pub crl_check: Option<CrlCheck>,
     /// `crl_cache`: where the CRLs come from.
     pub crl_cache: Option<CrlCache>,
+    /// `depth`: the most intermediate CA certificates a peer's chain may
+    /// have between its own certificate and a trusted root.
+    pub depth: Option<usize>,
+    /// `ciphers`: the listed suites beamlink implements, in the file's order
+    /// (the ones it does not implement are noted in
+    /// [`SslDistOptions::ignored`]; a list with none it implements is
+    /// [`SslDistOptions::unhonoured`]).
+    pub ciphers: Option<Vec<TlsSuite>>,
 }
 
 /// The `crl_check` option's values.
@@ -147,8 +199,9 @@ impl SslDistOptions {
                 ))));
             };
             *side = SideOptions::default();
+            out.unhonoured.retain(|u| u.section != label);
             for option in options {
-                read_option(label, option, side, &mut out.ignored).map_err(fail)?;
+                read_option(label, option, side, &mut out.ignored, &mut out.unhonoured).map_err(fail)?;
             }
         }
         Ok(out)
@@ -161,6 +214,7 @@ fn read_option(
     option: &Term,
     side: &mut SideOptions,
     ignored: &mut Vec<String>,
+    unhonoured: &mut Vec<Unhonoured>,
 ) -> Result<(), OptfileProblem> {
     let (key, value) = match option.as_tuple() {
         Some([Term::Atom(key), value]) => (key.as_str(), value),
@@ -222,6 +276,44 @@ fn read_option(
             })
         }
         "crl_cache" => side.crl_cache = Some(crl_cache(value).map_err(bad)?),
+        "depth" => {
+            let depth = value.as_u64().and_then(|d| usize::try_from(d).ok());
+            side.depth =
+                Some(depth.ok_or_else(|| bad(format!("expected a non-negative integer, found {}", brief(value))))?);
+        }
+        "ciphers" => {
+            let list = read_ciphers(value).map_err(bad)?;
+            for name in &list.unimplemented {
+                ignored.push(format!("{section} ciphers {name} (not a suite beamlink implements, so not offered)"));
+            }
+            if list.suites.is_empty() {
+                let offered: Vec<&str> = TlsSuite::all().map(TlsSuite::openssl_name).collect();
+                unhonoured.push(Unhonoured {
+                    section,
+                    option: key.to_string(),
+                    reason: format!("lists no suite beamlink implements; it implements {}", offered.join(", ")),
+                });
+            } else {
+                side.ciphers = Some(list.suites);
+            }
+        }
+        "verify_fun" if section == "server" && is_inet_tls_dist_verify_client(value) => {
+            // OTP's marker for "the client's certificate must name its IP
+            // address or a host of net_kernel:allow/1's list"; with no such
+            // list (beamlink has none) it accepts every verified chain, which
+            // is what beamlink does.
+            ignored.push(format!(
+                "{section} verify_fun inet_tls_dist:verify_client/3 (no allow list: every verified chain)"
+            ))
+        }
+        "verify_fun" => unhonoured.push(Unhonoured {
+            section,
+            option: key.to_string(),
+            reason: format!(
+                "{} is Erlang code that beamlink cannot run; a peer it would refuse would be let in",
+                brief(value)
+            ),
+        }),
         "password" => {
             return Err(unsupported(
                 "encrypted private keys are not supported; store the key unencrypted with mode 0600 \
@@ -234,9 +326,25 @@ fn read_option(
                  certfile, keyfile and cacertfile",
             ));
         }
-        other => ignored.push(format!("{section} {other}")),
+        harmless if HARMLESS_OPTIONS.contains(&harmless) => ignored.push(format!("{section} {harmless}")),
+        other => unhonoured.push(Unhonoured {
+            section,
+            option: other.to_string(),
+            reason: "beamlink does not implement it".to_string(),
+        }),
     }
     Ok(())
+}
+
+/// Whether `value` is `{fun inet_tls_dist:verify_client/3, _}`.
+fn is_inet_tls_dist_verify_client(value: &Term) -> bool {
+    match value.as_tuple() {
+        Some([Term::Fun(f), _]) => matches!(
+            &**f,
+            term::Fun::Export(e) if e.module.as_str() == "inet_tls_dist" && e.function.as_str() == "verify_client" && e.arity == 3
+        ),
+        _ => false,
+    }
 }
 
 /// `{ssl_crl_hash_dir, {internal, [{dir, Dir}]}}` becomes a hash directory;
@@ -375,10 +483,34 @@ mod tests {
         assert_eq!(opts.server.keyfile, None);
         assert_eq!(opts.client.cacertfile.as_deref(), Some(Path::new("/home/me/ssl/cacerts.pem")));
         assert_eq!(opts.client.verify, Some(PeerVerify::VerifyPeer));
-        assert_eq!(
-            opts.ignored,
-            ["server secure_renegotiate", "client secure_renegotiate", "client verify_fun", "client depth"]
-        );
+        assert_eq!(opts.ignored, ["server secure_renegotiate", "client secure_renegotiate"]);
+        assert_eq!(opts.client.depth, Some(2));
+        let unhonoured: Vec<(&str, &str)> = opts.unhonoured.iter().map(|u| (u.section, u.option.as_str())).collect();
+        assert_eq!(unhonoured, [("client", "verify_fun")]);
+        assert!(opts.unhonoured[0].reason.contains("inet_tls_dist:verify_client/3"), "{:?}", opts.unhonoured);
+    }
+
+    #[test]
+    fn options_beamlink_cannot_honour_are_kept_apart_from_the_harmless_ones() {
+        let opts = parse(
+            r#"[{server, [{verify_fun, {fun inet_tls_dist:verify_client/3, []}}, {ciphers, ["AES256-SHA"]},
+                          {honor_cipher_order, true}, {depth, 0}]},
+                {client, [{verify_fun, {fun my_mod:check/3, []}}, {log_level, debug}, {partial_chain, fun my_mod:pc/1}]}]."#,
+        )
+        .unwrap();
+        assert_eq!(opts.server.depth, Some(0));
+        assert_eq!(opts.ignored.len(), 4, "{:?}", opts.ignored);
+        assert!(opts.ignored[0].starts_with("server verify_fun inet_tls_dist:verify_client/3"), "{:?}", opts.ignored);
+        assert!(opts.ignored[1].starts_with("server ciphers AES256-SHA (not a suite beamlink implements"));
+        assert_eq!(opts.ignored[2..], ["server honor_cipher_order", "client log_level"]);
+        assert_eq!(opts.server.ciphers, None, "no suite beamlink implements was listed");
+        let listed = parse(r#"[{client, [{ciphers, ["AES256-SHA", "TLS_AES_256_GCM_SHA384"]}]}]."#).unwrap();
+        assert_eq!(listed.client.ciphers, Some(vec![TlsSuite::Tls13Aes256GcmSha384]));
+        assert!(listed.unhonoured.is_empty(), "a list with a suite beamlink implements is honoured");
+        let unhonoured: Vec<(&str, &str)> = opts.unhonoured.iter().map(|u| (u.section, u.option.as_str())).collect();
+        assert_eq!(unhonoured, [("server", "ciphers"), ("client", "verify_fun"), ("client", "partial_chain")]);
+        let err = parse("[{server, [{depth, -1}]}].").unwrap_err().to_string();
+        assert!(err.contains("depth") && err.contains("non-negative integer"), "{err}");
     }
 
     #[test]

@@ -80,6 +80,33 @@ fn record(role: PeerRole, end_entity: &CertificateDer<'_>, expected_host: Option
 #[derive(Debug)]
 pub(crate) struct ClientAuthVerifier {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
+    /// OTP's `depth` for clients' chains.
+    pub(crate) max_depth: Option<usize>,
+}
+
+/// A chain with more intermediate CAs than OTP's `depth` allows.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the certificate chain has {intermediates} intermediate CA certificates, more than the {limit} the depth option allows"
+)]
+pub(crate) struct ChainTooDeep {
+    pub(crate) intermediates: usize,
+    pub(crate) limit: usize,
+}
+
+/// Refuses a verified chain that holds more intermediate CAs than `max_depth`.
+/// As OTP's `depth`, self-issued certificates (a root sent along) do not count.
+fn check_depth(intermediates: &[CertificateDer<'_>], max_depth: Option<usize>) -> Result<(), Error> {
+    let Some(limit) = max_depth else { return Ok(()) };
+    let counted = intermediates
+        .iter()
+        .filter(|der| CertInfo::from_der(der.as_ref()).map_or(true, |info| info.subject != info.issuer))
+        .count();
+    if counted > limit {
+        let reason = ChainTooDeep { intermediates: counted, limit };
+        return Err(Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(reason)))));
+    }
+    Ok(())
 }
 
 impl ClientCertVerifier for ClientAuthVerifier {
@@ -103,6 +130,7 @@ impl ClientCertVerifier for ClientAuthVerifier {
     ) -> Result<ClientCertVerified, Error> {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)
+            .and_then(|verified| check_depth(intermediates, self.max_depth).map(|()| verified))
             .inspect_err(|e| record(PeerRole::Client, end_entity, None, e))
     }
 
@@ -134,6 +162,8 @@ impl ClientCertVerifier for ClientAuthVerifier {
 pub(crate) struct ServerAuthVerifier {
     /// rustls' webpki verifier: chain, validity, serverAuth, revocation, name.
     pub(crate) inner: Arc<WebPkiServerVerifier>,
+    /// OTP's `depth` for dialled servers' chains.
+    pub(crate) max_depth: Option<usize>,
 }
 
 impl ServerAuthVerifier {
@@ -176,6 +206,7 @@ impl ServerCertVerifier for ServerAuthVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
         self.check(end_entity, intermediates, server_name, now)
+            .and_then(|verified| check_depth(intermediates, self.max_depth).map(|()| verified))
             .inspect_err(|e| record(PeerRole::Server, end_entity, Some(server_name.to_str().into_owned()), e))
     }
 
@@ -269,7 +300,7 @@ mod tests {
             .only_check_end_entity_revocation()
             .build()
             .unwrap();
-        ServerAuthVerifier { inner }
+        ServerAuthVerifier { inner, max_depth: None }
     }
 
     fn verify(v: &ServerAuthVerifier, leaf: &CertificateDer<'_>) -> Result<ServerCertVerified, Error> {
@@ -305,5 +336,50 @@ mod tests {
         let (_, _, namesake_crl) = material("CA one", false);
         let err = verify(&verifier(roots, &[namesake_crl]), &leaf).unwrap_err();
         assert_eq!(err, Error::InvalidCertRevocationList(rustls::CertRevocationListError::BadSignature));
+    }
+
+    /// A root, an intermediate CA under it, and a server certificate for
+    /// `localhost` under the intermediate.
+    fn chain_through_an_intermediate() -> (RootCertStore, [CertificateDer<'static>; 3]) {
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(rcgen::DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            params
+        };
+        let root_key = KeyPair::generate().unwrap();
+        let root = ca("depth root").self_signed(&root_key).unwrap();
+        let root_issuer = Issuer::new(ca("depth root"), root_key);
+        let sub_key = KeyPair::generate().unwrap();
+        let sub = ca("depth intermediate").signed_by(&sub_key, &root_issuer).unwrap();
+        let sub_issuer = Issuer::new(ca("depth intermediate"), sub_key);
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = params.signed_by(&KeyPair::generate().unwrap(), &sub_issuer).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(root.der().clone()).unwrap();
+        (roots, [leaf.der().clone(), sub.der().clone(), root.der().clone()])
+    }
+
+    #[test]
+    fn the_depth_option_limits_intermediates_and_does_not_count_a_root_sent_along() {
+        let (roots, [leaf, sub, root]) = chain_through_an_intermediate();
+        let name = ServerName::try_from("localhost").unwrap();
+        let now = UnixTime::now();
+        let with_depth = |max_depth| ServerAuthVerifier { max_depth, ..verifier(roots.clone(), &[]) };
+        for (depth, presented, accepted) in [
+            (None, vec![sub.clone()], true),
+            (Some(1), vec![sub.clone()], true),
+            (Some(1), vec![sub.clone(), root.clone()], true),
+            (Some(0), vec![sub.clone()], false),
+            (Some(0), vec![sub.clone(), root.clone()], false),
+        ] {
+            let verdict = with_depth(depth).verify_server_cert(&leaf, &presented, &name, &[], now);
+            assert_eq!(verdict.is_ok(), accepted, "depth {depth:?}, {} presented: {verdict:?}", presented.len());
+            if let Err(e) = verdict {
+                assert!(format!("{e:?}").contains("ChainTooDeep { intermediates: 1, limit: 0 }"), "{e:?}");
+            }
+        }
     }
 }
