@@ -476,7 +476,10 @@ fn flood_until_cut(
     let mut sent = 0u64;
     let mut slowest_ping = Duration::ZERO;
     let mut logged_cut: Option<Instant> = None;
-    while attacker.raw.send(&batch).is_ok() {
+    let ended = loop {
+        if let Err(e) = attacker.raw.send(&batch) {
+            break e;
+        }
         sent += 1000;
         if sent.is_multiple_of(100_000) {
             slowest_ping = slowest_ping.max(timed_ping(honest, &format!("{what}, after {sent} messages")));
@@ -496,9 +499,17 @@ fn flood_until_cut(
             started.elapsed() < Duration::from_secs(120) && sent < 20_000_000,
             "{what}: the node still reads from a peer that does not read after {sent} messages"
         );
-    }
+    };
     let took = started.elapsed();
-    let line = serve.expect(&[attacker.name.as_str(), "max_queued_control_bytes"]);
+    let needles = [attacker.name.as_str(), "max_queued_control_bytes"];
+    let line = common::try_wait_for(PROMPT * 3, || serve.lines_with(&needles).pop()).unwrap_or_else(|| {
+        let log = serve.lines_with(&[]);
+        let tail = log[log.len().saturating_sub(20)..].join("\n");
+        panic!(
+            "{what}: the writes stopped ({ended}) after {sent} messages in {took:?}, but the node logged no cut \
+             at max_queued_control_bytes; the end of its log:\n{tail}"
+        )
+    });
     assert!(line.contains("disconnecting a peer that does not read what it asks for"), "{line}");
     assert!(
         matches!(attacker.raw.wait_closed(Duration::from_secs(20)), Closed::After(_)),
