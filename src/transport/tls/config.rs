@@ -234,27 +234,11 @@ impl TlsConfig {
         // section's certfile, as in OTP.
         let identity =
             |side: &SideOptions| side.certfile.clone().map(|cert| (cert.clone(), side.keyfile.clone().unwrap_or(cert)));
-        let (server_identity, client_identity) = (identity(server), identity(client));
-        let accepting = server_identity.clone().or_else(|| client_identity.clone());
+        let client_identity = identity(client);
+        let accepting = identity(server).or_else(|| client_identity.clone());
         let (cert, key) = accepting.ok_or_else(|| fail(OptfileProblem::Missing { option: "certfile" }))?;
         let ca = server.cacertfile.clone().or_else(|| client.cacertfile.clone());
         let ca = ca.ok_or_else(|| fail(OptfileProblem::Missing { option: "cacertfile" }))?;
-        if let Some(other) = client.cacertfile.as_ref().filter(|other| **other != ca) {
-            if !ignore.iter().any(|name| name == "cacertfile") {
-                return Err(fail(OptfileProblem::Unsupported {
-                    section: "client",
-                    option: "cacertfile".into(),
-                    reason: format!(
-                        "{} differs from the server section's {}; beamlink trusts one set of CAs in both roles: \
-                         put both files' CA certificates in one and name it in both sections, or start with \
-                         --ignore-optfile-option cacertfile to trust the server section's alone",
-                        other.display(),
-                        ca.display()
-                    ),
-                }));
-            }
-            tracing::warn!(optfile = file, client_cacertfile = %other.display(), "the client section's cacertfile is ignored as the operator asked");
-        }
         let mut config = TlsConfig::from_files(ca, cert.clone(), key.clone());
         if let Some((client_cert, client_key)) = client_identity.filter(|dialling| *dialling != (cert, key)) {
             config = config.client_certificate(client_cert, client_key);

@@ -99,10 +99,8 @@ pub(crate) fn load(config: &TlsConfig) -> Result<Loaded, TlsError> {
     // Stamps first: a file that changes while it is read is read again at the next poll.
     let stamps = FileStamps::take(config);
     let accepting = Identity::load(&config.cert, &config.key)?;
-    let dialling = match &config.client_identity {
-        Some((cert, key)) => Identity::load(cert, key)?,
-        None => accepting.clone(),
-    };
+    let own_client = config.client_identity.as_ref().map(|(cert, key)| Identity::load(cert, key)).transpose()?;
+    let dialling = own_client.as_ref().unwrap_or(&accepting);
     let (roots, ca_certs, mut trust) = trust_roots(&config.roots)?;
     let roots = Arc::new(roots);
     let default_provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -121,7 +119,7 @@ pub(crate) fn load(config: &TlsConfig) -> Result<Loaded, TlsError> {
     };
     let (leaf, client_leaf) = (accepting.leaf.clone(), dialling.leaf.clone());
     let server = server_config(config, &server_role, roots.clone(), &crls, &accepting)?;
-    let client = client_config(config, &client_role, roots, &crls, &dialling)?;
+    let client = client_config(config, &client_role, roots, &crls, dialling)?;
     Ok(Loaded { client, server, leaf, client_leaf, trust: Arc::new(trust), stamps })
 }
 
@@ -132,18 +130,6 @@ struct Identity {
     leaf: Arc<CertInfo>,
     cert_path: PathBuf,
     key_path: PathBuf,
-}
-
-impl Clone for Identity {
-    fn clone(&self) -> Identity {
-        Identity {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-            leaf: self.leaf.clone(),
-            cert_path: self.cert_path.clone(),
-            key_path: self.key_path.clone(),
-        }
-    }
 }
 
 impl Identity {

@@ -262,10 +262,10 @@ impl Shared {
     }
 
     fn reload(&self, why: &str) -> Result<Arc<CertInfo>, TlsError> {
-        let loaded = material::load(&self.config)?;
+        let loaded = Arc::new(material::load(&self.config)?);
         let leaf = loaded.leaf.clone();
         let stamps = loaded.stamps.clone();
-        let old = std::mem::replace(&mut *self.current.write().unwrap_or_else(|p| p.into_inner()), Arc::new(loaded));
+        let old = std::mem::replace(&mut *self.current.write().unwrap_or_else(|p| p.into_inner()), loaded.clone());
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.watch.lock().unwrap_or_else(|p| p.into_inner()).seen = stamps;
         tracing::info!(
@@ -278,7 +278,7 @@ impl Shared {
             crls = %self.current().trust.crl_list(),
             "TLS material reloaded; new connections use it"
         );
-        self.current().own_certificates().for_each(|own| check_own_certificate(own, &self.config));
+        loaded.own_certificates().for_each(|own| check_own_certificate(own, &self.config));
         Ok(leaf)
     }
 

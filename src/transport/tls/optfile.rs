@@ -204,6 +204,21 @@ impl SslDistOptions {
                 read_option(label, option, side, &mut out.ignored, &mut out.unhonoured).map_err(fail)?;
             }
         }
+        // One set of trust roots serves both roles (the server section's).
+        if let (Some(server_ca), Some(client_ca)) = (&out.server.cacertfile, &out.client.cacertfile)
+            && server_ca != client_ca
+        {
+            out.unhonoured.push(Unhonoured {
+                section: "client",
+                option: "cacertfile".to_string(),
+                reason: format!(
+                    "{} differs from the server section's {}; beamlink trusts one set of CAs in both roles: \
+                     put both files' CA certificates in one and name it in both sections",
+                    client_ca.display(),
+                    server_ca.display()
+                ),
+            });
+        }
         Ok(out)
     }
 }
@@ -509,6 +524,12 @@ mod tests {
         assert!(listed.unhonoured.is_empty(), "a list with a suite beamlink implements is honoured");
         let unhonoured: Vec<(&str, &str)> = opts.unhonoured.iter().map(|u| (u.section, u.option.as_str())).collect();
         assert_eq!(unhonoured, [("server", "ciphers"), ("client", "verify_fun"), ("client", "partial_chain")]);
+        let two_cas = parse(r#"[{server, [{cacertfile, "/a.pem"}]}, {client, [{cacertfile, "/b.pem"}]}]."#).unwrap();
+        assert_eq!(two_cas.unhonoured.len(), 1, "{:?}", two_cas.unhonoured);
+        assert_eq!((two_cas.unhonoured[0].section, two_cas.unhonoured[0].option.as_str()), ("client", "cacertfile"));
+        assert!(two_cas.unhonoured[0].reason.contains("/b.pem differs from the server section's /a.pem"));
+        let one_ca = parse(r#"[{server, [{cacertfile, "/a.pem"}]}, {client, [{cacertfile, "/a.pem"}]}]."#).unwrap();
+        assert!(one_ca.unhonoured.is_empty());
         let err = parse("[{server, [{depth, -1}]}].").unwrap_err().to_string();
         assert!(err.contains("depth") && err.contains("non-negative integer"), "{err}");
     }

@@ -175,7 +175,7 @@ pub(crate) fn read_ciphers(value: &Term) -> Result<CipherList, String> {
     let Term::List(items) = value else {
         return Err(format!("expected a list of cipher suites, found {value}"));
     };
-    if let Some(text) = charlist(items) {
+    if let Some(text) = value.to_string_value().filter(|_| !items.is_empty()) {
         // One string, "A:B:C".
         for name in text.split(':').filter(|n| !n.trim().is_empty()) {
             add(TlsSuite::from_name(name), name.trim().to_string());
@@ -184,7 +184,7 @@ pub(crate) fn read_ciphers(value: &Term) -> Result<CipherList, String> {
     }
     for item in items {
         match item {
-            Term::List(chars) => match charlist(chars) {
+            Term::List(_) => match item.to_string_value().filter(|name| !name.is_empty()) {
                 Some(name) => add(TlsSuite::from_name(&name), name),
                 None => return Err(format!("expected a cipher suite name as a string, found {item}")),
             },
@@ -220,14 +220,6 @@ pub(crate) fn read_ciphers(value: &Term) -> Result<CipherList, String> {
         }
     }
     Ok(list)
-}
-
-/// The text of a list of character codes, if every element is one.
-fn charlist(items: &[Term]) -> Option<String> {
-    if items.is_empty() {
-        return None;
-    }
-    items.iter().map(|c| c.as_u64().and_then(|n| u32::try_from(n).ok()).and_then(char::from_u32)).collect()
 }
 
 #[cfg(test)]
