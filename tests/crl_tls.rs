@@ -17,8 +17,8 @@ use beamlink::certs::{CaOptions, IssueOptions, RevokeOptions, init_ca, issue, re
 use beamlink::node::NodeEvent;
 use beamlink::proto::NodeName;
 use beamlink::term::Term;
-use beamlink::transport::Transport;
 use beamlink::transport::tls::{TlsConfig, TlsTransport, load_crls};
+use beamlink::transport::{SetupTimeouts, Transport};
 use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
 use common::rust::TestNode;
 use tls_fixtures::*;
@@ -33,7 +33,7 @@ fn s(p: &Path) -> &str {
 
 /// A transport for `node` from `pki`, checking peers against `crl`.
 fn with_crl(pki: &Pki, node: &str, crl: &Path) -> TlsTransport {
-    TlsTransport::new(pki.config(node).crl_file(crl).handshake_timeout(HANDSHAKE)).expect("TLS transport with a CRL")
+    TlsTransport::new(pki.config(node).crl_file(crl)).expect("TLS transport with a CRL")
 }
 
 /// `{self(), Msg}` to `echo` on `to`; the reply.
@@ -59,7 +59,8 @@ fn tls_connect(tls: &TlsTransport, port: u16, node: &str) -> Result<(), String> 
     let peer = NodeName::new(node).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut established = tls.connect(addr, &peer).await.map_err(|e| e.to_string())?;
+        let mut established =
+            tls.connect(addr, &peer, SetupTimeouts::new(HANDSHAKE, HANDSHAKE)).await.map_err(|e| e.to_string())?;
         let _ = established.stream.write_all(&[0, 0, 0, 1, b'?']).await;
         let _ = established.stream.flush().await;
         let mut byte = [0u8; 64];
@@ -144,7 +145,7 @@ fn an_issuer_without_a_crl_is_refused_unless_unknown_status_is_allowed() {
     std::fs::write(&bundle, [std::fs::read(ours.ca()).unwrap(), std::fs::read(theirs.ca()).unwrap()].concat()).unwrap();
     let config = |pki: &Pki, node: &str| {
         let (cert, key) = pki.files(node);
-        TlsConfig::from_files(&bundle, cert, key).handshake_timeout(HANDSHAKE)
+        TlsConfig::from_files(&bundle, cert, key)
     };
     let _strict =
         tls_node(&strict, epmd.port, &TlsTransport::new(config(&ours, &strict).crl_file(&crl)).unwrap(), |b| b);

@@ -52,7 +52,7 @@ fn tls_target(prefix: &str, limits: Limits) -> Target {
     pki.issue(&name);
     let fake = tls_fixtures::short("fake");
     pki.issue(&fake);
-    let config = pki.config(&name).verify_name(VerifyName::Host).handshake_timeout(Duration::from_secs(3));
+    let config = pki.config(&name).verify_name(VerifyName::Host);
     let tls = TlsTransport::new(config).expect("the target's TLS transport");
     let (cert, key) = pki.files(&fake);
     let carrier = Carrier::tls(&pki.ca(), &cert, &key);

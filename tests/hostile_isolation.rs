@@ -597,9 +597,7 @@ fn i3_a_certificate_holds_one_connection_under_its_own_spelling_only() {
     let pki = Pki::new();
     let name = tls_fixtures::short("i3");
     pki.issue(&name);
-    let tls =
-        TlsTransport::new(pki.config(&name).verify_name(VerifyName::Strict).handshake_timeout(Duration::from_secs(3)))
-            .expect("the node's TLS transport");
+    let tls = TlsTransport::new(pki.config(&name).verify_name(VerifyName::Strict)).expect("the node's TLS transport");
     let target = Target::start_named(&name, move |b| b.transport(tls).firewall(Firewall::new(policy())));
     let addr = target.addr;
     let connected_as = |alive: &str| -> Vec<String> {

@@ -25,7 +25,7 @@ use beamlink::proto::NodeName;
 use beamlink::proto::frame::LengthPrefix;
 use beamlink::term::{Pid, Term};
 use beamlink::transport::{
-    BoxFuture, Established, Incoming, Listener, PeerIdentity, StaticResolver, Transport, TransportError,
+    BoxFuture, Established, Incoming, Listener, PeerIdentity, SetupTimeouts, StaticResolver, Transport, TransportError,
 };
 
 const SEED: u64 = 0x5eed_0012;
@@ -82,6 +82,7 @@ impl Transport for SimTcp {
         &'a self,
         addr: SocketAddr,
         peer: &'a NodeName,
+        _timeouts: SetupTimeouts,
     ) -> BoxFuture<'a, Result<Established, TransportError>> {
         Box::pin(async move {
             let stream = turmoil::net::TcpStream::connect(addr)

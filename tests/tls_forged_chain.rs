@@ -66,7 +66,7 @@ fn forge(pki: &Pki, alice: &str, mallory: &str, dir: &Path) -> (PathBuf, PathBuf
 
 /// A TLS transport for the forged chain, trusting the cluster CA.
 fn forged_transport(pki: &Pki, chain: &Path, key: &Path) -> TlsTransport {
-    let config = TlsConfig::from_files(pki.ca(), chain, key).handshake_timeout(Duration::from_secs(3));
+    let config = TlsConfig::from_files(pki.ca(), chain, key);
     TlsTransport::new(config).expect("the forged chain loads (its leaf matches its key)")
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use beamlink::certs::KeyPurpose;
+use beamlink::node::Limits;
 use beamlink::pki::{load_certs, load_private_key};
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
 use common::erl::OtpEpmd;
@@ -29,6 +30,13 @@ const HANDSHAKE: Duration = Duration::from_secs(1);
 /// The most a refusal may take: the handshake limit plus scheduling slack.
 const REFUSED_WITHIN: Duration = Duration::from_secs(4);
 
+/// A TLS node that only dials, giving each handshake [`HANDSHAKE`].
+fn impatient_client(name: &str, epmd_port: u16, tls: &TlsTransport) -> TestNode {
+    tls_node(name, epmd_port, tls, |b| {
+        b.no_listen().hidden(true).connect_timeout(Duration::from_secs(5)).handshake_timeout(HANDSHAKE)
+    })
+}
+
 /// A TLS server node with a short handshake timeout, its PKI and EPMD.
 struct Server {
     pki: Pki,
@@ -44,7 +52,7 @@ impl Server {
         let pki = Pki::new();
         let name = short("srv");
         pki.issue(&name);
-        let tls = TlsTransport::new(pki.config(&name).handshake_timeout(HANDSHAKE)).unwrap();
+        let tls = TlsTransport::new(pki.config(&name)).unwrap();
         let node = tls_node(&name, epmd.port, &tls, |b| b.handshake_timeout(HANDSHAKE));
         Server { pki, epmd, name, node }
     }
@@ -56,8 +64,8 @@ impl Server {
     /// A TLS node named `name` with the TLS configuration `config` dials the
     /// server; returns the dial's error and how long the refusal took.
     fn dial_with(&self, name: &str, config: TlsConfig) -> (String, Duration) {
-        let tls = TlsTransport::new(config.handshake_timeout(HANDSHAKE)).unwrap();
-        let client = tls_client(name, self.epmd.port, &tls);
+        let tls = TlsTransport::new(config).unwrap();
+        let client = impatient_client(name, self.epmd.port, &tls);
         let started = Instant::now();
         let outcome = client.run(T, client.node.ping_detailed(&self.name));
         let took = started.elapsed();
@@ -206,8 +214,8 @@ fn a_tls_node_dialling_a_plain_tcp_node_is_told_why() {
     let pki = Pki::new();
     let name = short("tlsdialler");
     pki.issue(&name);
-    let tls = TlsTransport::new(pki.config(&name).handshake_timeout(HANDSHAKE)).unwrap();
-    let client = tls_client(&name, epmd.port, &tls);
+    let tls = TlsTransport::new(pki.config(&name)).unwrap();
+    let client = impatient_client(&name, epmd.port, &tls);
     let started = Instant::now();
     let err = client.run(T, client.node.connect(&plain_name)).unwrap_err().to_string();
     assert!(started.elapsed() < REFUSED_WITHIN, "took {:?}", started.elapsed());
@@ -227,7 +235,8 @@ fn a_tls_node_dialling_a_plain_tcp_node_is_told_why() {
     let addr = silent.local_addr().unwrap();
     let peer = beamlink::proto::NodeName::new("otp@localhost").unwrap();
     let started = Instant::now();
-    let err = block_on(beamlink::transport::Transport::connect(&tls, addr, &peer)).unwrap_err().to_string();
+    let timeouts = beamlink::transport::SetupTimeouts::new(T, HANDSHAKE);
+    let err = block_on(beamlink::transport::Transport::connect(&tls, addr, &peer, timeouts)).unwrap_err().to_string();
     assert!(started.elapsed() < REFUSED_WITHIN, "took {:?}", started.elapsed());
     assert!(err.contains("no TLS handshake reply within 1s; it may be a plain-TCP distribution node"), "{err}");
 }
@@ -311,7 +320,7 @@ fn a_client_that_stalls_inside_the_tls_handshake_is_dropped_at_the_timeout() {
         } else {
             assert_eq!(received, 0, "{stall:?}: the server answered an incomplete ClientHello");
         }
-        // Either the node's limit or the TLS transport's (both 1 s here) ends it.
+        // The node's handshake timeout (HANDSHAKE here) ends it.
         let line = wait_log(&[&format!("peer_addr={local}"), "timed out"], T);
         assert!(line.contains("handshake"), "{stall:?}: {line}");
     }
@@ -337,9 +346,9 @@ fn handshakes_in_progress_are_capped() {
     let pki = Pki::new();
     let name = short("capped");
     pki.issue(&name);
-    let tls = TlsTransport::new(pki.config(&name).handshake_timeout(Duration::from_secs(2)).max_pending_handshakes(2))
-        .unwrap();
-    let node = tls_node(&name, epmd.port, &tls, |b| b.handshake_timeout(Duration::from_secs(2)));
+    let tls = TlsTransport::new(pki.config(&name)).unwrap();
+    let limits = Limits { handshake_timeout: Duration::from_secs(2), max_pending_handshakes: 2, ..Limits::default() };
+    let node = tls_node(&name, epmd.port, &tls, |b| b.limits(limits));
     let addr = SocketAddr::from(([127, 0, 0, 1], node.node.listen_addr().unwrap().port()));
     block_on(async move {
         // Two silent connections fill the two slots ...
@@ -361,7 +370,7 @@ fn handshakes_in_progress_are_capped() {
             assert!(held >= Duration::from_secs(1), "the {which} silent connection was closed after only {held:?}");
         }
     });
-    wait_log(&["too many TLS handshakes in progress", "limit=2"], T);
+    wait_log(&["max_pending_handshakes reached", "limit=2"], T);
     // Once the silent ones time out, a good peer gets in.
     good_peer_reaches(&pki, &name, epmd.port);
 }

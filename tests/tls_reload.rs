@@ -17,7 +17,7 @@ use beamlink::pki::CertInfo;
 use beamlink::proto::NodeName;
 use beamlink::term::Term;
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
-use beamlink::transport::{PeerIdentity, Transport};
+use beamlink::transport::{PeerIdentity, SetupTimeouts, Transport};
 use common::erl::OtpEpmd;
 use common::rust::TestNode;
 use tls_fixtures::*;
@@ -29,7 +29,7 @@ fn presented_serial(probe: &TlsTransport, port: u16, node: &str) -> String {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let peer = NodeName::new(node).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let established = rt.block_on(probe.connect(addr, &peer)).expect("probe connection");
+    let established = rt.block_on(probe.connect(addr, &peer, SetupTimeouts::new(T, T))).expect("probe connection");
     match established.identity {
         PeerIdentity::Certificate(chain) => CertInfo::from_der(&chain[0]).unwrap().serial,
         PeerIdentity::Unverified => panic!("no certificate"),
@@ -190,8 +190,7 @@ fn a_bundle_with_the_old_and_the_new_ca_carries_a_cluster_through_ca_rotation() 
     assert!(node.run(T, node.node.ping(&srv)), "new-CA node after the rotation");
     let fresh_old = short("freshold");
     old.issue(&fresh_old);
-    let mut both_roots = TlsConfig::from_files(&live_ca, old.files(&fresh_old).0, old.files(&fresh_old).1);
-    both_roots = both_roots.handshake_timeout(Duration::from_secs(3));
+    let both_roots = TlsConfig::from_files(&live_ca, old.files(&fresh_old).0, old.files(&fresh_old).1);
     let node = tls_client(&fresh_old, epmd.port, &TlsTransport::new(both_roots).unwrap());
     assert!(!node.run(T, node.node.ping(&srv)), "old-CA node after the rotation");
     wait_log(&[&format!("refused the client's certificate \"CN={fresh_old}\""), "is not among the trust roots"], T);

@@ -15,7 +15,7 @@ use beamlink::pki::{CertInfo, VerifyName, load_certs};
 use beamlink::proto::NodeName;
 use beamlink::term::Term;
 use beamlink::transport::tls::{TlsConfig, TlsError, TlsSuite, TlsTransport, TlsVersion};
-use beamlink::transport::{PeerIdentity, Transport};
+use beamlink::transport::{PeerIdentity, SetupTimeouts, Transport};
 use common::erl::OtpEpmd;
 use tls_fixtures::*;
 
@@ -181,7 +181,7 @@ async fn handshake_pair(
         let incoming = listener.accept().await.unwrap();
         incoming.finish().await.map_err(|e| e.to_string())
     };
-    let connect = async { client.connect(addr, &peer).await.map_err(|e| e.to_string()) };
+    let connect = async { client.connect(addr, &peer, SetupTimeouts::new(T, T)).await.map_err(|e| e.to_string()) };
     let (accepted, connected) = tokio::join!(accept, connect);
     (accepted, connected)
 }
@@ -397,7 +397,7 @@ fn session_resumption_is_off_by_default_and_when_on_keeps_the_peer_identity() {
             let addr = listener.local_addr().unwrap();
             for round in 0..3 {
                 let accept = async { listener.accept().await.unwrap().finish().await.unwrap() };
-                let (accepted, connected) = tokio::join!(accept, client.connect(addr, &peer));
+                let (accepted, connected) = tokio::join!(accept, client.connect(addr, &peer, SetupTimeouts::new(T, T)));
                 let (mut accepted, mut connected) = (accepted, connected.unwrap());
                 let claimed = |n: &str| NodeName::new(n).unwrap();
                 let on_server = server.authorize(&accepted.identity, &claimed("rc@localhost"));

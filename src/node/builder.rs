@@ -50,9 +50,8 @@ pub struct NodeBuilder {
     publish: bool,
     epmd_port: u16,
     auto_start_epmd: bool,
-    hidden: bool,
     creation: Option<u32>,
-    conn: ConnConfig,
+    ticktime: Duration,
     limits: super::Limits,
     firewall: super::Firewall,
     options: NodeOptions,
@@ -69,14 +68,12 @@ impl NodeBuilder {
             publish: true,
             epmd_port: epmd::default_port(),
             auto_start_epmd: true,
-            hidden: false,
             creation: None,
-            conn: ConnConfig::default(),
+            ticktime: ConnConfig::default().ticktime,
             limits: super::Limits::default(),
             firewall: super::Firewall::allow_all(),
             options: NodeOptions {
                 hidden: false,
-                handshake_timeout: super::Limits::default().handshake_timeout,
                 connect_timeout: Duration::from_secs(7),
                 max_message_size: 256 << 20,
                 send_queue_high_water: 64 << 20,
@@ -157,7 +154,7 @@ impl NodeBuilder {
     /// Runs as a hidden node (`erl -hidden`): no transitive connections, not
     /// listed in peers' `nodes()`.
     pub fn hidden(mut self, hidden: bool) -> Self {
-        self.hidden = hidden;
+        self.options.hidden = hidden;
         self
     }
 
@@ -169,7 +166,7 @@ impl NodeBuilder {
 
     /// OTP's `net_ticktime`.
     pub fn ticktime(mut self, ticktime: Duration) -> Self {
-        self.conn.ticktime = ticktime;
+        self.ticktime = ticktime;
         self
     }
 
@@ -213,13 +210,6 @@ impl NodeBuilder {
     /// Outgoing bytes queued per connection before senders wait.
     pub fn send_queue_limit(mut self, bytes: usize) -> Self {
         self.options.send_queue_high_water = bytes;
-        self
-    }
-
-    /// Connected-mode settings (the limits given with [`NodeBuilder::limits`]
-    /// override the corresponding fields).
-    pub fn connection_config(mut self, config: ConnConfig) -> Self {
-        self.conn = config;
         self
     }
 
@@ -288,16 +278,14 @@ impl NodeBuilder {
             creation,
             // Visible beamlink nodes tell each other apart from other peers
             // by a capability of their own (see `DistFlags::BEAMLINK_MESH`).
-            flags: if self.hidden { DistFlags::DEFAULT } else { DistFlags::DEFAULT | DistFlags::BEAMLINK_MESH },
+            flags: if self.options.hidden { DistFlags::DEFAULT } else { DistFlags::DEFAULT | DistFlags::BEAMLINK_MESH },
             required: DistFlags::MANDATORY,
             cookie,
             outstanding: Arc::new(OutstandingChallenges::default()),
         });
         let mode = name.mode();
-        let options =
-            NodeOptions { hidden: self.hidden, handshake_timeout: self.limits.handshake_timeout, ..self.options };
-        let mut conn_config = self.conn;
-        self.limits.apply(&mut conn_config);
+        let options = self.options;
+        let conn_config = self.limits.connection_config(self.ticktime);
         let pending_handshakes = Arc::new(tokio::sync::Semaphore::new(self.limits.max_pending_handshakes));
         let (events, _) = tokio::sync::broadcast::channel(256);
         let inner = Arc::new_cyclic(|weak| NodeInner {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -14,7 +15,7 @@ use crate::conn::{self, ConnError, OutQueue, Running};
 use crate::proto::handshake::{AcceptDecision, HandshakeError};
 use crate::proto::{DistFlags, NodeName};
 use crate::term::Atom;
-use crate::transport::{BoxStream, Incoming, Listener, PeerIdentity};
+use crate::transport::{BoxStream, Incoming, Listener, PeerIdentity, SetupTimeouts};
 
 /// A connection that is up.
 pub(crate) struct PeerConn {
@@ -77,6 +78,9 @@ pub(crate) enum Direction {
 }
 
 /// The table of connections, keyed by peer node name.
+/// How often [`Connections::flush_all`] looks at the queues again.
+const FLUSH_POLL: Duration = Duration::from_millis(2);
+
 #[derive(Default)]
 pub(crate) struct Connections {
     map: Mutex<HashMap<Atom, Entry>>,
@@ -161,6 +165,26 @@ impl Connections {
     }
 
     /// Closes every connection and abandons every attempt.
+    /// Waits until every established connection has written what is queued
+    /// for it, or until `within` has passed: so that exit signals queued at
+    /// shutdown reach the peers before the connections close.
+    pub async fn flush_all(&self, within: Duration) {
+        let queues: Vec<Arc<OutQueue>> = self
+            .lock()
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Up(c) => Some(c.queue.clone()),
+                Entry::Pending(_) => None,
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        for queue in queues {
+            while queue.queued_bytes() > 0 && !queue.is_closed() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(FLUSH_POLL).await;
+            }
+        }
+    }
+
     pub fn close_all(&self) {
         let entries: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
         for entry in entries {
@@ -263,7 +287,7 @@ impl NodeInner {
             // The peer may be connecting to us right now: let its attempt
             // finish first (it takes this dial's place if it completes).
             tracing::debug!(%peer, "an incoming attempt from the peer is under way: the dial waits for it");
-            let _ = tokio::time::timeout(self.options.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
+            let _ = tokio::time::timeout(self.limits.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
         }
         match self.dial_handshake(&peer).await {
             Ok((stream, leftover, est, identity)) => {
@@ -273,7 +297,7 @@ impl NodeInner {
                 // The peer's own attempt wins; it arrives as an incoming
                 // connection that takes this entry over. Give it the setup time.
                 tracing::debug!(%peer, "simultaneous connect: the peer's attempt wins");
-                tokio::time::sleep(self.options.handshake_timeout).await;
+                tokio::time::sleep(self.limits.handshake_timeout).await;
                 self.setup_failed(peer.atom(), attempt, "simultaneous connect did not complete".into());
             }
             Err(e) => {
@@ -292,9 +316,16 @@ impl NodeInner {
             .await
             .map_err(|_| ConnError::Setup(format!("looking up {peer} took longer than {timeout:?}")))?
             .map_err(|e| ConnError::Setup(e.to_string()))?;
-        let established =
-            tokio::time::timeout(timeout, self.transport.connect(resolved.addr, peer)).await.map_err(|_| {
-                ConnError::Setup(format!("connecting to {peer} at {} took longer than {timeout:?}", resolved.addr))
+        let timeouts = SetupTimeouts::new(timeout, self.limits.handshake_timeout);
+        let established = tokio::time::timeout(timeouts.total(), self.transport.connect(resolved.addr, peer, timeouts))
+            .await
+            .map_err(|_| {
+                ConnError::Setup(format!(
+                    "connecting to {peer} at {} took longer than {:?} ({} transport)",
+                    resolved.addr,
+                    timeouts.total(),
+                    self.transport.name()
+                ))
             })??;
         // The dialled name is known: check the verified identity against it
         // before saying anything (TLS: the server's certificate must be good for it).
@@ -308,14 +339,14 @@ impl NodeInner {
             self.transport.handshake_framing(),
             self.handshake.clone(),
             peer.clone(),
-            self.options.handshake_timeout,
+            self.limits.handshake_timeout,
             async || {
                 // The peer says it has a connection to us already. If it is
                 // one we are accepting right now, let that finish first, so
                 // that the answer is not given in the moment between the
                 // peer's end coming up and ours.
                 let _ =
-                    tokio::time::timeout(self.options.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
+                    tokio::time::timeout(self.limits.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
                 self.conns.is_up(peer.atom())
             },
         )
@@ -332,7 +363,7 @@ impl NodeInner {
         _address_slot: super::limits::AddressSlot,
     ) {
         let peer_addr = incoming.peer_addr;
-        let timeout = self.options.handshake_timeout;
+        let timeout = self.limits.handshake_timeout;
         let established = match tokio::time::timeout(timeout, incoming.finish()).await {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {

@@ -134,21 +134,29 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Applies the per-connection limits to a connection configuration.
-    pub(crate) fn apply(&self, conn: &mut ConnConfig) {
-        conn.max_frame = self.max_frame_size;
-        conn.decode_limits = DecodeLimits {
-            max_depth: self.max_term_depth,
-            max_decoded_bytes: self.max_decoded_bytes,
-            ..conn.decode_limits.clone()
-        };
-        conn.max_atoms = self.max_atoms_per_connection;
-        conn.max_atom_bytes = self.max_atom_bytes_per_connection;
-        conn.write_timeout = self.write_timeout;
-        conn.reassembly = ReassemblyLimits {
-            max_open_sequences: self.max_fragment_sequences,
-            max_reassembly_bytes: self.max_reassembly_bytes,
-        };
+    /// The settings of each connection: these limits, the node's tick time,
+    /// and the connection layer's defaults for everything else. The only
+    /// way a node's connections are configured, so no limit has a second
+    /// place to be set.
+    pub(crate) fn connection_config(&self, ticktime: Duration) -> ConnConfig {
+        let defaults = ConnConfig::default();
+        ConnConfig {
+            ticktime,
+            max_frame: self.max_frame_size,
+            decode_limits: DecodeLimits {
+                max_depth: self.max_term_depth,
+                max_decoded_bytes: self.max_decoded_bytes,
+                ..defaults.decode_limits.clone()
+            },
+            max_atoms: self.max_atoms_per_connection,
+            max_atom_bytes: self.max_atom_bytes_per_connection,
+            write_timeout: self.write_timeout,
+            reassembly: ReassemblyLimits {
+                max_open_sequences: self.max_fragment_sequences,
+                max_reassembly_bytes: self.max_reassembly_bytes,
+            },
+            ..defaults
+        }
     }
 }
 
@@ -328,8 +336,8 @@ mod tests {
     fn limits_reach_the_connection_config() {
         let limits =
             Limits { max_frame_size: 1000, max_term_depth: 7, max_atoms_per_connection: 9, ..Limits::default() };
-        let mut conn = ConnConfig::default();
-        limits.apply(&mut conn);
+        let conn = limits.connection_config(Duration::from_secs(9));
         assert_eq!((conn.max_frame, conn.decode_limits.max_depth, conn.max_atoms), (1000, 7, 9));
+        assert_eq!(conn.ticktime, Duration::from_secs(9));
     }
 }

@@ -51,6 +51,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Longest a shutdown waits for the exit signals it queued to be written; a
+/// peer that does not read keeps the node no longer than this.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
+
 use tokio::sync::broadcast;
 
 pub use builder::{Cookie, NodeBuilder};
@@ -106,9 +110,9 @@ pub struct PeerInfo {
 /// Options fixed when the node starts.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeOptions {
+    /// Runs as a hidden node (no mesh, no transitive connections).
     pub hidden: bool,
-    /// Copied from the limits: the time each handshake stage may take.
-    pub handshake_timeout: Duration,
+    /// Resolving a peer, and opening its socket, may each take this long.
     pub connect_timeout: Duration,
     pub max_message_size: usize,
     pub send_queue_high_water: usize,
@@ -374,7 +378,9 @@ impl Node {
         self.inner.firewall_open.store(open, Ordering::Release);
     }
 
-    /// Stops the node: every local process exits with reason `shutdown`,
+    /// Stops the node: every local process exits with reason `shutdown` (peers hear it
+    /// before the connection closes; a peer that does not read is waited for
+    /// at most a second),
     /// every connection closes, the node stops accepting and leaves EPMD.
     pub async fn shutdown(&self) {
         self.inner.shutdown().await;
@@ -433,6 +439,9 @@ impl NodeInner {
         for slot in self.procs.all() {
             self.kill(&slot, Term::atom("shutdown"));
         }
+        // Peers hear each process's exit (`shutdown`) before the connection
+        // goes down (`noconnection` for anything not yet told).
+        self.conns.flush_all(SHUTDOWN_FLUSH).await;
         self.conns.close_all();
         let published = self.published.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(published) = published {

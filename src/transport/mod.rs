@@ -20,6 +20,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -123,7 +124,34 @@ impl Incoming {
     }
 }
 
-/// A listening socket of some transport.
+/// How long each stage of an outgoing connection may take, from the node's
+/// settings: the node passes them to [`Transport::connect`] and gives up on
+/// a transport that overruns their sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SetupTimeouts {
+    /// Opening the socket (the node's `connect_timeout`).
+    pub connect: Duration,
+    /// The transport's own handshake once the socket is open, e.g. TLS (the
+    /// node's [`Limits::handshake_timeout`](crate::node::Limits::handshake_timeout)).
+    pub handshake: Duration,
+}
+
+impl SetupTimeouts {
+    /// `connect` for opening the socket, `handshake` for the transport's handshake.
+    pub fn new(connect: Duration, handshake: Duration) -> SetupTimeouts {
+        SetupTimeouts { connect, handshake }
+    }
+
+    /// The longest a whole [`Transport::connect`] may take.
+    pub fn total(&self) -> Duration {
+        self.connect.saturating_add(self.handshake)
+    }
+}
+
+/// A listening socket of some transport. An accepted connection's
+/// [`Incoming::finish`] needs no timeout of its own: the node bounds it by
+/// its handshake timeout and the number of handshakes in progress.
 pub trait Listener: Send + Sync {
     /// The address it listens on.
     fn local_addr(&self) -> io::Result<SocketAddr>;
@@ -143,11 +171,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Starts listening on `addr`.
     fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>>;
 
-    /// Connects to `addr`, where `peer` is expected to listen.
+    /// Connects to `addr`, where `peer` is expected to listen, within
+    /// `timeouts`: a stage that overruns its share fails with an error that
+    /// says which stage it was.
     fn connect<'a>(
         &'a self,
         addr: SocketAddr,
         peer: &'a NodeName,
+        timeouts: SetupTimeouts,
     ) -> BoxFuture<'a, Result<Established, TransportError>>;
 
     /// Called once the distribution handshake has named the peer: may the

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{BoxFuture, Established, Incoming, Listener, PeerIdentity, Transport, TransportError};
+use super::{BoxFuture, Established, Incoming, Listener, PeerIdentity, SetupTimeouts, Transport, TransportError};
 use crate::proto::NodeName;
 use crate::proto::frame::LengthPrefix;
 
@@ -34,10 +34,10 @@ impl Transport for TcpTransport {
         &'a self,
         addr: SocketAddr,
         peer: &'a NodeName,
+        timeouts: SetupTimeouts,
     ) -> BoxFuture<'a, Result<Established, TransportError>> {
         Box::pin(async move {
-            let stream =
-                connect_tcp(addr).await.map_err(|e| TransportError::io(format!("connect to {peer} at {addr}"), e))?;
+            let stream = connect_tcp_within(addr, peer, timeouts.connect).await?;
             Ok(Established { stream: Box::new(stream), peer_addr: Some(addr), identity: PeerIdentity::Unverified })
         })
     }
@@ -81,6 +81,18 @@ pub(crate) async fn connect_tcp(addr: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// [`connect_tcp`] to `peer` at `addr`, giving up after `limit`.
+pub(crate) async fn connect_tcp_within(
+    addr: SocketAddr,
+    peer: &NodeName,
+    limit: std::time::Duration,
+) -> Result<TcpStream, TransportError> {
+    match tokio::time::timeout(limit, connect_tcp(addr)).await {
+        Ok(connected) => connected.map_err(|e| TransportError::io(format!("connect to {peer} at {addr}"), e)),
+        Err(_) => Err(TransportError::Timeout(format!("connecting to {peer} at {addr} (limit {limit:?})"))),
+    }
 }
 
 /// A TCP listener handing out accepted streams.

@@ -62,9 +62,9 @@ impl Pki {
         TlsConfig::from_files(self.ca(), cert, key)
     }
 
-    /// [`Pki::config`], short TLS handshake limit, as a transport.
+    /// [`Pki::config`] as a transport.
     pub fn transport(&self, node: &str) -> TlsTransport {
-        TlsTransport::new(self.config(node).handshake_timeout(Duration::from_secs(3))).expect("TLS transport")
+        TlsTransport::new(self.config(node)).expect("TLS transport")
     }
 
     /// The CA's CRL, `DIR/crl.pem` (made by [`Pki::revoke`] or [`Pki::empty_crl`]).

@@ -60,11 +60,15 @@ pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 ///
 /// Defaults: node-name policy [`VerifyName::Strict`]; TLS 1.3 preferred and
 /// TLS 1.2 accepted; no session resumption (every connection runs a full
-/// handshake and re-verifies the peer's chain); a 5-second TLS handshake
-/// limit; no file polling (call [`TlsTransport::reload`](super::TlsTransport::reload),
-/// or set [`TlsConfig::reload_interval`]); at most 128 incoming TLS
-/// handshakes in progress; an expiry warning 30 days ahead; no revocation
-/// check until a CRL is given ([`TlsConfig::crl_file`]).
+/// handshake and re-verifies the peer's chain); no file polling (call
+/// [`TlsTransport::reload`](super::TlsTransport::reload), or set
+/// [`TlsConfig::reload_interval`]); an expiry warning 30 days ahead; no
+/// revocation check until a CRL is given ([`TlsConfig::crl_file`]).
+///
+/// How long a TLS handshake may take and how many may be in progress are the
+/// node's [`Limits`](crate::node::Limits) (`handshake_timeout`,
+/// `max_pending_handshakes`, `max_pending_handshakes_per_address`), which
+/// cover the TLS and the distribution handshake alike.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -82,9 +86,7 @@ pub struct TlsConfig {
     pub(crate) verify_name: VerifyName,
     pub(crate) versions: Vec<TlsVersion>,
     pub(crate) resumption: bool,
-    pub(crate) handshake_timeout: Duration,
     pub(crate) reload_interval: Option<Duration>,
-    pub(crate) max_pending_handshakes: usize,
     pub(crate) expiry_warning: Duration,
     pub(crate) crls: Vec<PathBuf>,
     pub(crate) crl_dirs: Vec<PathBuf>,
@@ -128,9 +130,7 @@ impl TlsConfig {
             verify_name: VerifyName::default(),
             versions: TlsConfig::DEFAULT_VERSIONS.to_vec(),
             resumption: false,
-            handshake_timeout: Duration::from_secs(5),
             reload_interval: None,
-            max_pending_handshakes: 128,
             expiry_warning: DEFAULT_EXPIRY_WARNING,
             crls: Vec::new(),
             crl_dirs: Vec::new(),
@@ -325,24 +325,11 @@ impl TlsConfig {
         self
     }
 
-    /// How long the TLS handshake itself may take (default 5 s).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
     /// Polls the certificate, key, CA and CRL files this often and reloads when
     /// they change (default `None`: reload only when asked). The poll runs on
     /// the Tokio runtime that first uses the transport.
     pub fn reload_interval(mut self, interval: Option<Duration>) -> Self {
         self.reload_interval = interval.map(|d| d.max(Duration::from_millis(10)));
-        self
-    }
-
-    /// How many incoming TLS handshakes may be in progress at once (default
-    /// 128); connections beyond that are closed at once.
-    pub fn max_pending_handshakes(mut self, limit: usize) -> Self {
-        self.max_pending_handshakes = limit.max(1);
         self
     }
 
@@ -535,11 +522,8 @@ mod tests {
 
     #[test]
     fn setters_clamp_nonsense() {
-        let config = TlsConfig::from_files("a", "b", "c")
-            .max_pending_handshakes(0)
-            .reload_interval(Some(Duration::ZERO))
-            .session_resumption(true);
-        assert_eq!(config.max_pending_handshakes, 1);
+        let config =
+            TlsConfig::from_files("a", "b", "c").reload_interval(Some(Duration::ZERO)).session_resumption(true);
         assert_eq!(config.reload_interval, Some(Duration::from_millis(10)));
         assert!(config.resumption);
         assert_eq!(TlsConfig::web_pki("c", "k").roots, TrustRoots::WebPki);

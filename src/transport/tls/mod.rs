@@ -107,7 +107,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 pub use config::{DEFAULT_EXPIRY_WARNING, TlsConfig, TlsVersion, TrustRoots};
@@ -123,8 +122,8 @@ pub use suites::TlsSuite;
 use self::material::{FileStamps, Loaded};
 use self::stream::TlsConn;
 use self::verify::{PeerRole, RejectionSlot};
-use super::tcp::{TcpAcceptor, connect_tcp};
-use super::{BoxFuture, Established, Incoming, Listener, PeerIdentity, Transport, TransportError};
+use super::tcp::{TcpAcceptor, connect_tcp_within};
+use super::{BoxFuture, Established, Incoming, Listener, PeerIdentity, SetupTimeouts, Transport, TransportError};
 use crate::pki::{CertInfo, IdentityError, VerifyName};
 use crate::proto::NodeName;
 use crate::proto::frame::LengthPrefix;
@@ -154,7 +153,6 @@ struct Shared {
     generation: AtomicU64,
     watch: Mutex<WatchState>,
     watcher_started: AtomicBool,
-    pending: Arc<Semaphore>,
 }
 
 struct WatchState {
@@ -183,7 +181,6 @@ impl TlsTransport {
         loaded.own_certificates().for_each(|own| check_own_certificate(own, &config));
         let seen = loaded.stamps.clone();
         let shared = Arc::new(Shared {
-            pending: Arc::new(Semaphore::new(config.max_pending_handshakes)),
             current: RwLock::new(Arc::new(loaded)),
             generation: AtomicU64::new(1),
             watch: Mutex::new(WatchState { seen, last_expiry_warning: Some(Instant::now()) }),
@@ -309,15 +306,20 @@ impl Shared {
         }
     }
 
-    async fn connect(self: Arc<Self>, addr: SocketAddr, peer: NodeName) -> Result<Established, TransportError> {
+    async fn connect(
+        self: Arc<Self>,
+        addr: SocketAddr,
+        peer: NodeName,
+        timeouts: SetupTimeouts,
+    ) -> Result<Established, TransportError> {
         let loaded = self.current();
         let name = ServerName::try_from(peer.host().to_string()).map_err(|e| {
             TransportError::Handshake(format!("the host of {peer} cannot be checked against a certificate: {e}"))
         })?;
-        let tcp = connect_tcp(addr).await.map_err(|e| TransportError::io(format!("connect to {peer} at {addr}"), e))?;
+        let tcp = connect_tcp_within(addr, &peer, timeouts.connect).await?;
         let slot = RejectionSlot::default();
         let handshake = slot.watch(TlsConnector::from(loaded.client.clone()).connect(name, tcp));
-        let limit = self.config.handshake_timeout;
+        let limit = timeouts.handshake;
         let stream = match tokio::time::timeout(limit, handshake).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -349,10 +351,10 @@ impl Shared {
         })
     }
 
+    /// The server side of the TLS handshake; the node bounds how long it may take.
     async fn accept(self: Arc<Self>, tcp: TcpStream, addr: SocketAddr) -> Result<Established, TransportError> {
         let loaded = self.current();
-        let limit = self.config.handshake_timeout;
-        let handshake = async {
+        let stream = async {
             let mut first = [0u8; 3];
             let n = tcp.peek(&mut first).await.map_err(|e| TransportError::io(format!("read from {addr}"), e))?;
             let first = first.get(..n).unwrap_or_default();
@@ -382,10 +384,8 @@ impl Shared {
                     TransportError::Handshake(format!("TLS client at {addr}: {why}"))
                 }
             })
-        };
-        let stream = tokio::time::timeout(limit, handshake).await.map_err(|_| {
-            TransportError::Timeout(format!("the TLS handshake with the client at {addr} (limit {limit:?})"))
-        })??;
+        }
+        .await?;
         let (_, conn) = stream.get_ref();
         let identity = peer_identity(conn.peer_certificates());
         tracing::debug!(
@@ -465,9 +465,10 @@ impl Transport for TlsTransport {
         &'a self,
         addr: SocketAddr,
         peer: &'a NodeName,
+        timeouts: SetupTimeouts,
     ) -> BoxFuture<'a, Result<Established, TransportError>> {
         self.ensure_watcher();
-        Box::pin(self.shared.clone().connect(addr, peer.clone()))
+        Box::pin(self.shared.clone().connect(addr, peer.clone(), timeouts))
     }
 
     fn authorize(&self, identity: &PeerIdentity, claimed: &NodeName) -> Result<(), TransportError> {
@@ -502,7 +503,7 @@ impl Transport for TlsTransport {
 }
 
 /// A listening socket that hands out connections whose TLS handshake runs in
-/// [`Incoming::finish`]; at most [`TlsConfig::max_pending_handshakes`] at once.
+/// [`Incoming::finish`] (the node bounds how many run at once, and for how long).
 struct TlsListener {
     tcp: TcpAcceptor,
     shared: Arc<Shared>,
@@ -515,25 +516,9 @@ impl Listener for TlsListener {
 
     fn accept(&self) -> BoxFuture<'_, io::Result<Incoming>> {
         Box::pin(async move {
-            loop {
-                let (tcp, peer_addr) = self.tcp.accept_tcp().await?;
-                match self.shared.pending.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let shared = self.shared.clone();
-                        let finish = async move {
-                            let result = shared.accept(tcp, peer_addr).await;
-                            drop(permit);
-                            result
-                        };
-                        return Ok(Incoming::new(peer_addr, Box::pin(finish)));
-                    }
-                    Err(_) => tracing::warn!(
-                        %peer_addr,
-                        limit = self.shared.config.max_pending_handshakes,
-                        "closed an incoming connection at once: too many TLS handshakes in progress"
-                    ),
-                }
-            }
+            let (tcp, peer_addr) = self.tcp.accept_tcp().await?;
+            let finish = self.shared.clone().accept(tcp, peer_addr);
+            Ok(Incoming::new(peer_addr, Box::pin(finish)))
         })
     }
 }
