@@ -58,6 +58,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use beamlink::node::{GenCall, Node, NodeBuilder, PolicyFile, Process};
+use beamlink::pki::KeyPassword;
 use beamlink::term::{Atom, Term};
 use beamlink::transport::Transport;
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
@@ -94,6 +95,12 @@ struct Args {
     /// Take the TLS settings from an Erlang -ssl_dist_optfile instead.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "cert", "key"])]
     ssl_dist_optfile: Option<PathBuf>,
+    /// Start although the optfile holds this option, which beamlink cannot honour (repeatable).
+    #[arg(long = "ignore-optfile-option", value_name = "NAME", requires = "ssl_dist_optfile")]
+    ignore_optfile_options: Vec<String>,
+    /// The password of an encrypted private key, on the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    key_password_file: Option<PathBuf>,
     /// Run the demonstration over plain TCP instead of mutual TLS.
     #[arg(long)]
     tcp: bool,
@@ -128,9 +135,18 @@ fn main() -> ExitCode {
 /// The transport the options ask for: mutual TLS when certificates are given.
 fn transport(args: &Args) -> Result<Option<Arc<dyn Transport>>, String> {
     let config = match (&args.ssl_dist_optfile, &args.ca, &args.cert, &args.key) {
-        (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile(optfile).map_err(|e| e.to_string())?,
+        (Some(optfile), ..) => TlsConfig::from_ssl_dist_optfile_ignoring(optfile, &args.ignore_optfile_options)
+            .map_err(|e| e.to_string())?,
         (None, Some(ca), Some(cert), Some(key)) => TlsConfig::from_files(ca, cert, key),
+        _ if args.key_password_file.is_some() => return Err("--key-password-file needs TLS settings".into()),
         _ => return Ok(None),
+    };
+    let config = match &args.key_password_file {
+        Some(file) => {
+            let password = KeyPassword::from_file(file).map_err(|e| format!("--key-password-file {e}"))?;
+            config.key_password(password.clone()).client_key_password(password)
+        }
+        None => config,
     };
     let config = config.verify_name(args.verify_name.parse().map_err(|e| format!("--verify-name: {e}"))?);
     let transport = TlsTransport::new(config).map_err(|e| e.to_string())?;

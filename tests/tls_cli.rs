@@ -164,3 +164,56 @@ fn tls_option_mistakes_are_explained() {
         assert!(err.contains(needle), "{args:?}: stderr should contain {needle:?}: {err}");
     }
 }
+
+#[test]
+fn an_encrypted_key_is_unlocked_by_key_password_file_and_refused_without_it() {
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (srv, cli) = (short("pwsrv"), short("pwcli"));
+    pki.issue(&srv);
+    pki.issue(&cli);
+    let ca = pki.ca();
+    let (srv_cert, srv_key) = pki.files(&srv);
+    let (cli_cert, cli_key) = pki.files(&cli);
+    let encrypted = pki.dir().join("srv-encrypted.key");
+    let made = std::process::Command::new("openssl")
+        .args(["pkey", "-in", s(&srv_key), "-aes256", "-passout", "pass:open sesame", "-out", s(&encrypted)])
+        .output();
+    match made {
+        Ok(out) => assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(_) => {
+            common::skip("--key-password-file", "openssl is not installed");
+            return;
+        }
+    }
+    let (good, bad) = (pki.dir().join("good.pw"), pki.dir().join("bad.pw"));
+    std::fs::write(&good, "open sesame\n").unwrap();
+    std::fs::write(&bad, "closed\n").unwrap();
+    let serve_args = |password_file: Option<&std::path::Path>| {
+        let mut args = vec!["serve", "--sname", &srv, "--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&srv_cert)];
+        args.extend(["--key", s(&encrypted)]);
+        if let Some(file) = password_file {
+            args.extend(["--key-password-file", s(file)]);
+        }
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    // Without the password, and with a wrong one, serve refuses to start and says why.
+    for (password_file, needle) in
+        [(None, "is encrypted; give its password"), (Some(bad.as_path()), "password is wrong")]
+    {
+        let args = serve_args(password_file);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = beamlink(&args, epmd.port, T);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(err.contains(needle) && err.contains(s(&encrypted)), "{args:?}: {err}");
+    }
+    let args = serve_args(Some(&good));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let serve = BeamlinkProcess::start(&args, epmd.port);
+    let tls = ["--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&cli_cert), "--key", s(&cli_key)];
+    let mut ping = vec!["ping", srv.as_str()];
+    ping.extend_from_slice(&tls);
+    let (code, out, err) = beamlink(&ping, epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
+    drop(serve);
+}

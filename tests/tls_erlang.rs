@@ -2,8 +2,9 @@
 //! certificates made in the test by the `certs` library and the optfile it
 //! writes, in both directions and for both naming modes (`-sname x@localhost`
 //! and `-name x@127.0.0.1`, whose client sends an IP literal as SNI): ping,
-//! messages, rpc and monitors; OTP's TLS 1.2-only default; and the peers a
-//! Rust node refuses that OTP itself would let in.
+//! messages, rpc and monitors; OTP's TLS 1.2-only default; the peers a
+//! Rust node refuses that OTP itself would let in; and private keys
+//! encrypted by `openssl`, unlocked by the optfile's `{password, ...}`.
 
 mod common;
 mod tls_fixtures;
@@ -315,4 +316,93 @@ fn a_plain_erl_node_and_a_tls_rust_node_refuse_each_other_with_clear_reasons() {
     assert!(err.contains("no TLS handshake reply within 1s; it may be a plain-TCP distribution node"), "{err}");
     // erl is unharmed.
     assert_eq!(erl.eval("erlang:is_alive()"), "true");
+}
+
+/// Encrypts `key` in place with `openssl pkey` and `password`: PKCS#8 PBES2
+/// (AES-256-CBC) or, with `traditional`, OpenSSL's older
+/// `Proc-Type: 4,ENCRYPTED` form (AES-128-CBC). `None` without `openssl`.
+fn encrypt_key(key: &Path, password: &str, traditional: bool) -> Option<()> {
+    let out = key.with_extension("enc");
+    let mut args = vec!["pkey", "-in"];
+    let (key_text, out_text) = (key.display().to_string(), out.display().to_string());
+    args.extend([key_text.as_str(), "-out", out_text.as_str()]);
+    let pass = format!("pass:{password}");
+    if traditional {
+        args.extend(["-traditional", "-aes128"]);
+    } else {
+        args.push("-aes256");
+    }
+    args.extend(["-passout", pass.as_str()]);
+    let done = std::process::Command::new("openssl").args(&args).output().ok()?;
+    assert!(done.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&done.stderr));
+    std::fs::rename(&out, key).unwrap();
+    Some(())
+}
+
+/// An optfile presenting `cert` with the encrypted `key` in both roles,
+/// `password` given as OTP's `{password, ...}`.
+fn optfile_with_password(
+    dir: &Path,
+    node: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    password: &str,
+) -> std::path::PathBuf {
+    let common = format!(
+        r#"{{certfile, "{}"}}, {{keyfile, "{}"}}, {{password, "{password}"}}, {{cacertfile, "{}"}}, {{verify, verify_peer}}"#,
+        cert.display(),
+        key.display(),
+        ca.display()
+    );
+    let text = format!("[{{server, [{common}, {{fail_if_no_peer_cert, true}}]}},\n {{client, [{common}]}}].\n");
+    let path = dir.join(format!("{node}-encrypted.conf"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn encrypted_keys_unlocked_by_the_optfile_password_work_both_ways() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (rust_name, erl_alive) = (short("rkeypw"), common::unique_name("ekeypw"));
+    let erl_name = format!("{erl_alive}@localhost");
+    pki.issue(&rust_name);
+    pki.issue(&erl_name);
+    let ((rust_cert, rust_key), (erl_cert, erl_key)) = (pki.files(&rust_name), pki.files(&erl_name));
+    // The Rust node's key in the traditional form, erl's in PKCS#8: each
+    // side reads both forms from the other side's files here.
+    if encrypt_key(&rust_key, "rust pass", true).and(encrypt_key(&erl_key, "erl-pass", false)).is_none() {
+        common::skip("encrypted-key interop", "openssl is not installed");
+        return;
+    }
+    let key_text = std::fs::read_to_string(&rust_key).unwrap();
+    assert!(key_text.contains("Proc-Type: 4,ENCRYPTED"), "{key_text}");
+    assert!(std::fs::read_to_string(&erl_key).unwrap().contains("BEGIN ENCRYPTED PRIVATE KEY"));
+
+    let ca = pki.ca();
+    let rust_optfile = optfile_with_password(pki.dir(), &rust_name, &ca, &rust_cert, &rust_key, "rust pass");
+    let erl_optfile = optfile_with_password(pki.dir(), &erl_name, &ca, &erl_cert, &erl_key, "erl-pass");
+
+    // A wrong password is refused at start-up, naming the key file.
+    let wrong = optfile_with_password(pki.dir(), "wrong", &ca, &rust_cert, &rust_key, "not it");
+    let err = TlsTransport::new(TlsConfig::from_ssl_dist_optfile(&wrong).unwrap()).unwrap_err().to_string();
+    assert!(err.contains(&rust_key.display().to_string()) && err.contains("password is wrong"), "{err}");
+
+    let tls = TlsTransport::new(TlsConfig::from_ssl_dist_optfile(&rust_optfile).unwrap()).unwrap();
+    let rust: TestNode = tls_node(&rust_name, epmd.port, &tls, |b| b);
+    let mut erl = tls_erl(ErlName::Short(erl_alive), &epmd, &erl_optfile);
+    assert!(rust.run(T, rust.node.ping(&erl_name)), "the Rust node dials erl");
+    assert_eq!(carrier(&mut erl, &rust_name), "tls");
+    assert!(rust.node.disconnect(&erl_name));
+    let gone = format!(
+        "(fun W(0) -> still_there; W(N) -> case lists:member('{rust_name}', nodes(hidden)) of \
+         true -> timer:sleep(50), W(N - 1); false -> gone end end)(200)"
+    );
+    assert_eq!(erl.eval(&gone), "gone");
+    assert_eq!(erl.eval(&format!("net_adm:ping('{rust_name}')")), "pong", "erl dials the Rust node");
+    assert_eq!(carrier(&mut erl, &rust_name), "tls");
 }

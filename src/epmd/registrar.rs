@@ -20,7 +20,7 @@
 //!
 //! A starting node whose EPMD is unreachable on a loopback `epmd_host`
 //! (connection refused) starts an **embedded daemon** — an
-//! [`EpmdDaemon`](super::EpmdDaemon) inside its own process — and registers
+//! [`EpmdDaemon`] inside its own process — and registers
 //! with it. If two nodes start at the same moment, one wins the bind and the
 //! other gets "address in use" and simply registers with the winner.
 //!

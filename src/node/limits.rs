@@ -55,7 +55,7 @@ pub struct Limits {
     /// Connections (up or being set up) at once. Default 1024.
     pub max_connections: usize,
     /// Failed cookie or certificate checks under one name from one address
-    /// before that pair is put in back-off (see [`backoff`](super::backoff)
+    /// before that pair is put in back-off (see the node's `backoff` module
     /// for the whole design). Default 5.
     pub auth_failures_before_backoff: u32,
     /// The first back-off; the pair's attempts are refused at their first

@@ -3,7 +3,7 @@
 //! (`net_kernel`, `rex`, spawn requests for `erpc`).
 //!
 //! This layer never names TCP or TLS: it gets byte streams and peer
-//! identities from a [`Transport`](crate::transport::Transport).
+//! identities from a [`Transport`].
 //!
 //! ```no_run
 //! use beamlink::node::Node;

@@ -60,6 +60,45 @@ pub enum PkiError {
         /// What the PEM reader reported.
         reason: String,
     },
+    /// The private key is encrypted and no password was given.
+    #[error(
+        "{file}: the private key is encrypted; give its password ({{password, \"...\"}} in the \
+         -ssl_dist_optfile section that names the key, or --key-password-file FILE)"
+    )]
+    EncryptedKey {
+        /// The key file.
+        file: String,
+    },
+    /// The password does not decrypt the private key.
+    #[error("{file}: cannot decrypt the private key: the password is wrong, or the file is damaged")]
+    WrongKeyPassword {
+        /// The key file.
+        file: String,
+    },
+    /// The private key is encrypted in a way beamlink does not read.
+    #[error("{file}: the private key is encrypted with {scheme}, which beamlink does not read; re-encrypt it: {hint}")]
+    UnsupportedKeyEncryption {
+        /// The key file.
+        file: String,
+        /// The scheme, cipher or parameters that are not supported.
+        scheme: String,
+        /// A command that writes the key in a form beamlink reads.
+        hint: &'static str,
+    },
+    /// A private-key block is malformed.
+    #[error("{file}: malformed private key: {reason}")]
+    BadKey {
+        /// The key file.
+        file: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A password file's first line is empty.
+    #[error("{file}: the password file's first line is empty")]
+    EmptyPassword {
+        /// The password file.
+        file: String,
+    },
     /// A certificate's DER could not be parsed as X.509.
     #[error("{file}: not a valid X.509 certificate: {reason}")]
     BadCertificate {

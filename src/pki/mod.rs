@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod encrypted;
 mod error;
 mod identity;
 mod info;
@@ -32,10 +33,14 @@ mod names;
 mod node_name;
 mod pem;
 
+pub use encrypted::KeyPassword;
 pub use error::{GoodFor, IdentityError, PkiError};
 pub use identity::{UnknownVerifyName, VerifyName};
 pub use info::{CertInfo, KeyPurposes, KeyType};
-pub use pem::{MAX_PEM_FILE_BYTES, load_certs, load_private_key, parse_certs_pem, parse_private_key_pem};
+pub use pem::{
+    MAX_PEM_FILE_BYTES, load_certs, load_private_key, load_private_key_with_password, parse_certs_pem,
+    parse_private_key_pem,
+};
 
 #[cfg(feature = "certs")]
 pub(crate) use node_name::{check_host, parse_node_name};

@@ -2,7 +2,8 @@
 //!
 //! Certificates (a chain: leaf first) and private keys in the three usual
 //! encodings: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) and PKCS#1
-//! (`RSA PRIVATE KEY`). Errors name the file and what was wrong with it.
+//! (`RSA PRIVATE KEY`), each of them possibly encrypted (see
+//! [`KeyPassword`]). Errors name the file and what was wrong with it.
 
 use std::io::Read;
 use std::path::Path;
@@ -11,12 +12,13 @@ use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 
 use super::PkiError;
+use super::encrypted::{self, KeyPassword};
 
 /// Certificate and key files larger than this are refused unread (1 MiB).
 pub const MAX_PEM_FILE_BYTES: u64 = 1 << 20;
 
 const CERTIFICATE: &str = "a CERTIFICATE block";
-const PRIVATE_KEY: &str = "a PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block";
+pub(crate) const PRIVATE_KEY: &str = "a PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block";
 
 /// Reads the certificates in a PEM file, in file order (leaf first for a chain).
 ///
@@ -29,10 +31,27 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
 
 /// Reads the first private key in a PEM file (PKCS#8, SEC1 or PKCS#1).
 ///
-/// Fails as [`load_certs`] does, or when the file holds no private-key block.
+/// Fails as [`load_certs`] does, when the file holds no private-key block,
+/// or when the key is encrypted ([`PkiError::EncryptedKey`]; see
+/// [`load_private_key_with_password`]).
 pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
-    let bytes = read_limited(path)?;
-    parse_private_key_pem(&bytes, &path.display().to_string())
+    load_private_key_with_password(path, None)
+}
+
+/// Reads the first private key in a PEM file, decrypting it with `password`
+/// when it is encrypted (PKCS#8 PBES2, or OpenSSL's traditional
+/// `Proc-Type: 4,ENCRYPTED`). A password given for a key that is not
+/// encrypted is not needed, and not an error.
+pub fn load_private_key_with_password(
+    path: &Path,
+    password: Option<&KeyPassword>,
+) -> Result<PrivateKeyDer<'static>, PkiError> {
+    let bytes = zeroize::Zeroizing::new(read_limited(path)?);
+    let file = path.display().to_string();
+    if encrypted::holds_encrypted_key(&bytes) {
+        return encrypted::first_key(&bytes, &file, password);
+    }
+    parse_private_key_pem(&bytes, &file)
 }
 
 /// The certificates in PEM text; `file` names the source in errors.

@@ -92,6 +92,10 @@ pub struct TlsArgs {
         help_heading = "TLS distribution"
     )]
     pub ignore_optfile_options: Vec<String>,
+    /// The password of an encrypted --key (or of the optfile's keyfiles), on the first line of FILE;
+    /// takes the place of the optfile's {password, ...}.
+    #[arg(long, value_name = "FILE", help_heading = "TLS distribution")]
+    pub key_password_file: Option<std::path::PathBuf>,
     /// Trust the public web PKI (the Mozilla roots built in) instead of a cluster CA, with --cert and --key:
     /// for nodes with publicly issued certificates.
     #[arg(long, conflicts_with_all = ["ca", "ssl_dist_optfile"], help_heading = "TLS distribution")]
@@ -115,9 +119,19 @@ impl TlsArgs {
                 return Err("--web-pki needs this node's --cert and --key".into());
             }
             (None, Some(ca), Some(cert), Some(key)) => TlsConfig::from_files(ca, cert, key),
-            (None, None, None, None) if self.verify_name.is_none() && self.crls.is_empty() => return Ok(None),
+            (None, None, None, None)
+                if self.verify_name.is_none() && self.crls.is_empty() && self.key_password_file.is_none() =>
+            {
+                return Ok(None);
+            }
             (None, None, None, None) => {
-                let flag = if self.verify_name.is_some() { "--verify-name" } else { "--crl" };
+                let flag = if self.verify_name.is_some() {
+                    "--verify-name"
+                } else if self.crls.is_empty() {
+                    "--key-password-file"
+                } else {
+                    "--crl"
+                };
                 return Err(format!("{flag} needs TLS: give --ca, --cert and --key, or --ssl-dist-optfile"));
             }
             (None, ..) => {
@@ -131,6 +145,14 @@ impl TlsArgs {
         };
         let config = match self.verify_name {
             Some(policy) => config.verify_name(policy),
+            None => config,
+        };
+        let config = match &self.key_password_file {
+            Some(file) => {
+                let password =
+                    beamlink::pki::KeyPassword::from_file(file).map_err(|e| format!("--key-password-file {e}"))?;
+                config.key_password(password.clone()).client_key_password(password)
+            }
             None => config,
         };
         let config = self.crls.iter().fold(config, |config, crl| config.crl_file(crl));

@@ -3,7 +3,7 @@
 //!
 //! - `net_kernel` answers `net_adm:ping/1` (`{is_auth, Node}` → `yes`).
 //! - `rex` serves `rpc:call`, `rpc:block_call`, `rpc:cast` and older peers;
-//!   [`spawn`] serves `erpc` (OTP 25+ `rpc:call`) through spawn requests.
+//!   `spawn` serves `erpc` (OTP 25+ `rpc:call`) through spawn requests.
 //!   Both run the functions registered with [`Node::register_rpc`](super::Node::register_rpc).
 //! - A group leader that answers I/O requests from functions called remotely.
 //! - [`echo`] and [`sink`]: the load-generator targets `beamlink serve` offers.

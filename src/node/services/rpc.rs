@@ -2,12 +2,12 @@
 //!
 //! Incoming: Rust functions registered with
 //! [`Node::register_rpc`](crate::node::Node::register_rpc) serve `rpc:call`
-//! (through [`spawn`](super::spawn), as OTP 25+ does it with `erpc`),
+//! (through `spawn`, as OTP 25+ does it with `erpc`),
 //! `rpc:block_call` and `rpc:cast` (through `rex`), and `spawn/4`. An unknown
 //! function gives exactly what OTP gives: `{badrpc, {'EXIT', {undef, [{M, F,
 //! Args, []}]}}}`.
 //!
-//! Outgoing: [`call`] asks the peer's `rex`, which every OTP release serves.
+//! Outgoing: `call` asks the peer's `rex`, which every OTP release serves.
 
 use std::collections::HashMap;
 use std::future::Future;

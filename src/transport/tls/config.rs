@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::{OptfileError, OptfileProblem, TlsError};
 use super::optfile::{CrlCache, CrlCheck, PeerVerify, SideOptions, SslDistOptions};
 use super::suites::TlsSuite;
-use crate::pki::VerifyName;
+use crate::pki::{KeyPassword, VerifyName};
 
 /// A TLS protocol version beamlink speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +99,10 @@ pub struct TlsConfig {
     /// The certificate and key presented when dialling, where they differ
     /// from `cert` and `key` (OTP's client section).
     pub(crate) client_identity: Option<(PathBuf, PathBuf)>,
+    /// The password of `key` when it is encrypted.
+    pub(crate) key_password: Option<KeyPassword>,
+    /// The password of the dialling key, where it differs from `key_password`.
+    pub(crate) client_key_password: Option<KeyPassword>,
     /// The TLS versions offered when dialling, where they differ from `versions`.
     pub(crate) client_versions: Option<Vec<TlsVersion>>,
     /// The cipher suites accepted from clients (`None`: every suite beamlink implements).
@@ -139,6 +143,8 @@ impl TlsConfig {
             client_chain_depth: None,
             server_chain_depth: None,
             client_identity: None,
+            key_password: None,
+            client_key_password: None,
             client_versions: None,
             server_suites: None,
             client_suites: None,
@@ -240,8 +246,15 @@ impl TlsConfig {
         let ca = server.cacertfile.clone().or_else(|| client.cacertfile.clone());
         let ca = ca.ok_or_else(|| fail(OptfileProblem::Missing { option: "cacertfile" }))?;
         let mut config = TlsConfig::from_files(ca, cert.clone(), key.clone());
+        // Each section's password unlocks the key that section names; a
+        // shared key takes whichever section gives one.
+        let (server_password, client_password) = (server.password.clone(), client.password.clone());
         if let Some((client_cert, client_key)) = client_identity.filter(|dialling| *dialling != (cert, key)) {
             config = config.client_certificate(client_cert, client_key);
+            config.key_password = server_password;
+            config.client_key_password = client_password;
+        } else {
+            config.key_password = server_password.or(client_password);
         }
         // Versions and suites per role; a section without them takes the default.
         let accepting = server.versions.clone().unwrap_or_else(|| TlsConfig::DEFAULT_VERSIONS.to_vec());
@@ -304,6 +317,23 @@ impl TlsConfig {
     /// same certificate for both roles.
     pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.client_identity = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// The password that decrypts the private key when it is encrypted
+    /// (PKCS#8 PBES2, or OpenSSL's traditional `Proc-Type: 4,ENCRYPTED`), and
+    /// the key of [`TlsConfig::client_certificate`] too unless
+    /// [`TlsConfig::client_key_password`] is set. Default: none; an
+    /// encrypted key then fails to load with a message saying so.
+    pub fn key_password(mut self, password: KeyPassword) -> Self {
+        self.key_password = Some(password);
+        self
+    }
+
+    /// The password of the key given with [`TlsConfig::client_certificate`],
+    /// where it differs from [`TlsConfig::key_password`].
+    pub fn client_key_password(mut self, password: KeyPassword) -> Self {
+        self.client_key_password = Some(password);
         self
     }
 

@@ -23,7 +23,7 @@ use super::error::TlsError;
 use super::suites::TlsSuite;
 use super::verify::{ClientAuthVerifier, ServerAuthVerifier};
 use crate::file_stamp::{Stamp, stamp};
-use crate::pki::{self, CertInfo};
+use crate::pki::{self, CertInfo, KeyPassword};
 
 /// One generation of TLS material.
 pub(crate) struct Loaded {
@@ -98,8 +98,10 @@ impl std::fmt::Display for TrustInfo {
 pub(crate) fn load(config: &TlsConfig) -> Result<Loaded, TlsError> {
     // Stamps first: a file that changes while it is read is read again at the next poll.
     let stamps = FileStamps::take(config);
-    let accepting = Identity::load(&config.cert, &config.key)?;
-    let own_client = config.client_identity.as_ref().map(|(cert, key)| Identity::load(cert, key)).transpose()?;
+    let accepting = Identity::load(&config.cert, &config.key, config.key_password.as_ref())?;
+    let client_password = config.client_key_password.as_ref().or(config.key_password.as_ref());
+    let own_client =
+        config.client_identity.as_ref().map(|(cert, key)| Identity::load(cert, key, client_password)).transpose()?;
     let dialling = own_client.as_ref().unwrap_or(&accepting);
     let (roots, ca_certs, mut trust) = trust_roots(&config.roots)?;
     let roots = Arc::new(roots);
@@ -133,11 +135,11 @@ struct Identity {
 }
 
 impl Identity {
-    fn load(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+    fn load(cert: &Path, key: &Path, password: Option<&KeyPassword>) -> Result<Identity, TlsError> {
         let chain = pki::load_certs(cert)?;
         let leaf_der = chain.first().ok_or_else(|| TlsError::Config(format!("{}: no certificate", cert.display())))?;
         let leaf = CertInfo::from_der_in(leaf_der.as_ref(), &cert.display().to_string())?;
-        let key_der = pki::load_private_key(key)?;
+        let key_der = pki::load_private_key_with_password(key, password)?;
         Ok(Identity {
             chain,
             key: key_der,

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use super::config::TlsVersion;
 use super::error::{OptfileError, OptfileProblem};
 use super::suites::{TlsSuite, read_ciphers};
+use crate::pki::KeyPassword;
 use crate::term::{self, Term};
 
 /// Optfiles larger than this are refused unread (1 MiB).
@@ -109,6 +110,8 @@ pub struct SideOptions {
     /// [`SslDistOptions::ignored`]; a list with none it implements is
     /// [`SslDistOptions::unhonoured`]).
     pub ciphers: Option<Vec<TlsSuite>>,
+    /// `password`: the password of this section's encrypted `keyfile`.
+    pub password: Option<KeyPassword>,
 }
 
 /// The `crl_check` option's values.
@@ -329,12 +332,7 @@ fn read_option(
                 brief(value)
             ),
         }),
-        "password" => {
-            return Err(unsupported(
-                "encrypted private keys are not supported; store the key unencrypted with mode 0600 \
-                 (openssl pkey -in KEY -out PLAIN.key)",
-            ));
-        }
+        "password" => side.password = Some(password_value(value).map_err(bad)?),
         "cert" | "key" | "cacerts" | "certs_keys" => {
             return Err(unsupported(
                 "certificates and keys given inline are not supported; write them to PEM files and use \
@@ -405,6 +403,29 @@ fn path_value(value: &Term) -> Result<PathBuf, String> {
         return Err("the file name is empty".to_string());
     }
     Ok(PathBuf::from(text))
+}
+
+/// A key password: a string (its characters as bytes, as OTP passes a
+/// charlist on) or a binary. The error never shows the value.
+fn password_value(value: &Term) -> Result<KeyPassword, String> {
+    let bytes = match value {
+        Term::Binary(bytes) => bytes.to_vec(),
+        Term::List(chars) => chars
+            .iter()
+            .map(|c| c.as_u64().and_then(|n| u8::try_from(n).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or("expected the password as a string of Latin-1 characters or a binary")?,
+        Term::Fun(_) => {
+            return Err("a password given as a fun cannot be called by beamlink; give the string, or use \
+                        --key-password-file FILE"
+                .to_string());
+        }
+        _ => return Err("expected the password as a string or a binary".to_string()),
+    };
+    if bytes.is_empty() {
+        return Err("the password is empty".to_string());
+    }
+    Ok(KeyPassword::new(bytes))
 }
 
 /// A term for an error message, cut short.
@@ -580,7 +601,11 @@ mod tests {
             ("[{client, [{certfile, 42}]}].", "client option certfile: expected a file name as a string, found 42"),
             ("[{client, [{certfile, \"\"}]}].", "client option certfile: the file name is empty"),
             ("[{server, [{fail_if_no_peer_cert, yes}]}].", "expected true or false"),
-            ("[{server, [{password, \"secret\"}]}].", "server option password: encrypted private keys"),
+            ("[{server, [{password, \"\"}]}].", "server option password: the password is empty"),
+            (
+                "[{server, [{password, [300]}]}].",
+                "server option password: expected the password as a string of Latin-1",
+            ),
             ("[{server, [{cacerts, [<<1>>]}]}].", "server option cacerts: certificates and keys given inline"),
             ("[{server, [{versions, ['tlsv9']}]}].", "unknown TLS version tlsv9"),
         ];
@@ -588,6 +613,15 @@ mod tests {
             let err = parse(text).expect_err(text);
             assert!(err.to_string().contains(needle), "{text}: {err} should contain {needle:?}");
         }
+    }
+
+    #[test]
+    fn a_password_is_kept_per_section_and_never_shown() {
+        let opts = parse(r#"[{server, [{password, "s3cret"}]}, {client, [{password, <<"other">>}]}]."#).unwrap();
+        assert_eq!(opts.server.password, Some(KeyPassword::new("s3cret")));
+        assert_eq!(opts.client.password, Some(KeyPassword::new("other")));
+        let shown = format!("{opts:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("other\""), "{shown}");
     }
 
     #[test]
