@@ -123,6 +123,11 @@ fn identity_policies_bind_the_claimed_name_to_the_certificate() {
             .starts_with("peer mallory@localhost presented a certificate for alice@localhost (verify-name strict)"),
         "{err}"
     );
+    // A certificate made for OTP names the host only: strict refuses it,
+    // and points at host binding.
+    dns_only_certificate(&pki, "otponly@localhost");
+    let err = strict.authorize(&identity_of(&pki, "otponly@localhost"), &name("otponly@localhost")).unwrap_err();
+    assert!(err.to_string().contains("names no node") && err.to_string().contains("--verify-name host"), "{err}");
     assert!(strict.authorize(&PeerIdentity::Unverified, &name("alice@localhost")).is_err());
     assert!(none.authorize(&PeerIdentity::Certificate(Arc::new(Vec::new())), &name("a@localhost")).is_ok());
     assert!(strict.authorize(&PeerIdentity::Certificate(Arc::new(Vec::new())), &name("a@localhost")).is_err());

@@ -428,16 +428,22 @@ impl NodeInner {
                     self.auth_failed(peer_addr.ip(), claimed.as_ref().map(|n| n.as_str()));
                 }
                 let who = claimed.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "an unnamed peer".into());
+                // An acceptor is never sent not_allowed: when the handshake
+                // ends in it here, this node said it, and the decision that
+                // made it (identity, back-off, policy) logged why.
+                let ours = matches!(e, ConnError::Handshake(HandshakeError::NotAllowed { .. }));
                 match &e {
                     ConnError::Handshake(HandshakeError::Nok { .. }) => {
                         tracing::debug!(%peer_addr, peer = %who, "simultaneous connect: our own attempt wins")
                     }
+                    _ if ours => tracing::debug!(%peer_addr, peer = %who, "answered not_allowed"),
                     _ => {
                         tracing::warn!(%peer_addr, peer = %who, limit = e.limit(), error = %e, "refused an incoming connection")
                     }
                 }
                 if let Some(peer) = claimed {
-                    self.setup_failed(peer.atom(), attempt, e.to_string());
+                    let reason = if ours { "this node refused it (not_allowed)".to_string() } else { e.to_string() };
+                    self.setup_failed(peer.atom(), attempt, reason);
                 }
             }
         }
@@ -459,6 +465,7 @@ impl NodeInner {
     /// ([`NodeInner::connection_established`]).
     fn decide_incoming(&self, peer: &NodeName) -> AcceptDecision {
         if peer == &self.name {
+            tracing::warn!(%peer, "refused a peer that claims this node's own name");
             return AcceptDecision::NotAllowed;
         }
         let map = self.conns.lock();

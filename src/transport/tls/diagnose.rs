@@ -200,25 +200,56 @@ pub(crate) fn alert(desc: AlertDescription, ours: &CertInfo) -> String {
         ),
         AlertDescription::BadCertificate => format!(
             "the peer refused our certificate {line} (bad_certificate); an OTP peer says this when the certificate \
-             does not name the host it dialled (hostname_check_failed) — ours names {}; the peer's log says more",
+             does not name the host it dialled (hostname_check_failed) — ours names {}{}; the peer's log says more",
             {
                 let mut names = ours.dns_names.clone();
                 names.extend(ours.ip_addresses.iter().map(|ip| ip.to_string()));
                 names.join(", ")
-            }
+            },
+            usage_note(ours)
         ),
-        AlertDescription::UnsupportedCertificate => {
-            format!("the peer refused the key usage of our certificate {line}: it needs serverAuth and clientAuth")
-        }
+        AlertDescription::UnsupportedCertificate => format!(
+            "the peer refused the key usage of our certificate {line}: the certificate a node accepts with needs \
+             serverAuth, the one it dials with clientAuth{}",
+            usage_note(ours)
+        ),
         AlertDescription::CertificateRequired => "the peer requires a client certificate and got none".to_string(),
         AlertDescription::ProtocolVersion => {
             "no TLS version in common with the peer (OTP 25 offers only TLS 1.2 unless its optfile sets versions)"
                 .to_string()
         }
         AlertDescription::HandshakeFailure => format!(
-            "the peer ended the handshake (handshake_failure): no common cipher suite, or it refused our certificate {line}; its log says which"
+            "the peer ended the handshake (handshake_failure): no cipher suite or protocol version in common \
+             ({OUR_OFFER}), or it refused our certificate {line}{}; its log says which",
+            usage_note(ours)
+        ),
+        AlertDescription::InsufficientSecurity => format!(
+            "the peer ended the handshake (insufficient_security): no cipher suite or protocol version in common; \
+             OTP says this when none of the suites offered is in its ciphers list ({OUR_OFFER}; an OTP 25 node \
+             speaks only TLS 1.2 unless its optfile sets versions)"
         ),
         other => format!("the peer ended the connection with the TLS alert {other:?} (our certificate is {line})"),
+    }
+}
+
+/// What beamlink offers at most, for the messages about suites in common.
+const OUR_OFFER: &str = "beamlink offers TLS 1.3 and TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305 only, \
+                         less where its cipher and version settings say so";
+
+/// For a refused certificate: what its extended key usage restricts it
+/// to, when it does not allow both TLS roles (a client-only certificate
+/// presented to a dialler, a server-only one when dialling).
+fn usage_note(ours: &CertInfo) -> String {
+    match &ours.extended_key_usage {
+        Some(k) if !k.any && !(k.server_auth && k.client_auth) => {
+            let allowed = match (k.server_auth, k.client_auth) {
+                (true, false) => "serverAuth only: it cannot be used to dial",
+                (false, true) => "clientAuth only: it cannot be used to accept",
+                _ => "neither serverAuth nor clientAuth",
+            };
+            format!(" (its extended key usage allows {allowed})")
+        }
+        _ => String::new(),
     }
 }
 
@@ -306,6 +337,44 @@ mod tests {
         assert_eq!(utc(UNIX_EPOCH - Duration::from_secs(86_400)), "1969-12-31 00:00:00 UTC");
         assert_eq!(days(Duration::from_secs(3 * 86_400 + 5)), "3 days");
         assert_eq!(days(Duration::from_secs(7200)), "2 hours");
+    }
+
+    fn cert(purposes: Option<crate::pki::KeyPurposes>) -> CertInfo {
+        CertInfo {
+            subject: "CN=a@h".into(),
+            subject_common_name: Some("a@h".into()),
+            issuer: "CN=ca".into(),
+            serial: "01".into(),
+            not_before: UNIX_EPOCH,
+            not_after: UNIX_EPOCH,
+            dns_names: vec!["h".into()],
+            ip_addresses: Vec::new(),
+            node_names: Vec::new(),
+            otp_cert_nodes: None,
+            is_ca: false,
+            path_len_constraint: None,
+            key_usage: Vec::new(),
+            extended_key_usage: purposes,
+            key_type: crate::pki::KeyType::EcdsaP256,
+            sha256_fingerprint: [0; 32],
+        }
+    }
+
+    #[test]
+    fn alerts_about_suites_and_key_usage_say_what_to_look_at() {
+        let both = cert(None);
+        for desc in [AlertDescription::InsufficientSecurity, AlertDescription::HandshakeFailure] {
+            let text = alert(desc, &both);
+            assert!(text.contains("no cipher suite or protocol version in common"), "{text}");
+            assert!(text.contains("AES-GCM or ChaCha20-Poly1305"), "{text}");
+        }
+        let client_only = cert(Some(crate::pki::KeyPurposes { client_auth: true, ..Default::default() }));
+        let text = alert(AlertDescription::UnsupportedCertificate, &client_only);
+        assert!(text.contains("clientAuth only: it cannot be used to accept"), "{text}");
+        let server_only = cert(Some(crate::pki::KeyPurposes { server_auth: true, ..Default::default() }));
+        let text = alert(AlertDescription::BadCertificate, &server_only);
+        assert!(text.contains("serverAuth only: it cannot be used to dial"), "{text}");
+        assert!(!alert(AlertDescription::BadCertificate, &both).contains("extended key usage"));
     }
 
     #[test]

@@ -489,6 +489,13 @@ impl Transport for TlsTransport {
             .map_err(|e| TransportError::Identity(format!("peer {claimed}: cannot read its certificate: {e}")))?;
         info.check_node(claimed.as_str(), policy).map_err(|e| {
             let fix = match policy {
+                // Certificates made for OTP name hosts, not nodes: host
+                // binding is what they were made for.
+                VerifyName::Strict if info.node_names.is_empty() => format!(
+                    "its certificate names no node (as certificates made for OTP do): run this node with \
+                     --verify-name host (VerifyName::Host) to accept any node of a host it names, or issue \
+                     {claimed} a certificate of its own (beamlink certs issue {claimed})"
+                ),
                 VerifyName::Strict => format!(
                     "issue {claimed} a certificate of its own (beamlink certs issue {claimed}), or have the peer use \
                      a name its certificate carries"
