@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::erl::{ErlNode, OtpEpmd};
-use common::rust::{BeamlinkProcess, beamlink};
+use common::rust::{BeamlinkProcess, beamlink, beamlink_with_env};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -111,7 +111,9 @@ fn the_cli_talks_to_erl() {
 fn serve_reads_the_cookie_from_home_and_stops_on_sigterm() {
     let epmd = OtpEpmd::start();
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join(".erlang.cookie"), "fromfile\n").unwrap();
+    let cookie_file = home.path().join(".erlang.cookie");
+    std::fs::write(&cookie_file, "fromfile\n").unwrap();
+    std::fs::set_permissions(&cookie_file, std::os::unix::fs::PermissionsExt::from_mode(0o400)).unwrap();
     let name = format!("{}@localhost", common::unique_name("srv"));
     let mut child = std::process::Command::new(common::rust::beamlink_exe());
     child.args(["serve", "--sname", &name]).env("HOME", home.path()).env("ERL_EPMD_PORT", epmd.port.to_string());
@@ -128,4 +130,45 @@ fn serve_requires_a_name() {
     let (code, _, err) = beamlink(&["serve"], 1, T);
     assert_eq!(code, 2);
     assert!(err.contains("--sname") && err.contains("--name"), "{err}");
+}
+
+#[test]
+fn cookies_are_checked_as_erl_checks_them() {
+    let home = tempfile::tempdir().unwrap();
+    let cookie_file = home.path().join(".erlang.cookie");
+    let env = [("HOME", home.path())];
+    let port = common::free_port();
+    // A one-shot command never creates a cookie file.
+    let (code, _, err) = beamlink_with_env(&["ping", "x@localhost", "--timeout", "2"], &env, port, T);
+    assert_ne!(code, 0);
+    assert!(err.contains("does not exist and a short-lived node does not create one"), "{err}");
+    assert!(!cookie_file.exists(), "a one-shot ping created {}", cookie_file.display());
+    // A cookie file others may read is refused, with the fix.
+    std::fs::write(&cookie_file, "SECRET\n").unwrap();
+    std::fs::set_permissions(&cookie_file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (code, _, err) = beamlink_with_env(&["ping", "x@localhost", "--timeout", "2"], &env, port, T);
+    assert_ne!(code, 0);
+    assert!(err.contains("mode 644") && err.contains("chmod 400"), "{err}");
+    // An empty cookie is refused.
+    let (code, _, err) = beamlink_with_env(&["ping", "x@localhost", "--cookie", ""], &env, port, T);
+    assert_ne!(code, 0);
+    assert!(err.contains("the cookie is empty"), "{err}");
+}
+
+#[test]
+fn serve_creates_a_missing_cookie_file_readable_by_its_owner_only() {
+    let epmd = OtpEpmd::start();
+    let home = tempfile::tempdir().unwrap();
+    let name = format!("{}@localhost", common::unique_name("mkcookie"));
+    let mut child = std::process::Command::new(common::rust::beamlink_exe());
+    child.args(["serve", "--sname", &name]).env("HOME", home.path()).env("ERL_EPMD_PORT", epmd.port.to_string());
+    let srv = BeamlinkProcess::spawn(child);
+    let cookie_file = home.path().join(".erlang.cookie");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cookie_file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o400);
+    let cookie = std::fs::read_to_string(&cookie_file).unwrap();
+    assert_eq!(cookie.len(), 20, "{cookie:?}");
+    // A one-shot command reads it.
+    let (code, out, err) = beamlink_with_env(&["ping", &srv.node], &[("HOME", home.path())], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"), "{err}");
 }

@@ -24,6 +24,9 @@ pub enum Cookie {
     Explicit(String),
     /// `~/.erlang.cookie`, created with a random cookie when missing, as Erlang does.
     HomeFile,
+    /// `~/.erlang.cookie`, which must exist: for short-lived nodes (a
+    /// one-shot command), which must not leave a new cookie file behind.
+    ExistingHomeFile,
 }
 
 impl std::fmt::Debug for Cookie {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for Cookie {
         match self {
             Cookie::Explicit(_) => f.write_str("Explicit(<redacted>)"),
             Cookie::HomeFile => f.write_str("HomeFile"),
+            Cookie::ExistingHomeFile => f.write_str("ExistingHomeFile"),
         }
     }
 }
@@ -217,8 +221,12 @@ impl NodeBuilder {
     pub async fn start(self) -> Result<Node, NodeError> {
         let name = NodeName::new(&self.name).map_err(|e| NodeError::Start(e.to_string()))?;
         let cookie = match &self.cookie {
+            Cookie::Explicit(c) if c.is_empty() => {
+                return Err(NodeError::Start("the cookie is empty; give a non-empty cookie".into()));
+            }
             Cookie::Explicit(c) => c.clone().into_bytes(),
-            Cookie::HomeFile => read_home_cookie().map_err(NodeError::Start)?,
+            Cookie::HomeFile => read_home_cookie(CreateCookie::WhenMissing).map_err(NodeError::Start)?,
+            Cookie::ExistingHomeFile => read_home_cookie(CreateCookie::Never).map_err(NodeError::Start)?,
         };
         let listener = match self.listen {
             Some(addr) => Some(
@@ -346,26 +354,70 @@ fn home_cookie_path() -> Result<PathBuf, String> {
     Ok(PathBuf::from(home).join(".erlang.cookie"))
 }
 
-/// Reads `~/.erlang.cookie`, creating it (20 random capital letters, mode
-/// 0400) when it does not exist, as `erl` does.
-pub(crate) fn read_home_cookie() -> Result<Vec<u8>, String> {
-    let path = home_cookie_path()?;
-    match std::fs::read(&path) {
-        Ok(bytes) => {
+/// Whether a missing cookie file is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateCookie {
+    /// With 20 random capital letters, mode 0400, as `erl` does.
+    WhenMissing,
+    /// A missing file is an error.
+    Never,
+}
+
+/// Reads `~/.erlang.cookie` (see [`read_cookie_file`]).
+pub(crate) fn read_home_cookie(create: CreateCookie) -> Result<Vec<u8>, String> {
+    read_cookie_file(&home_cookie_path()?, create)
+}
+
+/// Reads a cookie file as `erl` does: refused when group or others may
+/// read or write it, or when it is empty; created when missing if `create`
+/// says so.
+pub(crate) fn read_cookie_file(path: &std::path::Path, create: CreateCookie) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            check_owner_only(path, &meta)?;
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
             let text = String::from_utf8_lossy(&bytes);
             let cookie = text.trim();
             if cookie.is_empty() {
-                return Err(format!("{} is empty", path.display()));
+                return Err(format!("{shown} is empty"));
             }
             Ok(cookie.as_bytes().to_vec())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cookie: String = (0..20).map(|_| (b'A' + rand::random::<u8>() % 26) as char).collect();
-            write_private(&path, cookie.as_bytes()).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            Ok(cookie.into_bytes())
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match create {
+            CreateCookie::WhenMissing => {
+                let cookie: String = (0..20).map(|_| (b'A' + rand::random::<u8>() % 26) as char).collect();
+                write_private(path, cookie.as_bytes()).map_err(|e| format!("cannot create {shown}: {e}"))?;
+                Ok(cookie.into_bytes())
+            }
+            CreateCookie::Never => Err(format!(
+                "{shown} does not exist and a short-lived node does not create one; give --cookie, or start a \
+                 node that creates it (erl, beamlink serve)"
+            )),
+        },
+        Err(e) => Err(format!("cannot read {shown}: {e}")),
     }
+}
+
+/// OTP's check (`auth.erl`): a cookie file only its owner may read or write.
+#[cfg(unix)]
+fn check_owner_only(path: &std::path::Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} may be read or written by others than its owner (mode {mode:03o}); erl refuses it too: \
+             chmod 400 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_owner_only(_path: &std::path::Path, _meta: &std::fs::Metadata) -> Result<(), String> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -379,4 +431,32 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_cookie_file_is_read_created_or_refused_as_erl_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".erlang.cookie");
+        let err = read_cookie_file(&path, CreateCookie::Never).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(!path.exists());
+        let made = read_cookie_file(&path, CreateCookie::WhenMissing).unwrap();
+        assert_eq!(made.len(), 20);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o400);
+        assert_eq!(read_cookie_file(&path, CreateCookie::Never).unwrap(), made);
+        for mode in [0o440, 0o404, 0o600 | 0o020] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = read_cookie_file(&path, CreateCookie::WhenMissing).unwrap_err();
+            assert!(err.contains(&format!("mode {mode:03o}")) && err.contains("chmod 400"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "  \n").unwrap();
+        assert!(read_cookie_file(&path, CreateCookie::WhenMissing).unwrap_err().contains("is empty"));
+    }
 }

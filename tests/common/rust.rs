@@ -197,8 +197,19 @@ impl Drop for BeamlinkProcess {
 /// Runs `beamlink ARGS...` to completion (bounded) with `ERL_EPMD_PORT` set;
 /// returns (exit code, stdout, stderr).
 pub fn beamlink(args: &[&str], epmd_port: u16, timeout: Duration) -> (i32, String, String) {
+    beamlink_with_env(args, &[], epmd_port, timeout)
+}
+
+/// As [`beamlink`], with these environment variables set too.
+pub fn beamlink_with_env(
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+    epmd_port: u16,
+    timeout: Duration,
+) -> (i32, String, String) {
     let mut child = Command::new(beamlink_exe())
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .env("ERL_EPMD_PORT", epmd_port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -55,11 +55,22 @@ pub struct CookieArgs {
 }
 
 impl CookieArgs {
-    /// Applies the cookie to a builder.
+    /// Applies the cookie to a builder of a node that runs on (`serve`):
+    /// without --cookie, ~/.erlang.cookie, created when missing as `erl` does.
     pub fn apply(&self, builder: NodeBuilder) -> NodeBuilder {
         match &self.cookie {
             Some(c) => builder.cookie(c.clone()),
             None => builder,
+        }
+    }
+
+    /// Applies the cookie to a builder of a one-shot command's node: without
+    /// --cookie, ~/.erlang.cookie, which must exist (a one-shot command
+    /// never creates one).
+    pub fn apply_one_shot(&self, builder: NodeBuilder) -> NodeBuilder {
+        match &self.cookie {
+            Some(c) => builder.cookie(c.clone()),
+            None => builder.cookie_source(beamlink::node::Cookie::ExistingHomeFile),
         }
     }
 }

@@ -95,7 +95,7 @@ async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) ->
         }
         None => builder,
     };
-    common.cookie.apply(builder).start().await.map_err(|e| e.to_string())
+    common.cookie.apply_one_shot(builder).start().await.map_err(|e| e.to_string())
 }
 
 fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {

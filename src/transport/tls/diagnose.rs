@@ -241,7 +241,7 @@ const OUR_OFFER: &str = "beamlink offers TLS 1.3 and TLS 1.2 with ECDHE and AES-
 /// presented to a dialler, a server-only one when dialling).
 fn usage_note(ours: &CertInfo) -> String {
     match &ours.extended_key_usage {
-        Some(k) if !k.any && !(k.server_auth && k.client_auth) => {
+        Some(k) if !(k.any || k.server_auth && k.client_auth) => {
             let allowed = match (k.server_auth, k.client_auth) {
                 (true, false) => "serverAuth only: it cannot be used to dial",
                 (false, true) => "clientAuth only: it cannot be used to accept",
