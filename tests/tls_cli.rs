@@ -51,8 +51,12 @@ fn serve_with_tls_flags_answers_one_shot_commands_with_tls_flags() {
     assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
 
     // A plain one-shot cannot reach a TLS node.
-    let (code, out, _) = beamlink(&["ping", &srv, "--cookie", COOKIE, "--timeout", "3"], epmd.port, T);
+    let (code, out, err) = beamlink(&["ping", &srv, "--cookie", COOKIE, "--timeout", "3"], epmd.port, T);
     assert_eq!((code, out.trim()), (1, "pang"));
+    assert!(err.contains("it runs TLS distribution and this connection is plain TCP"), "the reason: {err}");
+    let (code, _, err) = beamlink(&["rpc", &srv, "erlang", "node", "--cookie", COOKIE, "--timeout", "3"], epmd.port, T);
+    assert_ne!(code, 0);
+    assert!(!err.contains("exceeds the limit"), "rpc: {err}");
     // A one-shot calling itself by a name its certificate does not carry is refused (strict).
     let (code, out, _) = with(&["ping", &srv, "--sname", "impostor@localhost", "--timeout", "3"]);
     assert_eq!((code, out.trim()), (1, "pang"));

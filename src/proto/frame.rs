@@ -49,6 +49,19 @@ pub enum FrameError {
         /// The limit.
         limit: usize,
     },
+    /// Where a handshake message was expected, the peer sent the start of a
+    /// TLS record (an alert or a handshake: `15 03`/`16 03`), whose length
+    /// would read as 5379 or 5635 bytes: the peer runs TLS distribution and
+    /// this connection is plain TCP.
+    #[error(
+        "the peer sent a TLS record (bytes {first:02x} 03) where a distribution handshake message was expected: it runs \
+         TLS distribution and this connection is plain TCP; give this node TLS settings (--ca, --cert and --key, or \
+         --ssl-dist-optfile)"
+    )]
+    TlsRecord {
+        /// The record's content type: 0x15 (alert) or 0x16 (handshake).
+        first: u8,
+    },
     /// A zero-length frame where ticks are not allowed (the handshake).
     #[error("empty frame during the handshake")]
     Empty,
@@ -117,6 +130,12 @@ impl FrameDecoder {
             return Err(FrameError::Empty);
         }
         if len > self.limit {
+            // Only the plain handshake's 2-byte lengths can be mistaken for
+            // a TLS record header; connected mode and TLS-framed handshakes
+            // (4-byte lengths) never meet one.
+            if self.prefix == LengthPrefix::U16 && !self.allow_empty && matches!(buf[..2], [0x15 | 0x16, 0x03]) {
+                return Err(FrameError::TlsRecord { first: buf[0] });
+            }
             return Err(FrameError::TooLarge { len, limit: self.limit });
         }
         Ok(len)
@@ -189,6 +208,21 @@ mod tests {
         assert_eq!(dec.decode(&mut empty), Err(FrameError::Empty));
         let mut big = BytesMut::from(&[0x20u8, 0x00][..]);
         assert!(matches!(dec.decode(&mut big), Err(FrameError::TooLarge { len: 0x2000, .. })));
+    }
+
+    #[test]
+    fn a_tls_record_met_by_a_plain_handshake_says_so() {
+        let dec = FrameDecoder::handshake(LengthPrefix::U16, 2048);
+        // A TLS alert (what a TLS node answers to a plain send_name) and a ServerHello.
+        for first in [0x15u8, 0x16] {
+            let mut buf = BytesMut::from(&[first, 0x03, 0x03, 0x00, 0x02][..]);
+            let err = dec.decode(&mut buf).unwrap_err();
+            assert_eq!(err, FrameError::TlsRecord { first });
+            assert!(err.to_string().contains("runs TLS distribution"), "{err}");
+        }
+        // Other large lengths stay what they are.
+        let mut buf = BytesMut::from(&[0x17u8, 0x03][..]);
+        assert!(matches!(dec.decode(&mut buf), Err(FrameError::TooLarge { len: 0x1703, .. })));
     }
 
     #[test]

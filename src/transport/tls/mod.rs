@@ -364,7 +364,9 @@ impl Shared {
                 )));
             }
             if first.first() != Some(&0x16) {
-                return Err(TransportError::Handshake(format!("TLS client at {addr}: {}", diagnose::not_tls(first))));
+                let why = format!("TLS client at {addr}: {}", diagnose::not_tls(first));
+                answer_plain_peer(&tcp).await;
+                return Err(TransportError::Handshake(why));
             }
             let slot = RejectionSlot::default();
             slot.watch(TlsAcceptor::from(loaded.server.clone()).accept(tcp)).await.map_err(|e| {
@@ -507,6 +509,33 @@ impl Transport for TlsTransport {
             TransportError::Identity(format!("{e}; its certificate is {}; {fix}", diagnose::cert_line(&info)))
         })
     }
+}
+
+/// A fatal `unexpected_message` alert in a TLS 1.2 record: what OTP's TLS
+/// distribution answers to a peer that does not speak TLS.
+const UNEXPECTED_MESSAGE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a];
+
+/// Tells a peer that opened without TLS, as OTP does, with a TLS alert: a
+/// plain distribution client reads its first bytes as a length and can say
+/// that the peer speaks TLS. What the peer already sent is read first (at
+/// most 4 KiB, without waiting), so that closing does not reset the
+/// connection and discard the alert; the write is bounded too.
+async fn answer_plain_peer(tcp: &TcpStream) {
+    let mut discard = [0u8; 4096];
+    let _ = tcp.try_read(&mut discard);
+    let write = async {
+        let mut written = 0;
+        while written < UNEXPECTED_MESSAGE_ALERT.len() {
+            tcp.writable().await?;
+            match tcp.try_write(&UNEXPECTED_MESSAGE_ALERT[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok::<(), io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(200), write).await;
 }
 
 /// A listening socket that hands out connections whose TLS handshake runs in
