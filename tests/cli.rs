@@ -39,7 +39,7 @@ fn ping_rpc_and_send_against_beamlink_serve() {
     assert_eq!(out.trim(), "{badrpc,{'EXIT',{undef,[{nosuch,fn,[1,foo,\"bar\"],[]}]}}}");
 
     let (code, _, err) = beamlink(&["rpc", n, "erlang", "node", "not a list", "--cookie", "k1"], epmd.port, T);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("cannot parse ARGS"), "{err}");
 
     for _ in 0..3 {
@@ -66,19 +66,95 @@ fn ping_rpc_and_send_against_beamlink_serve() {
     assert_eq!(count.to_string(), "{count,3}");
 }
 
+/// Runs a one-shot command with `--format json`; its exit code and the one
+/// JSON object it printed.
+fn json(args: &[&str], epmd_port: u16) -> (i32, serde_json::Value) {
+    let args = [args, &["--format", "json"]].concat();
+    let (code, out, err) = beamlink(&args, epmd_port, T);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?} printed {out:?} (stderr: {err})");
+    let value: serde_json::Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(value["exit_code"], code, "{value}");
+    assert_eq!(value["ok"], code == 0, "{value}");
+    (code, value)
+}
+
 #[test]
-fn ping_reports_why_it_failed() {
+fn every_failure_of_a_one_shot_command_has_its_exit_code_and_reason() {
     let epmd = OtpEpmd::start();
     let srv = serve(&epmd, "k2");
-    let (code, out, err) = beamlink(&["ping", &srv.node, "--cookie", "wrong"], epmd.port, T);
-    assert_eq!((code, out.trim()), (1, "pang"));
+    let n = srv.node.as_str();
+
+    // 3: no connection, with the reason; text for people, json for scripts.
+    let (code, out, err) = beamlink(&["ping", n, "--cookie", "wrong"], epmd.port, T);
+    assert_eq!((code, out.trim()), (3, "pang"));
     assert!(err.contains("cookies most likely differ"), "{err}");
-    let (code, out, err) = beamlink(&["ping", "nobody@localhost", "--cookie", "k2"], epmd.port, T);
-    assert_eq!((code, out.trim()), (1, "pang"));
+    let (code, out, err) = beamlink(&["rpc", n, "erlang", "node", "--cookie", "wrong"], epmd.port, T);
+    assert_eq!((code, out.as_str()), (3, ""));
+    assert!(err.contains("cookies most likely differ") && !err.contains("noconnection"), "rpc keeps the reason: {err}");
+    let (_, v) = json(&["rpc", n, "erlang", "node", "--cookie", "wrong"], epmd.port);
+    assert_eq!(
+        (v["reason"].as_str(), v["command"].as_str(), v["node"].as_str()),
+        (Some("cookie"), Some("rpc"), Some(n))
+    );
+    assert!(v["error"].as_str().unwrap().contains("cookies most likely differ"), "{v}");
+
+    let nobody = format!("{}@localhost", common::unique_name("nobody"));
+    let (code, out, err) = beamlink(&["ping", &nobody, "--cookie", "k2"], epmd.port, T);
+    assert_eq!((code, out.trim()), (3, "pang"));
     assert!(err.contains("not registered with EPMD"), "{err}");
+    let (code, v) = json(&["send", &nobody, "sink", "x", "--cookie", "k2"], epmd.port);
+    assert_eq!((code, v["reason"].as_str()), (3, Some("not_registered")), "{v}");
+
+    // No EPMD on the host (a port nothing listens on): the one-shot starts none.
+    let no_epmd = common::free_port();
+    let (code, v) = json(&["rpc", n, "erlang", "node", "--cookie", "k2"], no_epmd);
+    assert_eq!((code, v["reason"].as_str()), (3, Some("no_epmd")), "{v}");
+    assert!(
+        common::try_wait_for(Duration::from_millis(300), || std::net::TcpStream::connect(("127.0.0.1", no_epmd)).ok())
+            .is_none(),
+        "an EPMD was started on {no_epmd}"
+    );
+
+    // 1: the node answered with an error.
+    let (code, v) = json(&["rpc", n, "nosuch", "fn", "[1]", "--cookie", "k2"], epmd.port);
+    assert_eq!((code, v["reason"].as_str()), (1, Some("badrpc")), "{v}");
+    assert_eq!(v["value"], "{badrpc,{'EXIT',{undef,[{nosuch,fn,[1],[]}]}}}");
+
+    // 2: usage.
     let (code, _, err) = beamlink(&["ping", "no-at-sign", "--cookie", "k2"], epmd.port, T);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("no '@'"), "{err}");
+    let (code, v) = json(&["rpc", n, "erlang", "node", "not a list", "--cookie", "k2"], epmd.port);
+    assert_eq!((code, v["reason"].as_str()), (2, Some("usage")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("cannot parse ARGS"), "{v}");
+    let (code, _, err) = beamlink(&["ping", n, "--cookie", "k2", "--format", "yaml"], epmd.port, T);
+    assert_eq!(code, 2, "{err}");
+
+    // Success, in json.
+    let (_, v) = json(&["rpc", n, "erlang", "node", "--cookie", "k2"], epmd.port);
+    assert_eq!(v["value"], n);
+    let (_, v) = json(&["ping", n, "--cookie", "k2"], epmd.port);
+    assert_eq!(v["value"], "pong");
+    let (_, v) = json(&["send", n, "sink", "{x, 1}", "--cookie", "k2"], epmd.port);
+    assert!(v.get("value").is_none(), "{v}");
+
+    // 3, timeout: a node that accepts the connection and then says nothing
+    // (stopped: the kernel still completes the TCP handshake).
+    let stopped = serve(&epmd, "k2");
+    stopped.signal("STOP");
+    let started = std::time::Instant::now();
+    let (code, v) = json(&["ping", &stopped.node, "--cookie", "k2", "--timeout", "2"], epmd.port);
+    stopped.signal("CONT");
+    assert_eq!((code, v["reason"].as_str()), (3, Some("timeout")), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+
+    // The exit codes are documented where the commands are.
+    for command in ["ping", "rpc", "send"] {
+        let (code, out, _) = beamlink(&[command, "--help"], epmd.port, T);
+        assert_eq!(code, 0);
+        assert!(out.contains("Exit codes:") && out.contains("3  no connection"), "{command} --help: {out}");
+    }
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn after_revoking_and_reloading_new_connections_are_refused_and_established_ones
     let big = Term::binary(vec![7u8; 100_000]);
     assert_eq!(echo(&client, &srv, big.clone()), big);
     while let Ok(event) = events.try_recv() {
-        if let NodeEvent::Down { node, reason } = event {
+        if let NodeEvent::Down { node, reason, .. } = event {
             assert_ne!(node.as_str(), srv, "the established connection went down: {reason}");
         }
     }

@@ -236,7 +236,7 @@ fn beamlink_pings_calls_and_sends_to_a_c_node() {
     let expected = format!("{size} {{hello, \"\\x1\\x2\"}}");
     assert_eq!(c.expect("GOT "), expected, "libei's reading of what `beamlink send` sent");
     let (code, out, _) = beamlink(&["ping", &c.node, "--cookie", "not_it"], epmd.port, T);
-    assert_eq!((code, out.trim()), (1, "pang"), "a wrong cookie is refused");
+    assert_eq!((code, out.trim()), (3, "pang"), "a wrong cookie is refused");
     c.expect("REFUSED");
 
     // The library node's own connection took no harm from any of it.

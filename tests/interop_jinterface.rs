@@ -283,6 +283,6 @@ fn beamlink_pings_sends_to_and_calls_a_jinterface_node() {
     // jinterface shows a list of small integers as a string.
     assert_eq!(server.expect("GOT "), "{hello,\"\u{1}\u{2}\"}");
     let (code, out, _) = beamlink(&["ping", &jnode, "--cookie", "not_it"], epmd.port, T);
-    assert_eq!((code, out.trim()), (1, "pang"), "a wrong cookie is refused");
+    assert_eq!((code, out.trim()), (3, "pang"), "a wrong cookie is refused");
     assert!(rust.run(T, rust.node.ping(&jnode)), "the library node's connection is still good");
 }

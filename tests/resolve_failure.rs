@@ -41,10 +41,24 @@ fn open_fds() -> usize {
 /// Runs the checks of N9 against `node`, whose lookups of `*.invalid` hosts
 /// fail and which can reach `peer`; returns how long the 1,024 attempts took.
 async fn check(node: &Node, peer: &str) -> Duration {
-    let err = node.connect("victim@no-such-host.invalid").await.expect_err("an unresolvable host").to_string();
+    let typed = node.connect("victim@no-such-host.invalid").await.expect_err("an unresolvable host");
+    let err = typed.to_string();
     assert!(err.contains("no-such-host.invalid") && err.contains("resolve"), "the error should name the host: {err}");
-    let err = node.ping_detailed("victim@no-such-host.invalid").await.expect_err("ping").to_string();
-    assert!(err.contains("no-such-host.invalid"), "{err}");
+    // The cause is kept, typed: the kind, and the resolver's own error under source().
+    assert_eq!(typed.kind(), beamlink::node::ConnectFailure::UnknownHost);
+    let cause = std::error::Error::source(&typed).expect("a cause");
+    let cause = cause.downcast_ref::<beamlink::conn::ConnError>().expect("a ConnError");
+    assert!(
+        matches!(cause, beamlink::conn::ConnError::Resolve(beamlink::transport::ResolveError::Host { .. })),
+        "{cause:?}"
+    );
+    match node.ping_detailed("victim@no-such-host.invalid").await.expect_err("ping") {
+        beamlink::node::CallError::Connect(e) => {
+            assert_eq!(e.kind(), beamlink::node::ConnectFailure::UnknownHost);
+            assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+        }
+        other => panic!("ping should keep the connect error: {other:?}"),
+    }
 
     // Warm up whatever the runtime opens once (its blocking threads), then count.
     for i in 0..8 {

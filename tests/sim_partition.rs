@@ -147,7 +147,7 @@ fn log_node_events(node: &Node, who: &'static str, trace: Trace) {
         while let Ok(event) = events.recv().await {
             match event {
                 NodeEvent::Up { node, .. } => trace.log(who, format!("nodeup {node}")),
-                NodeEvent::Down { node, reason } => trace.log(who, format!("nodedown {node}: {reason}")),
+                NodeEvent::Down { node, reason, .. } => trace.log(who, format!("nodedown {node}: {reason}")),
             }
         }
     });

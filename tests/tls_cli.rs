@@ -52,14 +52,21 @@ fn serve_with_tls_flags_answers_one_shot_commands_with_tls_flags() {
 
     // A plain one-shot cannot reach a TLS node.
     let (code, out, err) = beamlink(&["ping", &srv, "--cookie", COOKIE, "--timeout", "3"], epmd.port, T);
-    assert_eq!((code, out.trim()), (1, "pang"));
+    assert_eq!((code, out.trim()), (3, "pang"));
     assert!(err.contains("it runs TLS distribution and this connection is plain TCP"), "the reason: {err}");
-    let (code, _, err) = beamlink(&["rpc", &srv, "erlang", "node", "--cookie", COOKIE, "--timeout", "3"], epmd.port, T);
-    assert_ne!(code, 0);
-    assert!(!err.contains("exceeds the limit"), "rpc: {err}");
+    let plain_rpc = ["rpc", &srv, "erlang", "node", "--cookie", COOKIE, "--timeout", "3", "--format", "json"];
+    let (code, out, err) = beamlink(&plain_rpc, epmd.port, T);
+    assert_eq!(code, 3, "{out} {err}");
+    assert!(out.contains(r#""reason":"tls""#) && out.contains("it runs TLS distribution"), "rpc: {out}");
     // A one-shot calling itself by a name its certificate does not carry is refused (strict).
     let (code, out, _) = with(&["ping", &srv, "--sname", "impostor@localhost", "--timeout", "3"]);
-    assert_eq!((code, out.trim()), (1, "pang"));
+    assert_eq!((code, out.trim()), (3, "pang"));
+
+    // A TLS one-shot against a plain node says so.
+    let plain = BeamlinkProcess::start(&["serve", "--sname", &short("plainsrv"), "--cookie", COOKIE], epmd.port);
+    let (code, out, err) = with(&["rpc", &plain.node, "erlang", "node", "--timeout", "3", "--format", "json"]);
+    assert_eq!(code, 3, "{out} {err}");
+    assert!(out.contains(r#""reason":"tls""#) && out.contains("plain"), "TLS against plain: {out}");
     drop(serve);
 }
 

@@ -51,7 +51,7 @@ fn echo(from: &TestNode, to: &str, msg: Term) -> Term {
 /// Asserts that no Down event for `peer` is queued.
 fn no_down(events: &mut tokio::sync::broadcast::Receiver<NodeEvent>, peer: &str) {
     while let Ok(event) = events.try_recv() {
-        if let NodeEvent::Down { node, reason } = event {
+        if let NodeEvent::Down { node, reason, .. } = event {
             assert_ne!(node.as_str(), peer, "the established connection went down: {reason}");
         }
     }

@@ -43,5 +43,5 @@ fn web_pki_trust_refuses_a_private_ca() {
         epmd.port,
         Duration::from_secs(30),
     );
-    assert_eq!((code, out.trim()), (1, "pang"), "{err}");
+    assert_eq!((code, out.trim()), (3, "pang"), "{err}");
 }

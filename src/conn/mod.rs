@@ -74,9 +74,17 @@ pub enum ConnError {
     /// This node closed the connection.
     #[error("closed by this node: {0}")]
     Local(String),
-    /// Finding or reaching the peer failed before any handshake.
-    #[error("{0}")]
-    Setup(String),
+    /// The peer's address could not be found (EPMD, the host name).
+    #[error(transparent)]
+    Resolve(#[from] crate::transport::ResolveError),
+    /// Finding or reaching the peer took longer than the connect timeout.
+    #[error("{what} took longer than {after:?}")]
+    SetupTimeout {
+        /// What was being done, e.g. "looking up a@host".
+        what: String,
+        /// The bound that expired.
+        after: Duration,
+    },
 }
 
 impl ConnError {

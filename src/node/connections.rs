@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::{NodeEvent, NodeInner};
+use super::{ConnectError, NodeEvent, NodeInner};
 use crate::conn::{self, ConnError, OutQueue, Running};
 use crate::proto::handshake::{AcceptDecision, HandshakeError};
 use crate::proto::{DistFlags, NodeName};
@@ -47,11 +47,11 @@ impl PeerConn {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum SetupStatus {
     InProgress,
     Up,
-    Failed(String),
+    Failed(Arc<ConnError>),
 }
 
 struct Pending {
@@ -133,7 +133,7 @@ impl Connections {
     }
 
     /// The queue for messages to `node`, starting a connection if there is none.
-    pub fn queue_for(&self, node_inner: &NodeInner, node: &Atom) -> Result<Arc<OutQueue>, String> {
+    pub fn queue_for(&self, node_inner: &NodeInner, node: &Atom) -> Result<Arc<OutQueue>, ConnectError> {
         if let Some(entry) = self.lock().get(node) {
             return Ok(match entry {
                 Entry::Up(c) => c.queue.clone(),
@@ -193,7 +193,9 @@ impl Connections {
                 Entry::Pending(p) => {
                     p.dial.abort();
                     p.queue.close();
-                    let _ = p.status.send(SetupStatus::Failed("the node is shutting down".into()));
+                    let _ = p
+                        .status
+                        .send(SetupStatus::Failed(Arc::new(ConnError::Local("the node is shutting down".into()))));
                 }
             }
         }
@@ -208,12 +210,12 @@ impl NodeInner {
 
     /// Starts dialling `node` unless an entry exists; returns the entry's queue
     /// and a receiver for the setup status.
-    fn start_dial(&self, node: &Atom) -> Result<(Arc<OutQueue>, Option<watch::Receiver<SetupStatus>>), String> {
+    fn start_dial(&self, node: &Atom) -> Result<(Arc<OutQueue>, Option<watch::Receiver<SetupStatus>>), ConnectError> {
         if node == self.name.atom() {
-            return Err("it is this node".into());
+            return Err(ConnectError::ToSelf);
         }
-        let peer = NodeName::try_from(node).map_err(|e| e.to_string())?;
-        peer.dialable_from(self.mode).map_err(|e| e.to_string())?;
+        let peer = NodeName::try_from(node).map_err(|e| ConnectError::BadName(e.to_string()))?;
+        peer.dialable_from(self.mode)?;
         let mut map = self.conns.lock();
         match map.get(node) {
             Some(Entry::Up(c)) => return Ok((c.queue.clone(), None)),
@@ -221,12 +223,9 @@ impl NodeInner {
             None => {}
         }
         if map.len() >= self.limits.max_connections {
-            return Err(format!(
-                "the limit of {} connections is reached (max_connections)",
-                self.limits.max_connections
-            ));
+            return Err(ConnectError::ConnectionLimit { node: node.to_string(), limit: self.limits.max_connections });
         }
-        let Some(me) = self.self_ref.upgrade() else { return Err("the node is shutting down".into()) };
+        let Some(me) = self.self_ref.upgrade() else { return Err(ConnectError::ShuttingDown(node.to_string())) };
         let attempt = self.conns.next_id();
         let queue = self.new_queue();
         let (status, rx) = watch::channel(SetupStatus::InProgress);
@@ -247,22 +246,19 @@ impl NodeInner {
     }
 
     /// Connects to `peer` and waits for the outcome.
-    pub(crate) async fn connect(&self, peer: &NodeName) -> Result<(), super::ConnectError> {
-        if peer == &self.name {
-            return Err(super::ConnectError::ToSelf);
-        }
-        let failed = |reason: String| super::ConnectError::Failed { node: peer.to_string(), reason };
-        let (_, status) = self.start_dial(peer.atom()).map_err(failed)?;
+    pub(crate) async fn connect(&self, peer: &NodeName) -> Result<(), ConnectError> {
+        let failed = |cause: Arc<ConnError>| ConnectError::Failed { node: peer.to_string(), cause };
+        let (_, status) = self.start_dial(peer.atom())?;
         let Some(mut status) = status else { return Ok(()) };
-        let outcome = status.wait_for(|s| *s != SetupStatus::InProgress).await.map(|s| s.clone());
+        let outcome = status.wait_for(|s| !matches!(s, SetupStatus::InProgress)).await.map(|s| s.clone());
         match outcome {
             Ok(SetupStatus::Up) => Ok(()),
-            Ok(SetupStatus::Failed(reason)) => Err(failed(reason)),
+            Ok(SetupStatus::Failed(cause)) => Err(failed(cause)),
             Ok(SetupStatus::InProgress) | Err(_) => {
                 if self.conns.is_up(peer.atom()) {
                     Ok(())
                 } else {
-                    Err(failed("the attempt was abandoned".into()))
+                    Err(failed(Arc::new(ConnError::Local("the attempt was abandoned".into()))))
                 }
             }
         }
@@ -298,11 +294,12 @@ impl NodeInner {
                 // connection that takes this entry over. Give it the setup time.
                 tracing::debug!(%peer, "simultaneous connect: the peer's attempt wins");
                 tokio::time::sleep(self.limits.handshake_timeout).await;
-                self.setup_failed(peer.atom(), attempt, "simultaneous connect did not complete".into());
+                let why = ConnError::Local("the peer's simultaneous attempt did not complete".into());
+                self.setup_failed(peer.atom(), attempt, why);
             }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "connection attempt failed");
-                self.setup_failed(peer.atom(), attempt, e.to_string());
+                self.setup_failed(peer.atom(), attempt, e);
             }
         }
     }
@@ -314,18 +311,13 @@ impl NodeInner {
         let timeout = self.options.connect_timeout;
         let resolved = tokio::time::timeout(timeout, self.resolver.resolve(peer))
             .await
-            .map_err(|_| ConnError::Setup(format!("looking up {peer} took longer than {timeout:?}")))?
-            .map_err(|e| ConnError::Setup(e.to_string()))?;
+            .map_err(|_| ConnError::SetupTimeout { what: format!("looking up {peer}"), after: timeout })??;
         let timeouts = SetupTimeouts::new(timeout, self.limits.handshake_timeout);
         let established = tokio::time::timeout(timeouts.total(), self.transport.connect(resolved.addr, peer, timeouts))
             .await
-            .map_err(|_| {
-                ConnError::Setup(format!(
-                    "connecting to {peer} at {} took longer than {:?} ({} transport)",
-                    resolved.addr,
-                    timeouts.total(),
-                    self.transport.name()
-                ))
+            .map_err(|_| ConnError::SetupTimeout {
+                what: format!("connecting to {peer} at {} ({} transport)", resolved.addr, self.transport.name()),
+                after: timeouts.total(),
             })??;
         // The dialled name is known: check the verified identity against it
         // before saying anything (TLS: the server's certificate must be good for it).
@@ -442,7 +434,7 @@ impl NodeInner {
                     }
                 }
                 if let Some(peer) = claimed {
-                    let reason = if ours { "this node refused it (not_allowed)".to_string() } else { e.to_string() };
+                    let reason = if ours { ConnError::Local("this node refused it (not_allowed)".into()) } else { e };
                     self.setup_failed(peer.atom(), attempt, reason);
                 }
             }
@@ -567,7 +559,7 @@ impl NodeInner {
         }
         if let Some(old) = replaced {
             old.running.close();
-            self.announce_down(&old.peer, "replaced by a new connection from the same node".into());
+            self.announce_down(&old.peer, ConnError::Local("replaced by a new connection from the same node".into()));
         }
         tracing::info!(peer = %peer, transport = self.transport.name(), ?direction, hidden, "connection up");
         self.notify_node_watchers("nodeup", peer.atom());
@@ -605,18 +597,19 @@ impl NodeInner {
             }
             _ => tracing::warn!(peer = %conn.peer, %reason, "connection lost"),
         }
-        self.announce_down(&conn.peer, reason.to_string());
+        self.announce_down(&conn.peer, reason);
     }
 
-    fn announce_down(&self, peer: &NodeName, reason: String) {
+    fn announce_down(&self, peer: &NodeName, cause: ConnError) {
         self.node_down_cleanup(peer.atom());
         self.notify_node_watchers("nodedown", peer.atom());
-        let _ = self.events.send(NodeEvent::Down { node: peer.clone(), reason });
+        let reason = cause.to_string();
+        let _ = self.events.send(NodeEvent::Down { node: peer.clone(), reason, cause: Arc::new(cause) });
     }
 
     /// A connection attempt failed: drop its queue, fail its waiters, and
     /// break the links and monitors made while it was pending.
-    fn setup_failed(&self, peer: &Atom, attempt: u64, reason: String) {
+    fn setup_failed(&self, peer: &Atom, attempt: u64, reason: ConnError) {
         let pending = {
             let mut map = self.conns.lock();
             match map.get(peer) {
@@ -628,7 +621,7 @@ impl NodeInner {
             }
         };
         pending.queue.close();
-        let _ = pending.status.send(SetupStatus::Failed(reason));
+        let _ = pending.status.send(SetupStatus::Failed(Arc::new(reason)));
         self.node_down_cleanup(peer);
     }
 }

@@ -58,7 +58,7 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
 use tokio::sync::broadcast;
 
 pub use builder::{Cookie, NodeBuilder};
-pub use error::{CallError, ConnectError, NodeError, SendError};
+pub use error::{CallError, ConnectError, ConnectFailure, NodeError, SendError};
 pub use firewall::{Firewall, NameRule, Policy, RpcRule};
 pub use gen_server::{GenCall, ReplyTo, parse_cast};
 pub use limits::Limits;
@@ -74,7 +74,7 @@ use crate::term::{Atom, Pid, Reference, Term};
 use crate::transport::{Resolver, Transport};
 
 /// Something that happened to the node's connections.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum NodeEvent {
     /// A connection to `node` came up.
     Up {
@@ -89,6 +89,9 @@ pub enum NodeEvent {
         node: NodeName,
         /// Why, in words.
         reason: String,
+        /// Why, as the connection reported it ([`crate::conn::ConnError::limit`] names
+        /// the limit a peer crossed).
+        cause: Arc<crate::conn::ConnError>,
     },
 }
 
@@ -292,10 +295,11 @@ impl Node {
         self.ping_detailed(node).await.is_ok()
     }
 
-    /// [`Node::ping`], with the reason on failure.
+    /// [`Node::ping`], with the reason on failure: [`CallError::Connect`]
+    /// when no connection could be set up.
     pub async fn ping_detailed(&self, node: &str) -> Result<(), CallError> {
         if node != self.inner.name.as_str() {
-            self.connect(node).await.map_err(|e| CallError::NoConnection(e.to_string()))?;
+            self.connect(node).await?;
         }
         let mut p = self.process();
         let request = Term::Tuple(vec![Term::atom("is_auth"), Term::Atom(self.inner.name.atom().clone())]);
@@ -359,7 +363,10 @@ impl Node {
     }
 
     /// Calls `Module:Function(Args)` on `node` through its `rex` server
-    /// (works with every OTP release and with beamlink nodes).
+    /// (works with every OTP release and with beamlink nodes). Connects
+    /// first if needed (bounded by the node's connect and handshake
+    /// timeouts; a failure is [`CallError::Connect`], with its cause); then
+    /// waits at most `timeout` for the answer.
     pub async fn rpc_call(
         &self,
         node: &str,
@@ -368,6 +375,10 @@ impl Node {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term, CallError> {
+        if node != self.inner.name.as_str() {
+            // Connecting first keeps the reason if the node cannot be reached.
+            self.connect(node).await?;
+        }
         services::rpc::call(self, node, module, function, args, timeout).await
     }
 

@@ -51,7 +51,7 @@ impl NodeInner {
             return Ok(());
         }
         let cost = self.check_size(&msg)?;
-        let queue = self.conns.queue_for(self, &to.node).map_err(|reason| no_connection(&to.node, reason))?;
+        let queue = self.conns.queue_for(self, &to.node).map_err(|e| no_connection(&to.node, e.to_string()))?;
         match queue.try_push(Control::Send { from: from.cloned(), to: to.clone(), message: msg }, cost) {
             Ok(()) => Ok(()),
             Err((QueueError::Closed, _)) => Err(no_connection(&to.node, "the connection closed".into())),
@@ -81,7 +81,7 @@ impl NodeInner {
     }
 
     async fn queue_control(&self, node: &Atom, control: Control, cost: usize, wait: bool) -> Result<(), SendError> {
-        let queue = self.conns.queue_for(self, node).map_err(|reason| no_connection(node, reason))?;
+        let queue = self.conns.queue_for(self, node).map_err(|e| no_connection(node, e.to_string()))?;
         let pushed =
             if wait { queue.push_wait(control, cost).await } else { queue.try_push(control, cost).map_err(|(e, _)| e) };
         match pushed {

@@ -52,7 +52,7 @@ impl TestNode {
         self.run(limit, async {
             loop {
                 match events.recv().await {
-                    Ok(beamlink::node::NodeEvent::Down { node, reason }) if node.as_str() == peer => return reason,
+                    Ok(beamlink::node::NodeEvent::Down { node, reason, .. }) if node.as_str() == peer => return reason,
                     Ok(_) => {}
                     Err(e) => panic!("event stream: {e}"),
                 }

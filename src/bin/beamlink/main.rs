@@ -6,6 +6,7 @@ mod certs_cmd;
 mod epmd_cmd;
 mod node_args;
 mod oneshot;
+mod outcome;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -32,11 +33,14 @@ struct Cli {
 enum Command {
     /// Run a node until SIGINT/SIGTERM, serving `echo`, `sink` and `rex`.
     Serve(serve::ServeArgs),
-    /// Ping a node: prints `pong` (exit 0) or `pang` and the reason (exit 1).
+    /// Ping a node: prints `pong` (exit 0), or `pang` and the reason.
+    #[command(after_help = outcome::EXIT_CODES)]
     Ping(oneshot::PingArgs),
     /// Call MODULE:FUNCTION(ARGS...) on a node and print the result.
+    #[command(after_help = outcome::EXIT_CODES)]
     Rpc(oneshot::RpcArgs),
     /// Send a term to a registered name on a node.
+    #[command(after_help = outcome::EXIT_CODES)]
     Send(oneshot::SendArgs),
     /// Run an EPMD (Erlang Port Mapper Daemon) in the foreground.
     Epmd(epmd_cmd::EpmdArgs),

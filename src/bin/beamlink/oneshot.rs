@@ -10,6 +10,7 @@ use beamlink::term::{self, Term};
 use clap::Args;
 
 use crate::node_args::{CookieArgs, NameArgs, one_shot_name, parse_node, runtime};
+use crate::outcome::{Failure, Format, Report};
 
 /// Options every one-shot command shares.
 #[derive(Args, Debug)]
@@ -24,6 +25,10 @@ pub struct OneShotArgs {
     /// How long to wait for the connection and the answer, in seconds.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     timeout: u64,
+    /// How to print the result: `text`, or `json` (one object per result:
+    /// command, node, ok, exit_code, and value or reason and error).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 /// Options of `beamlink ping`.
@@ -65,28 +70,28 @@ pub struct SendArgs {
     common: OneShotArgs,
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::FAILURE
-}
-
 /// Starts the hidden one-shot node for dialling `target`.
 /// With TLS and no name given, the node takes the name its certificate was issued for.
-async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) -> Result<Node, String> {
+async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) -> Result<Node, Failure> {
     #[cfg(feature = "tls")]
-    let tls = common.tls.transport()?;
-    let given = common.name.node_name()?;
+    let tls = common.tls.transport().map_err(Failure::usage)?;
+    let given = common.name.node_name().map_err(Failure::usage)?;
     #[cfg(feature = "tls")]
     let given = match (given, &tls) {
-        (None, Some(tls)) => Some(crate::node_args::certificate_node_name(tls, target)?),
+        (None, Some(tls)) => Some(crate::node_args::certificate_node_name(tls, target).map_err(Failure::usage)?),
         (given, _) => given,
     };
     let name = match given {
         Some(name) => name,
-        None => one_shot_name(prefix, target)?,
+        None => one_shot_name(prefix, target).map_err(Failure::usage)?,
     };
-    let timeout = Duration::from_secs(common.timeout.max(1));
-    let builder = Node::builder(name.as_str()).no_listen().hidden(true).connect_timeout(timeout).call_timeout(timeout);
+    let timeout = common.timeout();
+    let builder = Node::builder(name.as_str())
+        .no_listen()
+        .hidden(true)
+        .connect_timeout(timeout)
+        .handshake_timeout(timeout)
+        .call_timeout(timeout);
     #[cfg(feature = "tls")]
     let builder = match tls {
         Some(tls) => {
@@ -95,103 +100,91 @@ async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) ->
         }
         None => builder,
     };
-    common.cookie.apply_one_shot(builder).start().await.map_err(|e| e.to_string())
+    common.cookie.apply_one_shot(builder).start().await.map_err(Failure::usage)
 }
 
-fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
-    match runtime() {
-        Ok(rt) => rt.block_on(f),
-        Err(e) => fail(e),
+impl OneShotArgs {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout.max(1))
     }
+
+    fn report<'a>(&self, command: &'static str, node: &'a str) -> Report<'a> {
+        Report { command, node, format: self.format, on_failure: None }
+    }
+}
+
+/// Runs `command` on a fresh runtime and reports its result.
+fn run<F>(report: Report<'_>, command: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<Option<String>, Failure>>,
+{
+    let result = match runtime() {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => Err(Failure::usage(e)),
+    };
+    report.finish(result)
+}
+
+/// Parses NODE, starts the one-shot node, runs `body` with it, and shuts it down.
+async fn with_node<T, F>(node_arg: &str, common: &OneShotArgs, prefix: &str, body: F) -> Result<T, Failure>
+where
+    F: AsyncFnOnce(&Node, &NodeName) -> Result<T, Failure>,
+{
+    let target = parse_node(node_arg).map_err(Failure::usage)?;
+    let node = one_shot_node(&target, common, prefix).await?;
+    let result = body(&node, &target).await;
+    node.shutdown().await;
+    result
 }
 
 /// `beamlink ping NODE`.
 pub fn ping(args: PingArgs) -> ExitCode {
-    block_on(async move {
-        let target = match parse_node(&args.node) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        };
-        let node = match one_shot_node(&target, &args.common, "ping").await {
-            Ok(n) => n,
-            Err(e) => return fail(e),
-        };
-        let result = node.ping_detailed(target.as_str()).await;
-        node.shutdown().await;
-        match result {
-            Ok(()) => {
-                println!("pong");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                println!("pang");
-                eprintln!("{target}: {e}");
-                ExitCode::FAILURE
-            }
-        }
+    let report = Report { on_failure: Some("pang"), ..args.common.report("ping", &args.node) };
+    run(report, async {
+        with_node(&args.node, &args.common, "ping", async |node, target| {
+            node.ping_detailed(target.as_str()).await.map_err(Failure::call)?;
+            Ok(Some("pong".to_string()))
+        })
+        .await
     })
 }
 
 /// `beamlink rpc NODE MODULE FUNCTION [ARGS]`.
 pub fn rpc(args: RpcArgs) -> ExitCode {
-    block_on(async move {
-        let target = match parse_node(&args.node) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        };
+    run(args.common.report("rpc", &args.node), async {
         let call_args = match term::parse(&args.args) {
             Ok(Term::List(items)) => items,
-            Ok(other) => return fail(format!("ARGS must be an Erlang list such as '[1, foo]', not {other}")),
-            Err(e) => return fail(format!("cannot parse ARGS: {e}")),
-        };
-        let node = match one_shot_node(&target, &args.common, "rpc").await {
-            Ok(n) => n,
-            Err(e) => return fail(e),
-        };
-        let timeout = Duration::from_secs(args.common.timeout.max(1));
-        let result = node.rpc_call(target.as_str(), &args.module, &args.function, call_args, timeout).await;
-        node.shutdown().await;
-        match result {
-            Ok(value) => {
-                println!("{value}");
-                ExitCode::SUCCESS
+            Ok(other) => {
+                return Err(Failure::usage(format!("ARGS must be an Erlang list such as '[1, foo]', not {other}")));
             }
-            Err(CallError::BadRpc(reason)) => {
-                println!("{}", Term::Tuple(vec![Term::atom("badrpc"), reason]));
-                ExitCode::FAILURE
-            }
-            Err(e) => fail(format!("{target}: {e}")),
-        }
+            Err(e) => return Err(Failure::usage(format!("cannot parse ARGS: {e}"))),
+        };
+        let timeout = args.common.timeout();
+        with_node(&args.node, &args.common, "rpc", async |node, target| {
+            let value = node
+                .rpc_call(target.as_str(), &args.module, &args.function, call_args, timeout)
+                .await
+                .map_err(Failure::call)?;
+            Ok(Some(value.to_string()))
+        })
+        .await
     })
 }
 
 /// `beamlink send NODE NAME TERM`.
 pub fn send(args: SendArgs) -> ExitCode {
-    block_on(async move {
-        let target = match parse_node(&args.node) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        };
-        let message = match term::parse(&args.term) {
-            Ok(t) => t,
-            Err(e) => return fail(format!("cannot parse TERM: {e}")),
-        };
-        let node = match one_shot_node(&target, &args.common, "send").await {
-            Ok(n) => n,
-            Err(e) => return fail(e),
-        };
-        let result = async {
-            node.connect(target.as_str()).await.map_err(|e| e.to_string())?;
-            node.send_named(&args.registered, target.as_str(), message).await.map_err(|e| e.to_string())?;
+    run(args.common.report("send", &args.node), async {
+        let message = term::parse(&args.term).map_err(|e| Failure::usage(format!("cannot parse TERM: {e}")))?;
+        with_node(&args.node, &args.common, "send", async |node, target| {
+            node.connect(target.as_str()).await.map_err(|e| Failure::connect(&e))?;
+            node.send_named(&args.registered, target.as_str(), message)
+                .await
+                .map_err(|e| Failure::call(CallError::Send(e)))?;
             // A round trip on the same connection proves the message left: the
             // peer answers only after reading everything sent before.
-            node.ping_detailed(target.as_str()).await.map_err(|e| e.to_string())
-        }
-        .await;
-        node.shutdown().await;
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(format!("{target}: {e}")),
-        }
+            node.ping_detailed(target.as_str()).await.map_err(Failure::call)?;
+            Ok(None)
+        })
+        .await
     })
 }
