@@ -183,8 +183,23 @@ fn serve_with_crl_refuses_a_revoked_ping_and_picks_up_new_revocations() {
     );
     let ping = |node: &str| {
         let (cert, key) = pki.files(node);
-        let args =
-            ["ping", &srv, "--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&cert), "--key", s(&key), "--timeout", "5"];
+        // Under the name its certificate carries: the check here is revocation.
+        let args = [
+            "ping",
+            &srv,
+            "--cookie",
+            COOKIE,
+            "--ca",
+            s(&ca),
+            "--cert",
+            s(&cert),
+            "--key",
+            s(&key),
+            "--timeout",
+            "5",
+            "--sname",
+            node,
+        ];
         let (code, out, _) = beamlink(&args, epmd.port, T);
         (code, out.trim().to_string())
     };
@@ -199,8 +214,22 @@ fn serve_with_crl_refuses_a_revoked_ping_and_picks_up_new_revocations() {
     let other = short("cliother");
     pki.issue(&other);
     let (cert, key) = pki.files(&other);
-    let with_crl =
-        ["ping", &srv, "--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&cert), "--key", s(&key), "--crl", s(&crl)];
+    let with_crl = [
+        "ping",
+        &srv,
+        "--cookie",
+        COOKIE,
+        "--ca",
+        s(&ca),
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "--crl",
+        s(&crl),
+        "--sname",
+        &other,
+    ];
     let (code, out, err) = beamlink(&with_crl, epmd.port, T);
     assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
     ok(certs(&["revoke", "--dir", dir, &srv]));
@@ -228,8 +257,23 @@ fn serve_with_an_optfile_from_erlang_config_checks_the_crl() {
     let ca = pki.ca();
     let ping = |node: &str| {
         let (cert, key) = pki.files(node);
-        let args =
-            ["ping", &srv, "--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&cert), "--key", s(&key), "--timeout", "5"];
+        // Under the name its certificate carries: the check here is revocation.
+        let args = [
+            "ping",
+            &srv,
+            "--cookie",
+            COOKIE,
+            "--ca",
+            s(&ca),
+            "--cert",
+            s(&cert),
+            "--key",
+            s(&key),
+            "--timeout",
+            "5",
+            "--sname",
+            node,
+        ];
         beamlink(&args, epmd.port, T).1.trim().to_string()
     };
     assert_eq!(ping(&bad), "pang");

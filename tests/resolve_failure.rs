@@ -49,7 +49,7 @@ async fn check(node: &Node, peer: &str) -> Duration {
     let cause = std::error::Error::source(&typed).expect("a cause");
     let cause = cause.downcast_ref::<beamlink::conn::ConnError>().expect("a ConnError");
     assert!(
-        matches!(cause, beamlink::conn::ConnError::Resolve(beamlink::transport::ResolveError::Host { .. })),
+        matches!(cause, beamlink::conn::ConnError::Resolve(e) if matches!(**e, beamlink::transport::ResolveError::Host { .. })),
         "{cause:?}"
     );
     match node.ping_detailed("victim@no-such-host.invalid").await.expect_err("ping") {

@@ -22,9 +22,9 @@ fn s(p: &std::path::Path) -> &str {
 fn serve_with_tls_flags_answers_one_shot_commands_with_tls_flags() {
     let epmd = OtpEpmd::start();
     let pki = Pki::new();
-    let (srv, cli) = (short("clisrv"), short("clione"));
+    let (srv, cli) = (short("clisrv"), short("ops"));
     pki.issue(&srv);
-    pki.issue(&cli);
+    pki.issue_with(&cli, |o| o.operator());
     let ca = pki.ca();
     let (srv_cert, srv_key) = pki.files(&srv);
     let (cli_cert, cli_key) = pki.files(&cli);
@@ -42,7 +42,7 @@ fn serve_with_tls_flags_answers_one_shot_commands_with_tls_flags() {
     };
     let (code, out, err) = with(&["ping", &srv]);
     assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
-    // The one-shot node took its name from its certificate: the server (strict) accepted it.
+    // The one-shot node ran under a generated name its operator certificate covers: the server (strict) accepted it.
     let (code, out, err) = with(&["rpc", &srv, "erlang", "node"]);
     assert_eq!((code, out.trim()), (0, srv.as_str()), "stderr: {err}");
     let (code, _, err) = with(&["send", &srv, "sink", "{hello, <<\"tls\">>}"]);
@@ -76,7 +76,7 @@ fn serve_and_ping_take_their_tls_settings_from_an_erlang_optfile() {
     let pki = Pki::new();
     let (srv, cli) = (short("optsrv"), short("optcli"));
     pki.issue(&srv);
-    pki.issue(&cli);
+    pki.issue_with(&cli, |o| o.operator());
     let (srv_opt, cli_opt) = (pki.optfile(&srv), pki.optfile(&cli));
     let serve = BeamlinkProcess::start(
         &["serve", "--sname", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&srv_opt)],
@@ -117,7 +117,7 @@ fn an_optfile_option_beamlink_cannot_honour_stops_start_up_unless_named_to_be_ig
     let pki = Pki::new();
     let (srv, cli) = (short("vfunsrv"), short("vfuncli"));
     pki.issue(&srv);
-    pki.issue(&cli);
+    pki.issue_with(&cli, |o| o.operator());
     let serve = BeamlinkProcess::start(
         &["serve", "--sname", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&pki.optfile(&srv))],
         epmd.port,
@@ -182,7 +182,7 @@ fn an_encrypted_key_is_unlocked_by_key_password_file_and_refused_without_it() {
     let pki = Pki::new();
     let (srv, cli) = (short("pwsrv"), short("pwcli"));
     pki.issue(&srv);
-    pki.issue(&cli);
+    pki.issue_with(&cli, |o| o.operator());
     let ca = pki.ca();
     let (srv_cert, srv_key) = pki.files(&srv);
     let (cli_cert, cli_key) = pki.files(&cli);
@@ -227,4 +227,87 @@ fn an_encrypted_key_is_unlocked_by_key_password_file_and_refused_without_it() {
     let (code, out, err) = beamlink(&ping, epmd.port, T);
     assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
     drop(serve);
+}
+
+#[test]
+fn one_shot_commands_never_take_a_live_nodes_place_and_an_operator_certificate_lets_them_in() {
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (live, watcher) = (short("live"), short("watcher"));
+    pki.issue(&live);
+    pki.issue(&watcher);
+    let live_optfile = pki.optfile(&live);
+    // The operator credential, made by the CLI: good for ops-<suffix>@localhost.
+    let (code, _, err) =
+        beamlink(&["certs", "issue", "--dir", s(pki.dir()), "--operator", "ops@localhost"], epmd.port, T);
+    assert_eq!(code, 0, "{err}");
+    let (ops_cert, ops_key) = pki.files("ops@localhost");
+    let ca = pki.ca();
+    let ops = ["--cookie", COOKIE, "--ca", s(&ca), "--cert", s(&ops_cert), "--key", s(&ops_key)];
+
+    // A strict beamlink node, with the live node connected to it.
+    let watching = BeamlinkProcess::start(
+        &["serve", "--sname", &watcher, "--cookie", COOKIE, "--ssl-dist-optfile", s(&pki.optfile(&watcher))],
+        epmd.port,
+    );
+    let _live = BeamlinkProcess::start(
+        &["serve", "--sname", &live, "--cookie", COOKIE, "--ssl-dist-optfile", s(&live_optfile), "--connect", &watcher],
+        epmd.port,
+    );
+    let nodes = [&["rpc", watcher.as_str(), "erlang", "nodes"][..], &ops[..]].concat();
+    let (code, out, err) = beamlink(&nodes, epmd.port, T);
+    assert_eq!((code, out.trim()), (0, format!("[{live}]").as_str()), "the operator reaches the strict node: {err}");
+
+    // With the live node's own optfile and no name, the one-shot runs under a
+    // generated name its certificate does not carry: refused, and told why.
+    let with_live = ["--cookie", COOKIE, "--ssl-dist-optfile", s(&live_optfile), "--timeout", "5"];
+    let (code, out, err) = beamlink(&[&["ping", watcher.as_str()][..], &with_live[..]].concat(), epmd.port, T);
+    assert_eq!((code, out.trim()), (3, "pang"), "{err}");
+    assert!(err.contains("certs issue --operator ops@") && err.contains("does not carry"), "{err}");
+
+    // Told to run as the live node itself, it is turned away: the peer keeps the live connection.
+    let as_live = [&["rpc", watcher.as_str(), "erlang", "node"][..], &with_live[..], &["--sname", &live]].concat();
+    let (code, _, err) = beamlink(&as_live, epmd.port, T);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("never take a running node's place"), "{err}");
+
+    if common::erlang_or_skip() {
+        // A stock erl node (it checks only the chain) with the live node connected,
+        // and a process that records every nodedown of it.
+        let erl_alive = common::unique_name("ewatch");
+        let erl = format!("{erl_alive}@localhost");
+        pki.issue(&erl);
+        let mut e = ErlNode::start(ErlOptions {
+            name: ErlName::Short(erl_alive),
+            cookie: COOKIE.into(),
+            epmd_port: epmd.port,
+            extra_args: vec![
+                "-proto_dist".into(),
+                "inet_tls".into(),
+                "-ssl_dist_optfile".into(),
+                s(&pki.optfile(&erl)).into(),
+            ],
+        });
+        assert_eq!(e.eval(&format!("net_adm:ping('{live}')")), "pong");
+        e.eval(&format!(
+            "register(downs, spawn(fun() -> monitor_node('{live}', true), L = fun Loop(D) -> receive {{nodedown, N}} -> Loop([N | D]); {{get, F}} -> F ! {{downs, D}}, Loop(D) end end, L([]) end))"
+        ));
+        // Generated name: erl lets it in; as the live node: refused, the connection stays.
+        let (code, out, err) = beamlink(&[&["ping", erl.as_str()][..], &with_live[..]].concat(), epmd.port, T);
+        assert_eq!((code, out.trim()), (0, "pong"), "{err}");
+        let (code, _, err) = beamlink(
+            &[&["rpc", erl.as_str(), "erlang", "node"][..], &with_live[..], &["--sname", &live]].concat(),
+            epmd.port,
+            T,
+        );
+        assert_eq!(code, 3, "{err}");
+        let (code, out, err) =
+            beamlink(&[&["rpc", erl.as_str(), "erlang", "node"][..], &ops[..]].concat(), epmd.port, T);
+        assert_eq!((code, out.trim()), (0, erl.as_str()), "{err}");
+        let downs = "begin downs ! {get, self()}, receive {downs, D} -> D after 5000 -> timeout end end";
+        assert_eq!(e.eval(downs), "[]", "the live node's connection to erl was never torn down");
+        let connected = e.eval("nodes(connected)");
+        assert!(connected.contains(&live), "{live} is still connected to erl: {connected}");
+    }
+    drop(watching);
 }

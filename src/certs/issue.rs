@@ -51,7 +51,10 @@ pub fn node_files(dir: &Path, node: &str) -> (PathBuf, PathBuf) {
 /// # Ok::<(), beamlink::certs::CertsError>(())
 /// ```
 pub fn issue(opts: &IssueOptions) -> Result<NodeFiles, CertsError> {
-    let id = identity(&opts.node, &opts.hosts, &opts.ips)?;
+    let mut id = identity(&opts.node, &opts.hosts, &opts.ips)?;
+    if opts.operator {
+        id.make_operator();
+    }
     let window = window(opts)?;
     let (cert_path, key_path) = node_files(&opts.dir, &id.node);
     refuse_existing(&[&cert_path, &key_path], opts.force)?;
@@ -96,8 +99,15 @@ pub fn renew(opts: &RenewOptions) -> Result<NodeFiles, CertsError> {
         .force(true);
     issue_opts.hosts = hosts;
     issue_opts.ips = old.ip_addresses.clone();
+    let operator = old.node_names.iter().any(|n| n.split_once('@').is_some_and(|(alive, _)| alive.ends_with("-*")));
+    if operator {
+        issue_opts = issue_opts.operator();
+    }
 
-    let id = identity(&issue_opts.node, &issue_opts.hosts, &issue_opts.ips)?;
+    let mut id = identity(&issue_opts.node, &issue_opts.hosts, &issue_opts.ips)?;
+    if operator {
+        id.make_operator();
+    }
     let window = window(&issue_opts)?;
     let ca = load_ca(&opts.dir)?;
     let made = make(&ca, &id, &issue_opts, window)?;
@@ -143,8 +153,13 @@ fn make(ca: &LoadedCa, id: &NodeIdentity, opts: &IssueOptions, window: Window) -
 fn identity(node: &str, hosts: &[String], ips: &[IpAddr]) -> Result<NodeIdentity, CertsError> {
     let parts =
         parse_node_name(node).map_err(|reason| CertsError::InvalidNodeName { node: node.to_string(), reason })?;
-    let mut id =
-        NodeIdentity { node: node.to_string(), alive: parts.alive.to_string(), dns_names: Vec::new(), ips: Vec::new() };
+    let mut id = NodeIdentity {
+        node: node.to_string(),
+        subject: node.to_string(),
+        alive: parts.alive.to_string(),
+        dns_names: Vec::new(),
+        ips: Vec::new(),
+    };
     add_host(&mut id, parts.host);
     for host in hosts {
         check_host(host).map_err(|reason| CertsError::InvalidHost { host: host.clone(), reason })?;

@@ -158,6 +158,10 @@ pub struct IssueOptions {
     pub key: KeyAlgorithm,
     /// Replace existing files instead of refusing.
     pub force: bool,
+    /// An operator credential instead of a node's: for `ops@host`, a
+    /// client-only certificate good for every node `ops-<suffix>@host`, the
+    /// names one-shot commands (`beamlink ping`, `rpc`, `send`) generate.
+    pub operator: bool,
     /// Knob: start of validity (default: now minus five minutes, for clock skew).
     pub not_before: Option<SystemTime>,
     /// Knob: end of validity (default: now plus `days`). May lie in the past.
@@ -182,6 +186,7 @@ impl IssueOptions {
             days: DEFAULT_NODE_DAYS,
             key: KeyAlgorithm::default(),
             force: false,
+            operator: false,
             not_before: None,
             not_after: None,
             purposes: vec![KeyPurpose::ServerAuth, KeyPurpose::ClientAuth],
@@ -216,6 +221,14 @@ impl IssueOptions {
     /// Allows replacing existing files.
     pub fn force(mut self, force: bool) -> Self {
         self.force = force;
+        self
+    }
+
+    /// Makes an operator credential (see [`IssueOptions::operator`]): clientAuth
+    /// only, and the alive name `NAME-*`.
+    pub fn operator(mut self) -> Self {
+        self.operator = true;
+        self.purposes = vec![KeyPurpose::ClientAuth];
         self
     }
 

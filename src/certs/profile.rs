@@ -63,14 +63,28 @@ impl Window {
 /// Who a node certificate is for.
 #[derive(Debug, Clone)]
 pub(crate) struct NodeIdentity {
-    /// The full node name (the subject CN).
+    /// The full node name (the files' names).
     pub(crate) node: String,
+    /// The subject CN: the node name, or the operator pattern `ops-*@host`.
+    pub(crate) subject: String,
     /// The alive part (the directoryName CN).
     pub(crate) alive: String,
     /// dNSName entries, in order, no duplicates.
     pub(crate) dns_names: Vec<String>,
     /// iPAddress entries, in order, no duplicates.
     pub(crate) ips: Vec<IpAddr>,
+}
+
+impl NodeIdentity {
+    /// Turns `ops@host` into the operator identity `ops-*@host`, which
+    /// strict name binding reads as every node `ops-<suffix>@host`.
+    pub(crate) fn make_operator(&mut self) {
+        self.alive = format!("{}-*", self.alive);
+        self.subject = match self.node.split_once('@') {
+            Some((_, host)) => format!("{}@{host}", self.alive),
+            None => self.alive.clone(),
+        };
+    }
 }
 
 /// The parameters of a cluster CA certificate.
@@ -93,7 +107,7 @@ pub(crate) fn node_params(
     with_san: bool,
 ) -> Result<CertificateParams, CertsError> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = common_name(&id.node);
+    params.distinguished_name = common_name(&id.subject);
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     if matches!(key, KeyAlgorithm::Rsa { .. }) {

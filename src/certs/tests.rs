@@ -411,3 +411,22 @@ fn erlang_config_points_at_the_node_files() {
     assert!(matches!(err, CertsError::NoNodeCert { .. }), "{err:?}");
     assert!(matches!(erlang_config(tmp.path(), "bad"), Err(CertsError::InvalidNodeName { .. })));
 }
+
+#[test]
+fn an_operator_certificate_covers_generated_names_for_clients_only_and_renews_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    new_ca(tmp.path());
+    let ops = issue(&IssueOptions::new(tmp.path(), "ops@localhost").operator()).unwrap();
+    assert_eq!(ops.cert, tmp.path().join("ops@localhost.pem"));
+    assert_eq!(ops.info.node_names, ["ops-*@localhost"]);
+    assert_eq!(ops.info.subject, "CN=ops-*@localhost");
+    let eku = ops.info.extended_key_usage.clone().expect("EKU present");
+    assert!(eku.client_auth && !eku.server_auth, "{eku:?}");
+    ops.info.check_node("ops-ping_12_34@localhost", VerifyName::Strict).unwrap();
+    ops.info.check_node("ops@localhost", VerifyName::Strict).expect_err("the operator name itself is no node");
+    ops.info.check_node("rust@localhost", VerifyName::Strict).expect_err("nor is any other");
+
+    let renewed = renew(&RenewOptions::new(tmp.path(), "ops@localhost")).unwrap();
+    assert_eq!(renewed.info.node_names, ops.info.node_names);
+    assert_eq!(renewed.info.extended_key_usage, ops.info.extended_key_usage);
+}

@@ -74,9 +74,10 @@ pub enum ConnError {
     /// This node closed the connection.
     #[error("closed by this node: {0}")]
     Local(String),
-    /// The peer's address could not be found (EPMD, the host name).
+    /// The peer's address could not be found (EPMD, the host name); boxed,
+    /// to keep the error small on the paths that run per message.
     #[error(transparent)]
-    Resolve(#[from] crate::transport::ResolveError),
+    Resolve(Box<crate::transport::ResolveError>),
     /// Finding or reaching the peer took longer than the connect timeout.
     #[error("{what} took longer than {after:?}")]
     SetupTimeout {
@@ -85,6 +86,12 @@ pub enum ConnError {
         /// The bound that expired.
         after: Duration,
     },
+}
+
+impl From<crate::transport::ResolveError> for ConnError {
+    fn from(e: crate::transport::ResolveError) -> ConnError {
+        ConnError::Resolve(Box::new(e))
+    }
 }
 
 impl ConnError {

@@ -82,6 +82,7 @@ impl NodeBuilder {
                 max_message_size: 256 << 20,
                 send_queue_high_water: 64 << 20,
                 call_timeout: Duration::from_secs(15),
+                yield_to_live_connections: false,
             },
         }
     }
@@ -159,6 +160,17 @@ impl NodeBuilder {
     /// listed in peers' `nodes()`.
     pub fn hidden(mut self, hidden: bool) -> Self {
         self.options.hidden = hidden;
+        self
+    }
+
+    /// When a peer it dials says it already has a connection to this node's
+    /// name (`alive`), answer that the connection is live, so that the peer
+    /// keeps it and this attempt fails, instead of the default: a node that
+    /// has no connection to the peer says the old one is stale, as a
+    /// restarted node does, and the peer drops it. For short-lived nodes
+    /// (one-shot commands) that must never take a running node's place.
+    pub fn yield_to_live_connections(mut self, on: bool) -> Self {
+        self.options.yield_to_live_connections = on;
         self
     }
 

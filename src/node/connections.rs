@@ -333,6 +333,9 @@ impl NodeInner {
             peer.clone(),
             self.limits.handshake_timeout,
             async || {
+                if self.options.yield_to_live_connections {
+                    return true;
+                }
                 // The peer says it has a connection to us already. If it is
                 // one we are accepting right now, let that finish first, so
                 // that the answer is not given in the moment between the

@@ -187,17 +187,17 @@ impl ConnectFailure {
         use crate::proto::handshake::HandshakeError as H;
         use crate::transport::{ResolveError, TransportError};
         match cause {
-            ConnError::Resolve(ResolveError::Host { .. }) => ConnectFailure::UnknownHost,
-            ConnError::Resolve(ResolveError::NotRegistered { .. } | ResolveError::NoStaticEntry(_)) => {
-                ConnectFailure::NotRegistered
-            }
-            ConnError::Resolve(ResolveError::Epmd { source, .. }) => match source {
-                EpmdError::Connect { .. } | EpmdError::NoAnswer { .. } => ConnectFailure::NoEpmd,
-                EpmdError::Timeout { .. } => ConnectFailure::Timeout,
-                EpmdError::Resolve { .. } => ConnectFailure::UnknownHost,
-                _ => ConnectFailure::Protocol,
+            ConnError::Resolve(resolve) => match &**resolve {
+                ResolveError::Host { .. } => ConnectFailure::UnknownHost,
+                ResolveError::NotRegistered { .. } | ResolveError::NoStaticEntry(_) => ConnectFailure::NotRegistered,
+                ResolveError::Epmd { source, .. } => match source {
+                    EpmdError::Connect { .. } | EpmdError::NoAnswer { .. } => ConnectFailure::NoEpmd,
+                    EpmdError::Timeout { .. } => ConnectFailure::Timeout,
+                    EpmdError::Resolve { .. } => ConnectFailure::UnknownHost,
+                    _ => ConnectFailure::Protocol,
+                },
+                ResolveError::TooOld { .. } => ConnectFailure::Protocol,
             },
-            ConnError::Resolve(ResolveError::TooOld { .. }) => ConnectFailure::Protocol,
             ConnError::SetupTimeout { .. } | ConnError::HandshakeTimeout(_) => ConnectFailure::Timeout,
             ConnError::Transport(TransportError::Io { .. }) | ConnError::Io { .. } => ConnectFailure::Unreachable,
             ConnError::Transport(TransportError::Handshake(_)) => ConnectFailure::Tls,

@@ -120,6 +120,9 @@ pub(crate) struct NodeOptions {
     pub max_message_size: usize,
     pub send_queue_high_water: usize,
     pub call_timeout: Duration,
+    /// Never takes over a connection a peer holds under this node's name:
+    /// answers `false` when a peer asks whether its connection is stale.
+    pub yield_to_live_connections: bool,
 }
 
 /// A running node: a cheap handle, clone it freely.

@@ -117,8 +117,9 @@ impl CertInfo {
     fn node_spelling(&self, claimed: &NodeNameParts<'_>) -> Option<String> {
         self.node_names.iter().find_map(|name| {
             let (alive, host) = name.split_once('@')?;
-            (alive == claimed.alive && host_matches(host, claimed))
-                .then(|| format!("{alive}@{}", canonical_host(host, claimed)))
+            let alive_matches = alive == claimed.alive || super::names::operator_covers(alive, claimed.alive);
+            (alive_matches && host_matches(host, claimed))
+                .then(|| format!("{}@{}", claimed.alive, canonical_host(host, claimed)))
         })
     }
 

@@ -48,7 +48,9 @@ pub struct CertInfo {
     /// first RDN holds a UTF8String commonName gives an alive name, and it is
     /// paired with every SAN dNSName (the hosts). As an extension, a
     /// commonName that already is a full `alive@host` is taken as it is.
-    /// Names that would not be valid node names are left out.
+    /// Names that would not be valid node names are left out. An alive name
+    /// ending in `-*` (`ops-*@host`, an operator certificate) stands for every
+    /// node `ops-<suffix>@host` whose suffix is letters, digits and `_`.
     pub node_names: Vec<String>,
     /// What OTP 25's `inet_tls_dist:cert_nodes/1` returns for this
     /// certificate: `None` for its `undefined` ("allow all"), else its list.

@@ -71,7 +71,7 @@ fn node_names(sources: &NameSources<'_>) -> Vec<String> {
             }
             continue;
         }
-        if check_alive(alive).is_err() {
+        if check_alive(alive).is_err() && operator_prefix(alive).is_none() {
             continue;
         }
         for host in &hosts {
@@ -82,6 +82,22 @@ fn node_names(sources: &NameSources<'_>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The prefix of an operator alive name: `ops-*` stands for every alive
+/// name `ops-<suffix>` (a suffix of letters, digits and `_`), the names
+/// one-shot commands generate (`beamlink certs issue --operator ops@HOST`).
+pub(crate) fn operator_prefix(alive: &str) -> Option<&str> {
+    let prefix = alive.strip_suffix('*')?;
+    (prefix.ends_with('-') && check_alive(prefix).is_ok()).then_some(prefix)
+}
+
+/// Whether `alive` is one of the names the operator pattern `pattern` (`ops-*`) stands for.
+pub(crate) fn operator_covers(pattern: &str, alive: &str) -> bool {
+    let Some(prefix) = operator_prefix(pattern) else { return false };
+    alive
+        .strip_prefix(prefix)
+        .is_some_and(|suffix| !suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 /// The commonName OTP would read from a directoryName: in the first RDN, the
@@ -203,5 +219,51 @@ mod tests {
         assert!(info.check_node("alice@example.com", VerifyName::Strict).is_err());
         assert!(info.check_node("alice@a.b.example.com", VerifyName::Host).is_err());
         assert!(info.check_node("bob@n1.example.com", VerifyName::Strict).is_err());
+    }
+
+    #[test]
+    fn an_operator_name_covers_the_generated_names_of_its_prefix_only() {
+        let ops = name_der(0x0c, "ops-*");
+        let sources = NameSources {
+            has_extensions: true,
+            san_extensions: vec![vec![GeneralName::DNSName("localhost"), dir_name(&ops)]],
+        };
+        let names = read_names(&sources);
+        assert_eq!(names.node_names, ["ops-*@localhost"]);
+        let info = CertInfo {
+            subject: String::new(),
+            subject_common_name: None,
+            issuer: String::new(),
+            serial: "01".into(),
+            not_before: UNIX_EPOCH,
+            not_after: UNIX_EPOCH,
+            dns_names: vec!["localhost".into()],
+            ip_addresses: Vec::new(),
+            node_names: names.node_names,
+            otp_cert_nodes: None,
+            is_ca: false,
+            path_len_constraint: None,
+            key_usage: Vec::new(),
+            extended_key_usage: None,
+            key_type: KeyType::Ed25519,
+            sha256_fingerprint: [0; 32],
+        };
+        info.check_node("ops-ping_1_2@localhost", VerifyName::Strict).unwrap();
+        info.check_node("ops-ping_1_2@LOCALHOST", VerifyName::Strict).expect_err("one spelling");
+        info.check_node("ops@localhost", VerifyName::Strict).expect_err("the prefix alone");
+        info.check_node("alice@localhost", VerifyName::Strict).expect_err("another node");
+        info.check_node("ops-x@elsewhere", VerifyName::Strict).expect_err("another host");
+        for (pattern, alive, covered) in [
+            ("ops-*", "ops-ping_123_45", true),
+            ("ops-*", "ops-a", true),
+            ("ops-*", "ops-", false),
+            ("ops-*", "ops", false),
+            ("ops-*", "ops-a-b", false),
+            ("ops-*", "opsx-1", false),
+            ("ops*", "opsx", false),
+            ("o@s-*", "o@s-x", false),
+        ] {
+            assert_eq!(operator_covers(pattern, alive), covered, "{pattern} covers {alive}");
+        }
     }
 }

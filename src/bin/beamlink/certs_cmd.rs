@@ -43,7 +43,13 @@ pub enum CertsCommand {
         #[arg(long)]
         dir: PathBuf,
         /// The node name, e.g. alice@localhost or erl@127.0.0.1.
-        node: String,
+        #[arg(required_unless_present = "operator")]
+        node: Option<String>,
+        /// Issue an operator credential instead, DIR/NAME@HOST.pem: a client
+        /// certificate good for every node NAME-<suffix>@HOST, the names
+        /// `ping`, `rpc` and `send` generate (accepted under --verify-name strict).
+        #[arg(long, value_name = "NAME@HOST", conflicts_with = "node")]
+        operator: Option<String>,
         /// Another host the node is reachable as (repeatable).
         #[arg(long = "host", value_name = "H")]
         hosts: Vec<String>,
@@ -152,8 +158,16 @@ fn execute(command: CertsCommand) -> Result<ExitCode, CertsError> {
             println!("wrote {} and {}", ca.cert.display(), ca.key.display());
             println!("CA {:?}, {}, serial {}", ca.info.subject, ca.info.key_type, ca.info.serial);
         }
-        CertsCommand::Issue { dir, node, hosts, ips, days, key, force } => {
-            let mut opts = IssueOptions::new(dir, node).days(days).key(key).force(force);
+        CertsCommand::Issue { dir, node, operator, hosts, ips, days, key, force } => {
+            // clap requires one of them; an empty name is refused as invalid.
+            let (name, is_operator) = match operator {
+                Some(ops) => (ops, true),
+                None => (node.unwrap_or_default(), false),
+            };
+            let mut opts = IssueOptions::new(dir, name).days(days).key(key).force(force);
+            if is_operator {
+                opts = opts.operator();
+            }
             opts.hosts = hosts;
             opts.ips = ips;
             report_node(&certs::issue(&opts)?);

@@ -186,7 +186,7 @@ pub fn warn_unless_certified(tls: &beamlink::transport::tls::TlsTransport, name:
 }
 
 /// The node name a TLS certificate was issued for, preferring one in the
-/// naming mode of `target` (what a one-shot command uses when given no name).
+/// naming mode of `target` (what `bench` uses when given no name).
 #[cfg(feature = "tls")]
 pub fn certificate_node_name(
     tls: &beamlink::transport::tls::TlsTransport,
@@ -201,6 +201,39 @@ pub fn certificate_node_name(
         .or_else(|| names.first())
         .cloned()
         .ok_or_else(|| format!("the certificate {} carries no node name; give --sname or --name", cert.subject))
+}
+
+/// The name a one-shot command runs under with an operator certificate
+/// (`beamlink certs issue --operator ops@HOST`): `ops-<prefix>_<pid>_<n>@HOST`,
+/// from the certificate's `ops-*@HOST` in the naming mode of `target`.
+#[cfg(feature = "tls")]
+pub fn operator_node_name(
+    tls: &beamlink::transport::tls::TlsTransport,
+    prefix: &str,
+    target: &NodeName,
+) -> Option<NodeName> {
+    let unique = format!("{prefix}_{}_{}", std::process::id(), rand_suffix());
+    tls.certificate().node_names.iter().find_map(|pattern| {
+        let (alive, host) = pattern.split_once('@')?;
+        let operator = alive.strip_suffix('*').filter(|p| p.ends_with('-'))?;
+        let name = NodeName::from_parts(&format!("{operator}{unique}"), host).ok()?;
+        (name.mode() == target.mode()).then_some(name)
+    })
+}
+
+/// Why a peer under strict name binding would turn away a one-shot node
+/// named `name` with this certificate, if it would.
+#[cfg(feature = "tls")]
+pub fn uncertified_name(tls: &beamlink::transport::tls::TlsTransport, name: &NodeName) -> Option<String> {
+    tls.check_local_name(name.as_str()).err()?;
+    let cert = tls.certificate();
+    Some(format!(
+        "this command ran as {name}, which its certificate ({}) does not carry, so a peer with --verify-name \
+         strict turns it away: give it an operator certificate (beamlink certs issue --operator ops@{}), good \
+         for the names one-shot commands generate",
+        cert.subject,
+        name.host()
+    ))
 }
 
 /// A name for a short-lived node that dials `target`: unique, and in the

@@ -70,37 +70,56 @@ pub struct SendArgs {
     common: OneShotArgs,
 }
 
-/// Starts the hidden one-shot node for dialling `target`.
-/// With TLS and no name given, the node takes the name its certificate was issued for.
-async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) -> Result<Node, Failure> {
+/// A one-shot command's node, and what to tell the operator when a peer
+/// turns it away.
+struct OneShot {
+    node: Node,
+    refusal_hint: Option<String>,
+}
+
+/// Starts the hidden one-shot node for dialling `target`. Without
+/// `--sname`/`--name` it runs under a generated name (as `erl_call` does):
+/// `ops-ping_<pid>_<n>@host` with an operator certificate for `ops@host`,
+/// else `ping_<pid>_<n>@host`. Whatever its name, it never takes a running
+/// node's place: a peer that has a connection under that name keeps it.
+async fn one_shot_node(target: &NodeName, common: &OneShotArgs, prefix: &str) -> Result<OneShot, Failure> {
     #[cfg(feature = "tls")]
     let tls = common.tls.transport().map_err(Failure::usage)?;
     let given = common.name.node_name().map_err(Failure::usage)?;
+    let explicit = given.is_some();
     #[cfg(feature = "tls")]
-    let given = match (given, &tls) {
-        (None, Some(tls)) => Some(crate::node_args::certificate_node_name(tls, target).map_err(Failure::usage)?),
-        (given, _) => given,
-    };
+    let given =
+        given.or_else(|| tls.as_ref().and_then(|tls| crate::node_args::operator_node_name(tls, prefix, target)));
     let name = match given {
         Some(name) => name,
         None => one_shot_name(prefix, target).map_err(Failure::usage)?,
     };
+    let mut refusal_hint = explicit.then(|| {
+        format!(
+            "one-shot commands never take a running node's place: if {name} is connected to {target}, that \
+             connection stays; leave out --sname/--name to run under a generated name"
+        )
+    });
     let timeout = common.timeout();
     let builder = Node::builder(name.as_str())
         .no_listen()
         .hidden(true)
+        .yield_to_live_connections(true)
         .connect_timeout(timeout)
         .handshake_timeout(timeout)
         .call_timeout(timeout);
     #[cfg(feature = "tls")]
     let builder = match tls {
         Some(tls) => {
-            crate::node_args::warn_unless_certified(&tls, &name);
+            if let Some(why) = crate::node_args::uncertified_name(&tls, &name) {
+                refusal_hint = Some(why);
+            }
             builder.transport(tls)
         }
         None => builder,
     };
-    common.cookie.apply_one_shot(builder).start().await.map_err(Failure::usage)
+    let node = common.cookie.apply_one_shot(builder).start().await.map_err(Failure::usage)?;
+    Ok(OneShot { node, refusal_hint })
 }
 
 impl OneShotArgs {
@@ -131,10 +150,10 @@ where
     F: AsyncFnOnce(&Node, &NodeName) -> Result<T, Failure>,
 {
     let target = parse_node(node_arg).map_err(Failure::usage)?;
-    let node = one_shot_node(&target, common, prefix).await?;
-    let result = body(&node, &target).await;
-    node.shutdown().await;
-    result
+    let one_shot = one_shot_node(&target, common, prefix).await?;
+    let result = body(&one_shot.node, &target).await;
+    one_shot.node.shutdown().await;
+    result.map_err(|failure| failure.explain_refusal(one_shot.refusal_hint.as_deref()))
 }
 
 /// `beamlink ping NODE`.

@@ -99,6 +99,17 @@ impl Failure {
         }
     }
 
+    /// Adds `hint` to the message when the peer turned this node away in the handshake.
+    pub fn explain_refusal(mut self, hint: Option<&str>) -> Failure {
+        if let Some(hint) = hint
+            && self.reason == ConnectFailure::Refused.as_str()
+        {
+            self.message.push_str("; ");
+            self.message.push_str(hint);
+        }
+        self
+    }
+
     /// The exit code for this failure.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.class.code())
