@@ -101,6 +101,12 @@ struct Args {
     /// The password of an encrypted private key, on the first line of FILE.
     #[arg(long, value_name = "FILE")]
     key_password_file: Option<PathBuf>,
+    /// The address the distribution listener binds [default: every interface].
+    #[arg(long, value_name = "IP")]
+    address: Option<std::net::IpAddr>,
+    /// The distribution port [default: any free port]; a fixed one is easier to open in a firewall.
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
     /// Run the demonstration over plain TCP instead of mutual TLS.
     #[arg(long)]
     tcp: bool,
@@ -164,6 +170,11 @@ async fn run_node(args: Args) -> Result<(), String> {
     // A bad policy file is refused before the node starts, so it never runs unprotected.
     let policy = args.firewall.as_ref().map(PolicyFile::load).transpose().map_err(|e| e.to_string())?;
     let mut builder: NodeBuilder = Node::builder(&name).cookie(args.cookie.clone());
+    let port = args.port.unwrap_or(0);
+    builder = match args.address {
+        Some(ip) => builder.listen(std::net::SocketAddr::new(ip, port)),
+        None => builder.listen_port(port),
+    };
     if let Some(t) = transport(&args)? {
         builder = builder.transport_arc(t);
     }
@@ -179,6 +190,9 @@ async fn run_node(args: Args) -> Result<(), String> {
     cache::start(&node).map_err(|e| e.to_string())?;
     for peer in &args.join {
         node.keep_connected(peer).map_err(|e| e.to_string())?;
+    }
+    if let Some(address) = node.listen_addr() {
+        eprintln!("{} listens on {address}", node.name());
     }
     println!("ready {}", node.name());
     let _ = std::io::stdout().flush();

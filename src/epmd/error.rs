@@ -71,6 +71,14 @@ pub enum EpmdError {
         /// What is wrong with the reply.
         source: ResponseError,
     },
+    /// `ERL_EPMD_ADDRESS` holds something that is not a list of IP addresses.
+    #[error("ERL_EPMD_ADDRESS={value:?}: {reason} (expected IP addresses separated by commas)")]
+    BadAddressList {
+        /// The variable's value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The request itself is invalid (a name epmd would refuse), so it was not sent.
     #[error("invalid EPMD request: {0}")]
     InvalidRequest(#[from] NameError),

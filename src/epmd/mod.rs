@@ -52,9 +52,52 @@ fn port_from_env(value: Option<&str>) -> u16 {
     }
 }
 
+/// The addresses `ERL_EPMD_ADDRESS` asks an EPMD to listen on, as OTP's
+/// `epmd` reads it: IP addresses separated by commas (or spaces), to which the
+/// loopback addresses are added. `None` when it is unset or empty; an
+/// address that does not parse is an error naming the variable (an EPMD must
+/// not silently listen somewhere else than asked).
+pub fn listen_addresses_from_env() -> Result<Option<Vec<std::net::IpAddr>>, EpmdError> {
+    addresses_from_env(std::env::var("ERL_EPMD_ADDRESS").ok().as_deref())
+}
+
+fn addresses_from_env(value: Option<&str>) -> Result<Option<Vec<std::net::IpAddr>>, EpmdError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let mut addresses = Vec::new();
+    for item in value.split([',', ' ']).filter(|item| !item.is_empty()) {
+        let ip = item.parse().map_err(|_| EpmdError::BadAddressList {
+            value: value.to_string(),
+            reason: format!("{item:?} is not an IP address"),
+        })?;
+        if !addresses.contains(&ip) {
+            addresses.push(ip);
+        }
+    }
+    for loopback in daemon::loopback_addresses() {
+        if !addresses.contains(&loopback) {
+            addresses.push(loopback);
+        }
+    }
+    Ok(Some(addresses))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_addresses_are_read_as_epmd_reads_them_with_loopback_added() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(addresses_from_env(None).unwrap().is_none());
+        assert!(addresses_from_env(Some(" ")).unwrap().is_none());
+        assert_eq!(
+            addresses_from_env(Some("10.0.0.1, 10.0.0.2,10.0.0.1")).unwrap().unwrap(),
+            [ip("10.0.0.1"), ip("10.0.0.2"), ip("127.0.0.1"), ip("::1")]
+        );
+        assert_eq!(addresses_from_env(Some("::1")).unwrap().unwrap(), [ip("::1"), ip("127.0.0.1")]);
+        let err = addresses_from_env(Some("10.0.0.1,eth0")).unwrap_err().to_string();
+        assert!(err.contains("ERL_EPMD_ADDRESS") && err.contains("\"eth0\""), "{err}");
+    }
 
     #[test]
     fn env_port_is_used_when_valid() {

@@ -150,7 +150,9 @@ impl NodeBuilder {
         self
     }
 
-    /// Whether to start an EPMD in this process when none answers (default true).
+    /// Whether to start an EPMD in this process when none answers (default
+    /// true). It listens where `ERL_EPMD_ADDRESS` says (with the loopback
+    /// addresses added, as OTP's epmd), else where the node listens.
     pub fn auto_start_epmd(mut self, on: bool) -> Self {
         self.auto_start_epmd = on;
         self
@@ -262,8 +264,15 @@ impl NodeBuilder {
                 // An EPMD started here listens where the node does, so that
                 // peers that can reach the node can also look it up.
                 // A node on every interface (IPv4 and IPv6) gets an EPMD on both wildcards.
+                // ERL_EPMD_ADDRESS, when set, says where, as for OTP's epmd.
+                let from_env = match self.auto_start_epmd {
+                    true => epmd::listen_addresses_from_env().map_err(|e| NodeError::Start(e.to_string()))?,
+                    false => None,
+                };
                 config.auto_start = self.auto_start_epmd.then(|| epmd::registrar::AutoStart {
-                    addresses: if addr.ip().is_loopback() {
+                    addresses: if let Some(addresses) = from_env {
+                        addresses
+                    } else if addr.ip().is_loopback() {
                         epmd::registrar::AutoStart::default().addresses
                     } else if addr.ip().is_unspecified() {
                         vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()]

@@ -125,14 +125,19 @@ impl BeamlinkProcess {
     }
 
     /// As [`BeamlinkProcess::spawn`], returning an error instead of panicking.
-    pub fn try_spawn(mut command: Command) -> Result<BeamlinkProcess, String> {
+    pub fn try_spawn(command: Command) -> Result<BeamlinkProcess, String> {
+        BeamlinkProcess::try_spawn_logging(command, Stdio::inherit())
+    }
+
+    /// As [`BeamlinkProcess::spawn`], with the child's log (stderr) going to `log`.
+    pub fn spawn_logging(command: Command, log: std::fs::File) -> BeamlinkProcess {
+        BeamlinkProcess::try_spawn_logging(command, Stdio::from(log)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_spawn_logging(mut command: Command, log: Stdio) -> Result<BeamlinkProcess, String> {
         let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start beamlink");
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).spawn().expect("start beamlink");
         let lines = super::lines_of(child.stdout.take().expect("stdout"));
         match super::next_line_with(&lines, "ready ", Duration::from_secs(30)) {
             Some(node) => Ok(BeamlinkProcess { child, node: node.trim().to_string(), lines }),

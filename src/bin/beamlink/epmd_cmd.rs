@@ -13,7 +13,8 @@ pub struct EpmdArgs {
     /// TCP port to listen on [default: $ERL_EPMD_PORT, else 4369].
     #[arg(long)]
     port: Option<u16>,
-    /// Address to listen on; repeat it or separate with commas [default: 127.0.0.1 and ::1].
+    /// Address to listen on; repeat it or separate with commas [default: $ERL_EPMD_ADDRESS
+    /// with the loopback addresses added, as OTP's epmd reads it, else 127.0.0.1 and ::1].
     #[arg(long = "address", value_name = "IP", value_delimiter = ',')]
     addresses: Vec<IpAddr>,
     /// Allow KILL while nodes are registered, STOP, and registrations from other hosts.
@@ -57,6 +58,15 @@ pub fn run_epmd(args: EpmdArgs) -> ExitCode {
     }
     if !args.addresses.is_empty() {
         config.addresses = args.addresses;
+    } else {
+        match beamlink::epmd::listen_addresses_from_env() {
+            Ok(Some(addresses)) => config.addresses = addresses,
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     if let Some(max) = args.max_names {
         config.max_names = max;

@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// The distribution port to listen on [default: any free port].
     #[arg(long)]
     port: Option<u16>,
+    /// The address the distribution listener binds [default: every interface, IPv4 and IPv6].
+    #[arg(long, value_name = "IP")]
+    address: Option<std::net::IpAddr>,
     /// Run hidden (as `erl -hidden`): no transitive connections, not in peers' nodes().
     #[arg(long)]
     hidden: bool,
@@ -65,10 +68,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // A bad policy file stops the node from starting; the node never runs without it.
     let policy = args.firewall.as_ref().map(PolicyFile::load).transpose().map_err(|e| e.to_string())?;
-    let builder = Node::builder(name.as_str())
-        .listen_port(args.port.unwrap_or(0))
-        .hidden(args.hidden)
-        .ticktime(Duration::from_secs(args.ticktime));
+    let port = args.port.unwrap_or(0);
+    let builder = match args.address {
+        Some(ip) => Node::builder(name.as_str()).listen(std::net::SocketAddr::new(ip, port)),
+        None => Node::builder(name.as_str()).listen_port(port),
+    };
+    let builder = builder.hidden(args.hidden).ticktime(Duration::from_secs(args.ticktime));
     let builder = match &policy {
         Some(policy) => builder.firewall(policy.firewall()),
         None => builder,
@@ -95,6 +100,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             tracing::warn!(%peer, error = %e, "could not connect at start-up; retrying in the background");
         }
         node.keep_connected(peer).map_err(|e| e.to_string())?;
+    }
+    match node.listen_addr() {
+        Some(address) => tracing::info!(node = %node.name(), %address, "listening"),
+        None => tracing::info!(node = %node.name(), "not listening"),
     }
     println!("ready {}", node.name());
     let _ = std::io::stdout().flush();
