@@ -85,22 +85,34 @@ fn serve_binds_the_address_it_is_given_and_logs_it() {
 fn a_node_that_starts_its_own_epmd_binds_it_where_erl_epmd_address_says() {
     let epmd_port = common::free_port();
     let name = format!("{}@localhost", common::unique_name("ownepmd"));
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut command = Command::new(beamlink_exe());
     command
-        .args(["serve", "--sname", &name, "--cookie", "k"])
+        .args(["serve", "--sname", &name, "--cookie", "k", "--no-epmd-daemon"])
         .env("ERL_EPMD_PORT", epmd_port.to_string())
-        .env("ERL_EPMD_ADDRESS", "127.0.0.2");
-    let _srv = BeamlinkProcess::spawn(command);
+        .env("ERL_EPMD_ADDRESS", "127.0.0.2")
+        .env("RUST_LOG", "warn");
+    let _srv = BeamlinkProcess::spawn_logging(command, log.reopen().unwrap());
     assert!(accepts("127.0.0.2", epmd_port));
     assert!(accepts("127.0.0.1", epmd_port), "loopback is always added");
     assert!(!accepts("127.0.0.3", epmd_port), "an address ERL_EPMD_ADDRESS does not name");
     let (code, out, err) = beamlink(&["ping", &name, "--cookie", "k"], epmd_port, T);
     assert_eq!((code, out.trim()), (0, "pong"), "{err}");
+    // Another node that registers with it is warned about: its registration goes with this process.
+    if common::erlang_or_skip() {
+        let alive = common::unique_name("guest");
+        let _erl = common::erl::ErlNode::start_short(&alive, "k", epmd_port);
+        let warned = common::wait_for("the warning", T, || {
+            let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+            text.lines().find(|l| l.contains(&alive) && l.contains("goes when that process exits")).map(str::to_string)
+        });
+        assert!(warned.contains("beamlink epmd --daemon"), "{warned}");
+    }
 
     // A bad value stops the node before it starts an EPMD somewhere else.
     let other = format!("{}@localhost", common::unique_name("badaddr"));
     let (code, out, err) = beamlink_with_env(
-        &["serve", "--sname", &other, "--cookie", "k"],
+        &["serve", "--sname", &other, "--cookie", "k", "--no-epmd-daemon"],
         &[("ERL_EPMD_ADDRESS", Path::new("localhost"))],
         common::free_port(),
         T,

@@ -198,7 +198,7 @@ impl LoggedServe {
             .arg("-c")
             .arg("exec \"$0\" \"$@\" 2>\"$BEAMLINK_LIMITS_LOG\"")
             .arg(beamlink_exe())
-            .args(["serve", "--sname", &name, "--cookie", &cookie, "--port", &port.to_string()])
+            .args(["serve", "--sname", &name, "--cookie", &cookie, "--port", &port.to_string(), "--no-epmd-daemon"])
             .env("ERL_EPMD_PORT", epmd_port.to_string())
             .env("RUST_LOG", "beamlink=warn")
             .env("NO_COLOR", "1")

@@ -49,7 +49,7 @@ impl TlsServe {
         let port = common::free_port();
         let mut command = Command::new(beamlink_exe());
         command
-            .args(["serve", "--sname", &name, "--cookie", COOKIE, "--port", &port.to_string()])
+            .args(["serve", "--sname", &name, "--cookie", COOKIE, "--port", &port.to_string(), "--no-epmd-daemon"])
             .arg("--ca")
             .arg(pki.ca())
             .arg("--cert")

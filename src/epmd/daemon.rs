@@ -112,6 +112,10 @@ pub struct DaemonConfig {
     /// every connection. Registrations count against
     /// [`DaemonConfig::max_connections`] only.
     pub max_connections_per_address: usize,
+    /// The node whose process hosts this EPMD, when it runs inside a node
+    /// (the registrar's take-over): every other name that registers is
+    /// warned about, since its registration goes when that process exits.
+    pub hosted_by: Option<String>,
 }
 
 impl Default for DaemonConfig {
@@ -125,6 +129,7 @@ impl Default for DaemonConfig {
             packet_timeout: DEFAULT_PACKET_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            hosted_by: None,
         }
     }
 }
@@ -612,6 +617,13 @@ async fn keep_registration(mut stream: TcpStream, node: NodeInfo, shared: &Share
     let reply = match outcome {
         Ok(creation) => {
             info!(name, port, creation, "registered");
+            if let Some(host) = shared.config.hosted_by.as_deref().filter(|host| *host != name) {
+                warn!(
+                    name,
+                    "registered with the EPMD inside the process of node {host}: it goes when that process exits, \
+                     and {name} can no longer be found; run a standalone EPMD (beamlink epmd --daemon, or epmd -daemon)"
+                );
+            }
             Alive2Response::accepted(creation, high)
         }
         Err(Refusal::Duplicate) => {

@@ -291,9 +291,13 @@ impl Keeper {
                 addresses.push(ip);
             }
         }
-        let daemon =
-            EpmdDaemon::bind(DaemonConfig { port: self.config.epmd_port, addresses, ..DaemonConfig::default() })
-                .await?;
+        let daemon = EpmdDaemon::bind(DaemonConfig {
+            port: self.config.epmd_port,
+            addresses,
+            hosted_by: Some(self.config.alive.clone()),
+            ..DaemonConfig::default()
+        })
+        .await?;
         info!(addrs = ?daemon.local_addrs(), "no epmd answered; this process now hosts one");
         self.daemon = Some(daemon.spawn());
         self.status.hosts_daemon.store(true, Ordering::SeqCst);

@@ -1,8 +1,11 @@
-//! `beamlink epmd` (a foreground EPMD) and `beamlink names` (what `epmd -names` prints).
+//! `beamlink epmd` (an EPMD in the foreground or detached, or `--kill` to
+//! stop one) and `beamlink names` (what `epmd -names` prints).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use beamlink::epmd::codec::KillResponse;
 use beamlink::epmd::{DaemonConfig, EpmdDaemon, client, default_port};
 use clap::Args;
 use tracing::info;
@@ -26,6 +29,52 @@ pub struct EpmdArgs {
     /// Cap on registered names [default: 512].
     #[arg(long, value_name = "N")]
     max_names: Option<usize>,
+    /// Run detached, as `epmd -daemon`: a process of its own with no terminal, which
+    /// outlives whatever started it. Returns once it listens; it then writes nothing
+    /// to the terminal and logs to syslog, or to --log FILE.
+    #[arg(long, conflicts_with = "kill")]
+    daemon: bool,
+    /// Append the log to FILE instead of writing it to the terminal (or to syslog, with --daemon).
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Stop the EPMD on --port, as `epmd -kill`: it refuses while names are registered
+    /// (unless it runs with --relaxed-command-check).
+    #[arg(long)]
+    kill: bool,
+    /// This process is the detached daemon that --daemon starts.
+    #[arg(long, hide = true)]
+    detached: bool,
+}
+
+impl EpmdArgs {
+    /// Whether this command installs its own log writer (a file, or syslog).
+    pub fn logs_on_its_own(&self) -> bool {
+        self.log.is_some() || self.detached
+    }
+
+    /// The options a detached daemon is started with: these, less --daemon.
+    fn detached_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(port) = self.port {
+            args.extend(["--port".to_string(), port.to_string()]);
+        }
+        for ip in &self.addresses {
+            args.extend(["--address".to_string(), ip.to_string()]);
+        }
+        if self.relaxed_command_check {
+            args.push("--relaxed-command-check".into());
+        }
+        if self.allow_remote_names {
+            args.push("--allow-remote-names".into());
+        }
+        if let Some(max) = self.max_names {
+            args.extend(["--max-names".to_string(), max.to_string()]);
+        }
+        if let Some(log) = &self.log {
+            args.extend(["--log".to_string(), log.display().to_string()]);
+        }
+        args
+    }
 }
 
 /// Options of `beamlink names`.
@@ -46,8 +95,34 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     })
 }
 
-/// Runs the daemon in the foreground until SIGINT, SIGTERM or a KILL request.
+/// Runs the daemon in the foreground until SIGINT, SIGTERM or a KILL
+/// request; or detached (`--daemon`); or stops one (`--kill`).
 pub fn run_epmd(args: EpmdArgs) -> ExitCode {
+    if args.kill {
+        return kill(args.port.unwrap_or_else(default_port));
+    }
+    if args.daemon {
+        return match crate::detach::launch(&args.detached_args()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Err(e) = init_own_logging(&args) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let detached = args.detached;
+    let fail = |e: &dyn std::fmt::Display| {
+        if detached {
+            crate::detach::report_error(e);
+        } else {
+            eprintln!("error: {e}");
+        }
+        ExitCode::FAILURE
+    };
     let mut config = DaemonConfig {
         relaxed_command_check: args.relaxed_command_check,
         allow_remote_names: args.allow_remote_names,
@@ -62,10 +137,7 @@ pub fn run_epmd(args: EpmdArgs) -> ExitCode {
         match beamlink::epmd::listen_addresses_from_env() {
             Ok(Some(addresses)) => config.addresses = addresses,
             Ok(None) => {}
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return fail(&e),
         }
     }
     if let Some(max) = args.max_names {
@@ -78,17 +150,60 @@ pub fn run_epmd(args: EpmdArgs) -> ExitCode {
     runtime.block_on(async {
         let daemon = match EpmdDaemon::bind(config).await {
             Ok(daemon) => daemon,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return fail(&e),
         };
+        info!(pid = std::process::id(), addrs = ?daemon.local_addrs(), "epmd listening");
+        if detached {
+            crate::detach::report_ready();
+        }
         tokio::select! {
             _ = daemon.run() => info!("stopped by a KILL request"),
             signal = stop_signal() => info!("{signal}: stopping"),
         }
         ExitCode::SUCCESS
     })
+}
+
+/// Logs to `--log FILE`, or to syslog for the detached daemon.
+fn init_own_logging(args: &EpmdArgs) -> Result<(), String> {
+    match (&args.log, args.detached) {
+        (Some(path), _) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+            crate::init_logging_to("info", std::sync::Mutex::new(file));
+        }
+        (None, true) => {
+            let syslog = crate::syslog::Syslog::open();
+            crate::init_logging_to("info", move || syslog);
+        }
+        (None, false) => {}
+    }
+    Ok(())
+}
+
+/// `beamlink epmd --kill`: asks the EPMD on `port` to stop, as `epmd -kill`.
+fn kill(port: u16) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(client::kill("localhost", port)) {
+        Ok(KillResponse::Ok) => {
+            println!("Killed");
+            ExitCode::SUCCESS
+        }
+        Ok(KillResponse::No) => {
+            eprintln!("Killing not allowed - living nodes in database.");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM, naming the signal.

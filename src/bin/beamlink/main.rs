@@ -3,11 +3,15 @@
 mod bench;
 #[cfg(feature = "certs")]
 mod certs_cmd;
+#[cfg(unix)]
+mod detach;
 mod epmd_cmd;
 mod node_args;
 mod oneshot;
 mod outcome;
 mod serve;
+#[cfg(unix)]
+mod syslog;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -63,7 +67,12 @@ fn main() -> ExitCode {
     // about their TLS configuration (an optfile option ignored on request).
     let long_running = matches!(cli.command, Command::Serve(_) | Command::Epmd(_));
     // `bench` sets up its own logging (it also tallies TLS handshakes).
-    if !matches!(cli.command, Command::Bench(_)) {
+    let logs_on_its_own = match &cli.command {
+        Command::Bench(_) => true,
+        Command::Epmd(args) => args.logs_on_its_own(),
+        _ => false,
+    };
+    if !logs_on_its_own {
         init_logging(if long_running { "info" } else { "error,beamlink::transport::tls::config=warn" });
     }
     match cli.command {
@@ -79,9 +88,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Log to stderr, filtered by `RUST_LOG` (default: `default_level`).
+/// Log to stderr, filtered by `RUST_LOG` (default: `default_level`); in
+/// colour only when stderr is a terminal and `NO_COLOR` is unset or empty.
 fn init_logging(default_level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).try_init();
+}
+
+/// Log to `writer` (a file, syslog), without colour, filtered as [`init_logging`].
+fn init_logging_to<W>(default_level: &str, writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).try_init();
 }

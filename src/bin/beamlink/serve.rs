@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// The address the distribution listener binds [default: every interface, IPv4 and IPv6].
     #[arg(long, value_name = "IP")]
     address: Option<std::net::IpAddr>,
+    /// When no EPMD answers, host one in this process (it goes when the node stops)
+    /// instead of starting a detached `beamlink epmd --daemon` that outlives it.
+    #[arg(long)]
+    no_epmd_daemon: bool,
     /// Run hidden (as `erl -hidden`): no transitive connections, not in peers' nodes().
     #[arg(long)]
     hidden: bool,
@@ -86,6 +90,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => builder,
     };
+    #[cfg(unix)]
+    if !args.no_epmd_daemon {
+        let _ = tokio::task::spawn_blocking(ensure_epmd).await;
+    }
     let node = args.cookie.apply(builder).start().await.map_err(|e| e.to_string())?;
     if let Some(policy) = &policy {
         policy.apply_to(&node);
@@ -111,6 +119,40 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     node.shutdown().await;
     drop(policy);
     Ok(())
+}
+
+/// When no EPMD answers on this host, starts a detached one, as `erl` starts
+/// `epmd -daemon`, so that every name registered with it (stock erl nodes
+/// too) outlives this node. It listens where `ERL_EPMD_ADDRESS` says, else
+/// on every interface, as OTP's does. Should that fail, the node hosts an
+/// EPMD in its own process (the library's take-over), and says so.
+#[cfg(unix)]
+fn ensure_epmd() {
+    let port = beamlink::epmd::default_port();
+    let loopback = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    if std::net::TcpStream::connect_timeout(&loopback, Duration::from_secs(1)).is_ok() {
+        return;
+    }
+    let mut args = vec!["--port".to_string(), port.to_string()];
+    if std::env::var_os("ERL_EPMD_ADDRESS").is_none_or(|v| v.is_empty()) {
+        args.extend(["--address".into(), "0.0.0.0".into()]);
+        // IPv6 too, where the host has it.
+        if std::net::TcpListener::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).is_ok() {
+            args.extend(["--address".into(), "::".into()]);
+        }
+    }
+    match crate::detach::launch(&args) {
+        Ok(mut child) => {
+            tracing::info!(
+                pid = child.id(),
+                port,
+                "no EPMD answered: started a detached one, which outlives this node"
+            );
+            // Reaped here if it stops before this node does.
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!(port, error = %e, "no EPMD answered and a detached one could not be started"),
+    }
 }
 
 async fn wait_for_signal() {
