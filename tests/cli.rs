@@ -172,6 +172,22 @@ fn the_cli_talks_to_erl() {
     let (code, out, _) =
         beamlink(&["rpc", &erl.node, "string", "uppercase", "[\"abc\"]", "--cookie", "k3"], epmd.port, T);
     assert_eq!((code, out.trim()), (0, "\"ABC\""));
+    // eval: the expression's output, then its value; errors by exit code.
+    let expression = "io:format(\"sum ~p~n\", [1 + 2]), io:put_chars(<<\"ok\\n\">>), X = 6, X * 7.";
+    let (code, out, err) = beamlink(&["eval", &erl.node, expression, "--cookie", "k3"], epmd.port, T);
+    assert_eq!((code, out.as_str()), (0, "sum 3\nok\n42\n"), "{err}");
+    let (code, out, _) = beamlink(&["eval", &erl.node, "node()", "--cookie", "k3", "--format", "json"], epmd.port, T);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!(r#""value":"{}""#, erl.node)) && out.contains(r#""output":"""#), "{out}");
+    let (code, _, err) = beamlink(&["eval", &erl.node, "1 +", "--cookie", "k3"], epmd.port, T);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot parse the expression") && err.contains("syntax error"), "{err}");
+    let (code, out, _) = beamlink(&["eval", &erl.node, "1 / 0", "--cookie", "k3"], epmd.port, T);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("{badrpc,{'EXIT',{badarith,"), "{out}");
+    let (code, out, _) = beamlink(&["eval", &erl.node, "io:get_line(\"> \")", "--cookie", "k3"], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "eof"), "an evaluation has no input");
+
     erl.eval("register(inbox, self())");
     let (code, _, err) = beamlink(&["send", &erl.node, "inbox", "{from_cli, 42}", "--cookie", "k3"], epmd.port, T);
     assert_eq!(code, 0, "{err}");

@@ -304,6 +304,10 @@ fn one_shot_commands_never_take_a_live_nodes_place_and_an_operator_certificate_l
         let (code, out, err) =
             beamlink(&[&["rpc", erl.as_str(), "erlang", "node"][..], &ops[..]].concat(), epmd.port, T);
         assert_eq!((code, out.trim()), (0, erl.as_str()), "{err}");
+        // eval over TLS, with what the expression prints.
+        let eval = [&["eval", erl.as_str(), "io:format(\"over ~s~n\", [tls]), node()"][..], &ops[..]].concat();
+        let (code, out, err) = beamlink(&eval, epmd.port, T);
+        assert_eq!((code, out.as_str()), (0, format!("over tls\n{erl}\n").as_str()), "{err}");
         let downs = "begin downs ! {get, self()}, receive {downs, D} -> D after 5000 -> timeout end end";
         assert_eq!(e.eval(downs), "[]", "the live node's connection to erl was never torn down");
         let connected = e.eval("nodes(connected)");

@@ -382,7 +382,23 @@ impl Node {
             // Connecting first keeps the reason if the node cannot be reached.
             self.connect(node).await?;
         }
-        services::rpc::call(self, node, module, function, args, timeout).await
+        services::rpc::call(self, node, (module, function, args), None, timeout).await
+    }
+
+    /// [`Node::rpc_call`], with `group_leader` (a process of this node that
+    /// answers the Erlang I/O protocol) as the group leader of the remote
+    /// call: what the function prints is sent there as I/O requests.
+    pub async fn rpc_call_with_group_leader(
+        &self,
+        node: &str,
+        (module, function, args): (&str, &str, Vec<Term>),
+        group_leader: &Pid,
+        timeout: Duration,
+    ) -> Result<Term, CallError> {
+        if node != self.inner.name.as_str() {
+            self.connect(node).await?;
+        }
+        services::rpc::call(self, node, (module, function, args), Some(group_leader), timeout).await
     }
 
     /// Replaces the distribution firewall; applies to every message received from now on.

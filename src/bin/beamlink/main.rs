@@ -6,6 +6,7 @@ mod certs_cmd;
 #[cfg(unix)]
 mod detach;
 mod epmd_cmd;
+mod eval;
 mod node_args;
 mod oneshot;
 mod outcome;
@@ -46,6 +47,10 @@ enum Command {
     /// Send a term to a registered name on a node.
     #[command(after_help = outcome::EXIT_CODES)]
     Send(oneshot::SendArgs),
+    /// Evaluate an Erlang expression on an erl node, as `erl_call -e` does: prints what
+    /// it wrote to its group leader, then its value.
+    #[command(after_help = outcome::EXIT_CODES)]
+    Eval(oneshot::EvalArgs),
     /// Run an EPMD (Erlang Port Mapper Daemon) in the foreground.
     Epmd(epmd_cmd::EpmdArgs),
     /// List the names registered with an EPMD, as `epmd -names` does.
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => oneshot::ping(args),
         Command::Rpc(args) => oneshot::rpc(args),
         Command::Send(args) => oneshot::send(args),
+        Command::Eval(args) => oneshot::eval(args),
         Command::Epmd(args) => epmd_cmd::run_epmd(args),
         Command::Names(args) => epmd_cmd::run_names(args),
         Command::Bench(args) => bench::run(args),

@@ -10,7 +10,7 @@ use beamlink::term::{self, Term};
 use clap::Args;
 
 use crate::node_args::{CookieArgs, NameArgs, one_shot_name, parse_node, runtime};
-use crate::outcome::{Failure, Format, Report};
+use crate::outcome::{Failure, Format, Printed, Report};
 
 /// Options every one-shot command shares.
 #[derive(Args, Debug)]
@@ -52,6 +52,17 @@ pub struct RpcArgs {
     /// The arguments, as an Erlang list literal such as '[1, foo, "bar"]'.
     #[arg(default_value = "[]")]
     args: String,
+    #[command(flatten)]
+    common: OneShotArgs,
+}
+
+/// Options of `beamlink eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The node (`name@host`).
+    node: String,
+    /// The Erlang expression (or several, separated by commas), e.g. 'lists:seq(1, 3).'
+    expression: String,
     #[command(flatten)]
     common: OneShotArgs,
 }
@@ -135,7 +146,7 @@ impl OneShotArgs {
 /// Runs `command` on a fresh runtime and reports its result.
 fn run<F>(report: Report<'_>, command: F) -> ExitCode
 where
-    F: std::future::Future<Output = Result<Option<String>, Failure>>,
+    F: std::future::Future<Output = Result<Printed, Failure>>,
 {
     let result = match runtime() {
         Ok(rt) => rt.block_on(command),
@@ -162,7 +173,7 @@ pub fn ping(args: PingArgs) -> ExitCode {
     run(report, async {
         with_node(&args.node, &args.common, "ping", async |node, target| {
             node.ping_detailed(target.as_str()).await.map_err(Failure::call)?;
-            Ok(Some("pong".to_string()))
+            Ok(Printed::value("pong"))
         })
         .await
     })
@@ -184,7 +195,7 @@ pub fn rpc(args: RpcArgs) -> ExitCode {
                 .rpc_call(target.as_str(), &args.module, &args.function, call_args, timeout)
                 .await
                 .map_err(Failure::call)?;
-            Ok(Some(value.to_string()))
+            Ok(Printed::value(value.to_string()))
         })
         .await
     })
@@ -202,7 +213,19 @@ pub fn send(args: SendArgs) -> ExitCode {
             // A round trip on the same connection proves the message left: the
             // peer answers only after reading everything sent before.
             node.ping_detailed(target.as_str()).await.map_err(Failure::call)?;
-            Ok(None)
+            Ok(Printed::default())
+        })
+        .await
+    })
+}
+
+/// `beamlink eval NODE EXPRESSION`.
+pub fn eval(args: EvalArgs) -> ExitCode {
+    run(args.common.report("eval", &args.node), async {
+        let timeout = args.common.timeout();
+        with_node(&args.node, &args.common, "eval", async |node, target| {
+            let evaluated = crate::eval::evaluate(node, target, &args.expression, timeout).await?;
+            Ok(Printed { output: Some(evaluated.output), value: Some(evaluated.value.to_string()) })
         })
         .await
     })

@@ -7,7 +7,7 @@ use beamlink::node::{CallError, ConnectError, ConnectFailure, SendError};
 use beamlink::term::Term;
 use clap::ValueEnum;
 
-/// The exit codes of `ping`, `rpc` and `send`, as their `--help` lists them.
+/// The exit codes of `ping`, `rpc`, `send` and `eval`, as their `--help` lists them.
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -116,9 +116,23 @@ impl Failure {
     }
 }
 
+/// What a one-shot command that succeeded prints.
+#[derive(Debug, Default)]
+pub struct Printed {
+    /// What the remote side wrote to its group leader (`eval`), printed first.
+    pub output: Option<String>,
+    /// The value (`pong`, a term); `send` has none.
+    pub value: Option<String>,
+}
+
+impl Printed {
+    /// A result that is one value.
+    pub fn value(value: impl Into<String>) -> Printed {
+        Printed { output: None, value: Some(value.into()) }
+    }
+}
+
 /// Prints what a one-shot command produced, in `format`, and gives its exit code.
-/// `success` is the value printed on success (nothing for `send`); in text
-/// mode, `on_failure` is printed on stdout before the error (`pang`).
 pub struct Report<'a> {
     /// The command (`ping`, `rpc`, `send`).
     pub command: &'static str,
@@ -132,17 +146,20 @@ pub struct Report<'a> {
 
 impl Report<'_> {
     /// Prints the result and returns the exit code.
-    pub fn finish(&self, result: Result<Option<String>, Failure>) -> ExitCode {
+    pub fn finish(&self, result: Result<Printed, Failure>) -> ExitCode {
         match self.format {
             Format::Text => self.text(result),
             Format::Json => self.json(result),
         }
     }
 
-    fn text(&self, result: Result<Option<String>, Failure>) -> ExitCode {
+    fn text(&self, result: Result<Printed, Failure>) -> ExitCode {
         match result {
-            Ok(value) => {
-                if let Some(value) = value {
+            Ok(printed) => {
+                if let Some(output) = printed.output {
+                    print!("{output}");
+                }
+                if let Some(value) = printed.value {
                     println!("{value}");
                 }
                 ExitCode::SUCCESS
@@ -163,15 +180,18 @@ impl Report<'_> {
         }
     }
 
-    fn json(&self, result: Result<Option<String>, Failure>) -> ExitCode {
+    fn json(&self, result: Result<Printed, Failure>) -> ExitCode {
         let mut object = serde_json::Map::new();
         object.insert("command".into(), self.command.into());
         object.insert("node".into(), self.node.into());
         let code = match result {
-            Ok(value) => {
+            Ok(printed) => {
                 object.insert("ok".into(), true.into());
                 object.insert("exit_code".into(), 0.into());
-                if let Some(value) = value {
+                if let Some(output) = printed.output {
+                    object.insert("output".into(), output.into());
+                }
+                if let Some(value) = printed.value {
                     object.insert("value".into(), value.into());
                 }
                 ExitCode::SUCCESS

@@ -222,25 +222,23 @@ pub(crate) fn serve(node: Node, rex: Pid, request: RexRequest, charge: Option<Ch
     });
 }
 
-/// Calls `Module:Function(Args)` on `node` through its `rex` server.
+/// Calls `Module:Function(Args)` on `node` through its `rex` server, with
+/// `group_leader` as the group leader of the process that runs it (where
+/// its output goes), or this node's own when `None`.
 /// `{badrpc, Reason}` answers become [`CallError::BadRpc`].
 pub(crate) async fn call(
     node: &Node,
     target: &str,
-    module: &str,
-    function: &str,
-    args: Vec<Term>,
+    (module, function, args): (&str, &str, Vec<Term>),
+    group_leader: Option<&crate::term::Pid>,
     timeout: Duration,
 ) -> Result<Term, CallError> {
     let bad = |e: crate::term::AtomError| CallError::Unexpected(e.to_string());
-    let gl = node
-        .inner
-        .group_leader
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .map(Term::Pid)
-        .unwrap_or_else(|| Term::atom("undefined"));
+    let gl = match group_leader {
+        Some(pid) => Some(pid.clone()),
+        None => node.inner.group_leader.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    };
+    let gl = gl.map(Term::Pid).unwrap_or_else(|| Term::atom("undefined"));
     let request = Term::Tuple(vec![
         Term::atom("call"),
         Term::Atom(Atom::try_new(module).map_err(bad)?),
