@@ -264,3 +264,33 @@ fn serve_creates_a_missing_cookie_file_readable_by_its_owner_only() {
     let (code, out, err) = beamlink_with_env(&["ping", &srv.node], &[("HOME", home.path())], epmd.port, T);
     assert_eq!((code, out.trim()), (0, "pong"), "{err}");
 }
+
+#[test]
+fn logs_follow_v_and_q_have_no_colour_off_a_terminal_and_completions_cover_every_command() {
+    let epmd = OtpEpmd::start();
+    let logged = |extra: &[&str]| {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let name = format!("{}@localhost", common::unique_name("logs"));
+        let mut command = std::process::Command::new(common::rust::beamlink_exe());
+        command
+            .args(extra)
+            .args(["serve", "--sname", &name, "--cookie", "k5"])
+            .env("ERL_EPMD_PORT", epmd.port.to_string());
+        command.env_remove("RUST_LOG");
+        let srv = BeamlinkProcess::spawn_logging(command, log.reopen().unwrap());
+        drop(srv);
+        std::fs::read_to_string(log.path()).unwrap()
+    };
+    let default = logged(&[]);
+    assert!(default.contains("listening") && !default.contains("DEBUG"), "{default}");
+    assert!(!default.contains('\u{1b}'), "colour codes in a log file: {default:?}");
+    assert!(logged(&["-v"]).contains("DEBUG"));
+    let quiet = logged(&["-q"]);
+    assert!(!quiet.contains("listening"), "{quiet}");
+
+    let (code, out, _) = beamlink(&["completions", "bash"], epmd.port, T);
+    assert_eq!(code, 0);
+    for command in ["serve", "ping", "rpc", "send", "eval", "epmd", "names", "bench", "certs", "completions"] {
+        assert!(out.contains(command), "completions lack {command}");
+    }
+}

@@ -28,8 +28,22 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Join and operate Erlang/OTP clusters from the command line.
 #[derive(Parser, Debug)]
-#[command(name = "beamlink", version, about, long_about = None)]
+#[command(
+    name = "beamlink",
+    version,
+    about,
+    long_about = None,
+    after_help = "Logs go to stderr: errors only for one-shot commands, more for serve and epmd. -v and -q \
+                  move that level; RUST_LOG (e.g. RUST_LOG=debug, RUST_LOG=beamlink::node=debug) sets it outright. \
+                  Colour only on a terminal, never with NO_COLOR set."
+)]
 struct Cli {
+    /// Log more: once for info (debug for serve and epmd), twice for everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Log errors only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +71,11 @@ enum Command {
     Names(epmd_cmd::NamesArgs),
     /// Drive the `sink` and `echo` services of a node: throughput, round trips, set-up, memory.
     Bench(bench::BenchArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     #[cfg(feature = "certs")]
     /// Make and inspect certificates for TLS distribution (cluster CA, node certificates, erl optfiles).
     Certs {
@@ -78,7 +97,15 @@ fn main() -> ExitCode {
         _ => false,
     };
     if !logs_on_its_own {
-        init_logging(if long_running { "info" } else { "error,beamlink::transport::tls::config=warn" });
+        let level = match (cli.quiet, cli.verbose, long_running) {
+            (true, _, _) => "error",
+            (false, 0, true) => "info",
+            (false, 0, false) => "error,beamlink::transport::tls::config=warn",
+            (false, 1, true) => "debug",
+            (false, 1, false) => "info",
+            (false, _, _) => "trace",
+        };
+        init_logging(level);
     }
     match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -89,6 +116,15 @@ fn main() -> ExitCode {
         Command::Epmd(args) => epmd_cmd::run_epmd(args),
         Command::Names(args) => epmd_cmd::run_names(args),
         Command::Bench(args) => bench::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "beamlink",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         #[cfg(feature = "certs")]
         Command::Certs { command } => certs_cmd::run(command),
     }

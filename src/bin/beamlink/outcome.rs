@@ -165,7 +165,9 @@ impl Report<'_> {
                 ExitCode::SUCCESS
             }
             Err(failure) => {
-                if let Some(line) = self.on_failure {
+                if let Some(line) = self.on_failure
+                    && failure.class != Class::Usage
+                {
                     println!("{line}");
                 }
                 match (&failure.value, failure.class) {
