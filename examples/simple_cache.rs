@@ -191,9 +191,6 @@ async fn run_node(args: Args) -> Result<(), String> {
     for peer in &args.join {
         node.keep_connected(peer).map_err(|e| e.to_string())?;
     }
-    if let Some(address) = node.listen_addr() {
-        eprintln!("{} listens on {address}", node.name());
-    }
     println!("ready {}", node.name());
     let _ = std::io::stdout().flush();
     let mut term =
@@ -565,7 +562,21 @@ mod demo {
         )?;
         wait_until(&mut p, a, &doomed, &not_found).await?;
 
-        say(&format!("8. Killing {a} (pid {}) with SIGKILL", node_a.child.id()));
+        let mut step = 8;
+        if let Some(dir) = certs {
+            say(&format!("{step}. A node whose certificate comes from another CA tries to read the cache"));
+            let reason = intruder_is_turned_away(dir, b, epmd_port).await?;
+            say(&format!("   turned away: {reason}"));
+            step += 1;
+        }
+        say(&format!("{step}. A stock erl node reads greeting on {b} over {transport_word}"));
+        match erl_reads(certs, &dir, b, &key, epmd_port)? {
+            Some(read) => say(&format!("   ok: an erl node read greeting from {b}: {read}")),
+            None => say("   left out: erl is not on PATH"),
+        }
+        step += 1;
+
+        say(&format!("{step}. Killing {a} (pid {}) with SIGKILL", node_a.child.id()));
         drop(node_a);
         say(&format!("   {b} and {c} still serve what was inserted on A:"));
         wait_until(&mut p, b, &key, &found).await?;
@@ -582,6 +593,85 @@ mod demo {
             started.elapsed().as_secs_f64()
         ));
         Ok(())
+    }
+
+    /// A node with a certificate from a CA of its own dials `target`; the
+    /// reason it was refused, or an error if it got in.
+    async fn intruder_is_turned_away(dir: &Path, target: &str, epmd_port: u16) -> Result<String, String> {
+        let other = dir.join("other_ca");
+        let intruder = "intruder@localhost";
+        make_certificates(&other, &[intruder])?;
+        let config = TlsConfig::from_files(
+            other.join("ca.pem"),
+            other.join(format!("{intruder}.pem")),
+            other.join(format!("{intruder}.key")),
+        );
+        let node = Node::builder(intruder)
+            .cookie(COOKIE)
+            .epmd_port(epmd_port)
+            .no_listen()
+            .hidden(true)
+            .tls(config)
+            .map_err(|e| e.to_string())?
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome = node.connect(target).await;
+        node.shutdown().await;
+        match outcome {
+            Ok(()) => Err(format!("{intruder}, certified by another CA, was let into {target}")),
+            Err(e) => Ok(e.to_string()),
+        }
+    }
+
+    /// When `erl` is on PATH: an erl node (over TLS with its own optfile
+    /// when `certs` is given) asks `node` for `key`, as any Erlang client would.
+    fn erl_reads(
+        certs: Option<&Path>,
+        dir: &Path,
+        node: &str,
+        key: &Term,
+        epmd_port: u16,
+    ) -> Result<Option<String>, String> {
+        let Ok(found) = Command::new("erl").args(["-noshell", "-eval", "halt()."]).stdout(Stdio::null()).status()
+        else {
+            return Ok(None);
+        };
+        if !found.success() {
+            return Ok(None);
+        }
+        let reader = "erl_reader@localhost";
+        let mut cmd = Command::new("erl");
+        cmd.args(["-noshell", "-sname", reader, "-setcookie", COOKIE]).env("ERL_EPMD_PORT", epmd_port.to_string());
+        if let Some(certs) = certs {
+            beamlink::certs::issue(&beamlink::certs::IssueOptions::new(certs, reader).days(1))
+                .map_err(|e| e.to_string())?;
+            let config = beamlink::certs::erlang_config(certs, reader).map_err(|e| e.to_string())?;
+            let config = config.at(&dir.join("erl_reader.conf")).map_err(|e| e.to_string())?;
+            config.write(true).map_err(|e| e.to_string())?;
+            cmd.args(["-proto_dist", "inet_tls", "-ssl_dist_optfile"]).arg(&config.optfile_path);
+        }
+        let eval = format!(
+            "io:format(\"~p~n\", [gen_server:call({{simple_cache, '{node}'}}, {{lookup, {key}}}, 10000)]), halt()."
+        );
+        cmd.args(["-eval", &eval]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start erl: {e}"))?;
+        let deadline = Instant::now() + T;
+        while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("the erl node did not read from {node} within {T:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let read = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if read.starts_with("{ok,") {
+            Ok(Some(read))
+        } else {
+            Err(format!("the erl node read {read:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        }
     }
 
     /// Looks `key` up on `node` until it gives `want` (replication takes a moment).

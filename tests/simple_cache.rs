@@ -21,23 +21,31 @@ fn example() -> PathBuf {
     path
 }
 
-fn run_demo(args: &[&str]) {
+fn run_demo(args: &[&str]) -> String {
     let started = Instant::now();
     let out = Command::new(example()).args(args).output().expect("run the demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "demo {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("All steps behaved"), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(120));
+    if common::erlang_or_skip() {
+        assert!(stdout.contains("ok: an erl node read greeting from cache_b@localhost"), "{stdout}");
+    }
+    stdout
 }
 
 #[test]
 fn the_demo_runs_over_mutual_tls() {
-    run_demo(&[]);
+    let stdout = run_demo(&[]);
+    // What TLS buys, shown as a step: a certificate from another CA is turned away.
+    let turned_away = stdout.lines().find(|l| l.contains("turned away:")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(turned_away.contains("refused the server's certificate"), "{turned_away}");
 }
 
 #[test]
 fn the_demo_runs_over_plain_tcp() {
-    run_demo(&["--tcp"]);
+    let stdout = run_demo(&["--tcp"]);
+    assert!(!stdout.contains("turned away"), "{stdout}");
 }
 
 /// A cache node (the example as a long-lived node) on a private EPMD.
