@@ -7,9 +7,12 @@ mod certs_cmd;
 mod detach;
 mod epmd_cmd;
 mod eval;
+mod group_leader;
 mod node_args;
 mod oneshot;
 mod outcome;
+#[cfg(unix)]
+mod remsh;
 mod serve;
 #[cfg(unix)]
 mod syslog;
@@ -65,6 +68,11 @@ enum Command {
     /// it wrote to its group leader, then its value.
     #[command(after_help = outcome::EXIT_CODES)]
     Eval(oneshot::EvalArgs),
+    /// An interactive Erlang shell on an erl node, in this terminal, over TCP or TLS (as
+    /// `erl -remsh`). Ctrl-C interrupts an evaluation, Ctrl-D leaves; neither stops the node.
+    #[cfg(unix)]
+    #[command(after_help = outcome::EXIT_CODES)]
+    Remsh(oneshot::RemshArgs),
     /// Run an EPMD (Erlang Port Mapper Daemon) in the foreground.
     Epmd(epmd_cmd::EpmdArgs),
     /// List the names registered with an EPMD, as `epmd -names` does.
@@ -113,6 +121,8 @@ fn main() -> ExitCode {
         Command::Rpc(args) => oneshot::rpc(args),
         Command::Send(args) => oneshot::send(args),
         Command::Eval(args) => oneshot::eval(args),
+        #[cfg(unix)]
+        Command::Remsh(args) => oneshot::remsh(args),
         Command::Epmd(args) => epmd_cmd::run_epmd(args),
         Command::Names(args) => epmd_cmd::run_names(args),
         Command::Bench(args) => bench::run(args),

@@ -67,6 +67,15 @@ pub struct EvalArgs {
     common: OneShotArgs,
 }
 
+/// Options of `beamlink remsh`.
+#[derive(Args, Debug)]
+pub struct RemshArgs {
+    /// The erl node (`name@host`).
+    node: String,
+    #[command(flatten)]
+    common: OneShotArgs,
+}
+
 /// Options of `beamlink send`.
 #[derive(Args, Debug)]
 pub struct SendArgs {
@@ -226,6 +235,18 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         with_node(&args.node, &args.common, "eval", async |node, target| {
             let evaluated = crate::eval::evaluate(node, target, &args.expression, timeout).await?;
             Ok(Printed { output: Some(evaluated.output), value: Some(evaluated.value.to_string()) })
+        })
+        .await
+    })
+}
+
+/// `beamlink remsh NODE`.
+#[cfg(unix)]
+pub fn remsh(args: RemshArgs) -> ExitCode {
+    run(args.common.report("remsh", &args.node), async {
+        let timeout = args.common.timeout();
+        with_node(&args.node, &args.common, "remsh", async |node, target| {
+            crate::remsh::run(node, target, timeout).await
         })
         .await
     })
