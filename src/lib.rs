@@ -18,6 +18,7 @@
 //! | [`node`] | the runtime: processes, links, monitors, connections, `net_kernel`, `rex` |
 //! | [`pki`] | certificates and keys: PEM loading, certificate facts, node identity check (feature `tls`) |
 //! | [`certs`] | provisioning: cluster CA, node certificates, Erlang optfiles, inspection (feature `certs`) |
+//! | [`utc`] | times as text (`2026-12-04 19:50:01 UTC`); depends on nothing |
 //!
 //! Lower layers never depend on higher ones: `term` depends on nothing else
 //! in the crate, `proto` does no I/O, and only `transport` names TCP or TLS.
@@ -74,3 +75,4 @@ pub mod pki;
 pub mod proto;
 pub mod term;
 pub mod transport;
+pub mod utc;

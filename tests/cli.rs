@@ -294,3 +294,64 @@ fn logs_follow_v_and_q_have_no_colour_off_a_terminal_and_completions_cover_every
         assert!(out.contains(command), "completions lack {command}");
     }
 }
+
+/// `beamlink status NODE --format json`: the status object.
+fn status(node: &str, cookie: &str, epmd_port: u16) -> serde_json::Value {
+    let (code, value) = json(&["status", node, "--cookie", cookie], epmd_port);
+    assert_eq!(code, 0, "{value}");
+    value["value"].clone()
+}
+
+/// The entry for `peer` among a beamlink node's connections.
+fn connection<'a>(status: &'a serde_json::Value, peer: &str) -> &'a serde_json::Value {
+    status["connections"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["peer"] == peer))
+        .unwrap_or_else(|| panic!("no connection to {peer}: {status}"))
+}
+
+#[test]
+fn status_figures_match_what_was_sent() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let srv = serve(&epmd, "k6");
+    let mut erl = ErlNode::start_short(&common::unique_name("stat"), "k6", epmd.port);
+    assert_eq!(erl.eval(&format!("net_adm:ping('{}')", srv.node)), "pong");
+    let before = status(&srv.node, "k6", epmd.port);
+    let from_erl = connection(&before, &erl.node).clone();
+    assert_eq!((from_erl["direction"].as_str(), from_erl["transport"].as_str()), (Some("incoming"), Some("tcp")));
+    erl.eval(&format!("[{{sink, '{}'}} ! {{m, I, <<0:8000>>}} || I <- lists:seq(1, 10)]", srv.node));
+    let after = common::wait_for("the ten messages to be counted", T, || {
+        let now = status(&srv.node, "k6", epmd.port);
+        let c = connection(&now, &erl.node).clone();
+        (c["messages_in"].as_u64() >= from_erl["messages_in"].as_u64().map(|n| n + 10)).then_some(c)
+    });
+    assert_eq!(after["messages_in"].as_u64().unwrap(), from_erl["messages_in"].as_u64().unwrap() + 10, "{after}");
+    let bytes = after["bytes_in"].as_u64().unwrap() - from_erl["bytes_in"].as_u64().unwrap();
+    assert!((10 * 1000..10 * 1200).contains(&bytes), "ten messages of 1000-byte binaries took {bytes} bytes");
+
+    // Failed set-ups are counted by kind.
+    let (code, _, _) = beamlink(&["ping", &srv.node, "--cookie", "wrong"], epmd.port, T);
+    assert_eq!(code, 3);
+    let failures = status(&srv.node, "k6", epmd.port)["setup_failures"].clone();
+    assert!(
+        failures.as_array().unwrap().iter().any(|f| f[0] == "incoming" && f[1] == "cookie" && f[2] == 1),
+        "{failures}"
+    );
+
+    // An erl node answers with net_kernel:nodes_info/0; text for people.
+    let (code, out, err) = beamlink(&["status", &erl.node, "--cookie", "k6"], epmd.port, T);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("{} (erl):", erl.node)) && out.contains(&srv.node) && out.contains("packets"),
+        "{out}"
+    );
+    let (code, out, err) = beamlink(&["status", &srv.node, "--cookie", "k6"], epmd.port, T);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("  {}  incoming visible tcp", erl.node)) && out.contains("incoming cookie: 1"),
+        "{out}"
+    );
+}

@@ -56,6 +56,7 @@ impl Listener for SimListener {
                 stream: Box::new(stream),
                 peer_addr: Some(peer_addr),
                 identity: PeerIdentity::Unverified,
+                security: None,
             };
             Ok(Incoming::new(peer_addr, Box::pin(async move { Ok(established) })))
         })
@@ -88,7 +89,12 @@ impl Transport for SimTcp {
             let stream = turmoil::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| TransportError::io(format!("connect to {peer} at {addr}"), e))?;
-            Ok(Established { stream: Box::new(stream), peer_addr: Some(addr), identity: PeerIdentity::Unverified })
+            Ok(Established {
+                stream: Box::new(stream),
+                peer_addr: Some(addr),
+                identity: PeerIdentity::Unverified,
+                security: None,
+            })
         })
     }
 }

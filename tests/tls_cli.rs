@@ -254,6 +254,14 @@ fn one_shot_commands_never_take_a_live_nodes_place_and_an_operator_certificate_l
         &["serve", "--sname", &live, "--cookie", COOKIE, "--ssl-dist-optfile", s(&live_optfile), "--connect", &watcher],
         epmd.port,
     );
+    // status: the live connection's certificate and TLS session.
+    let status = [&["status", watcher.as_str(), "--format", "json"][..], &ops[..]].concat();
+    let (code, out, err) = beamlink(&status, epmd.port, T);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(r#""certificate_subject":"CN={live}""#)) && out.contains(r#""security":"TLSv1_"#),
+        "{out}"
+    );
     let nodes = [&["rpc", watcher.as_str(), "erlang", "nodes"][..], &ops[..]].concat();
     let (code, out, err) = beamlink(&nodes, epmd.port, T);
     assert_eq!((code, out.trim()), (0, format!("[{live}]").as_str()), "the operator reaches the strict node: {err}");

@@ -5,8 +5,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use time::OffsetDateTime;
-
 use super::CertsError;
 use crate::pki::{CertInfo, load_certs};
 use crate::transport::tls::{CrlInfo, TlsError, load_crls};
@@ -195,16 +193,7 @@ fn list(items: impl Iterator<Item = String>) -> String {
 
 /// `2025-06-14 10:15:00 UTC`.
 fn utc(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::utc::format(t)
 }
 
 /// "expires in 89 days", "expired 3 days ago", "not valid for another 2 hours".

@@ -6,10 +6,12 @@
 //!   sans-IO state machines of [`crate::proto::handshake`] over a stream.
 //! - [`queue`]: a connection's outgoing queue (many senders, one writer, back-pressure).
 //! - [`start`]: runs an established connection until it fails or is closed.
+//! - [`stats`]: its counters of bytes, messages and ticks each way.
 
 pub mod handshake;
 pub mod queue;
 mod reader;
+pub mod stats;
 mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 pub use queue::{OutQueue, QueueError};
+pub use stats::{ConnStats, Counters};
 
 use crate::proto::DistFlags;
 use crate::proto::control::Control;
@@ -190,6 +193,25 @@ impl Running {
 
 type OnDown = Box<dyn FnOnce(ConnError) + Send>;
 
+/// What a running connection shares with the node: its outgoing queue and
+/// its counters.
+#[derive(Clone)]
+pub struct Handles {
+    /// The outgoing queue the writer drains.
+    pub queue: Arc<OutQueue>,
+    /// The counters the reader and writer keep.
+    pub stats: Arc<ConnStats>,
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handles")
+            .field("queued_bytes", &self.queue.queued_bytes())
+            .field("counters", &self.stats.snapshot())
+            .finish()
+    }
+}
+
 /// Runs an established connection: a writer task draining `queue` and a
 /// reader task passing each control message to `deliver`, until either
 /// fails or [`Running::close`] is called. `on_down` runs exactly once, with
@@ -198,11 +220,12 @@ pub fn start(
     stream: BoxStream,
     leftover: BytesMut,
     flags: DistFlags,
-    queue: Arc<OutQueue>,
+    handles: Handles,
     config: &ConnConfig,
     deliver: impl FnMut(Control) -> Result<Option<Pause>, ConnError> + Send + 'static,
     on_down: impl FnOnce(ConnError) + Send + 'static,
 ) -> Running {
+    let Handles { queue, stats } = handles;
     let format = PacketFormat::for_flags(flags);
     let (read_half, write_half) = tokio::io::split(stream);
     let (closing, mut closed) = tokio::sync::watch::channel(false);
@@ -229,6 +252,7 @@ pub fn start(
         write_timeout: config.write_timeout,
     };
     let writer_queue = queue.clone();
+    let writer_stats = stats.clone();
     let writer_finish = finish.clone();
     let mut writer_closed = closed.clone();
     tokio::spawn(async move {
@@ -237,7 +261,7 @@ pub fn start(
         // reader gone) stops it at once, so that the socket is released.
         let reason = tokio::select! {
             biased;
-            r = writer::run(write_half, writer_queue, writer_config) => match r {
+            r = writer::run(write_half, writer_queue, writer_config, writer_stats) => match r {
                 Ok(()) => ConnError::Local("connection closed".into()),
                 Err(e) => e,
             },
@@ -251,9 +275,9 @@ pub fn start(
     let packets = PacketDecoder::new(format, terms, config.reassembly);
     let frames = FrameDecoder::connected(config.max_frame);
     let silence = config.ticktime;
-    let tick_queue = queue.clone();
+    let reader_handles = Handles { queue: queue.clone(), stats };
     tokio::spawn(async move {
-        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, &tick_queue);
+        let read = reader::run(read_half, leftover, frames, packets, silence, deliver, &reader_handles);
         // Biased (here and in the writer): when both branches are ready the
         // first one wins, rather than one picked by the runtime's random
         // generator, so a connection behaves the same way every time under a

@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::queue::OutQueue;
 use super::{ConnError, Pause};
 use crate::proto::control::Control;
 use crate::proto::frame::FrameDecoder;
@@ -39,7 +38,7 @@ pub async fn run<R, F>(
     mut packets: PacketDecoder,
     silence_limit: Duration,
     mut deliver: F,
-    queue: &OutQueue,
+    handles: &super::Handles,
 ) -> Result<(), ConnError>
 where
     R: AsyncRead + Unpin,
@@ -47,25 +46,32 @@ where
 {
     // The read size adapts: it doubles while reads fill it (a busy peer) and
     // halves while they come back mostly empty (a quiet one).
+    let (queue, stats) = (&*handles.queue, &*handles.stats);
     let mut read_size = MIN_READ;
+    let mut bytes_read = buf.len() as u64;
     loop {
         // A peer that keeps sending keeps this loop from ever waiting, so a
         // connection this node closed is noticed here too.
         if queue.is_closed() {
             return Err(ConnError::Local("connection closed".into()));
         }
+        let (mut messages, mut ticks) = (0, 0);
         while let Some(frame) = frames.decode(&mut buf)? {
             if frame.is_empty() {
                 // A tick: its arrival already counts as traffic; answer it.
                 queue.tick_received();
+                ticks += 1;
                 continue;
             }
-            if let Some(control) = packets.decode(frame)?
-                && let Some(pause) = deliver(control)?
-            {
-                pause.await;
+            if let Some(control) = packets.decode(frame)? {
+                messages += 1;
+                if let Some(pause) = deliver(control)? {
+                    stats.received(std::mem::take(&mut bytes_read), std::mem::take(&mut messages), 0);
+                    pause.await;
+                }
             }
         }
+        stats.received(std::mem::take(&mut bytes_read), messages, ticks);
         if buf.is_empty() && read_size == MIN_READ && buf.capacity() > IDLE_KEEP {
             buf = BytesMut::new();
         }
@@ -90,6 +96,7 @@ where
         if read == 0 {
             return Err(ConnError::Closed);
         }
+        bytes_read = read as u64;
         if read >= read_size {
             read_size = (read_size * 2).min(BUSY_READ);
         } else if read < read_size / 4 {

@@ -66,6 +66,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
     mut out: W,
     queue: Arc<OutQueue>,
     config: WriterConfig,
+    stats: Arc<super::stats::ConnStats>,
 ) -> Result<(), ConnError> {
     let mut taken: Vec<(Control, usize)> = Vec::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
@@ -83,6 +84,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             queue.take_into(&mut taken, room);
         }
         let mut written_cost = 0;
+        let messages = taken.len() as u64;
         for (control, cost) in taken.drain(..) {
             if !control.understood_with(config.flags) {
                 written_cost += cost;
@@ -119,8 +121,10 @@ pub async fn run<W: AsyncWrite + Unpin>(
         let tick_asked = queue.take_tick_request();
         if pending.is_empty() && buf.is_empty() {
             queue.written(written_cost);
+            stats.sent(0, messages, 0);
             if tick_asked {
                 write_all(&mut out, &TICK, config.write_timeout).await?;
+                stats.sent(TICK.len() as u64, 0, 1);
                 queue.note_written();
                 last_write = Instant::now();
                 continue;
@@ -142,6 +146,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 }
                 _ = tokio::time::sleep_until(idle_until) => {
                     write_all(&mut out, &TICK, config.write_timeout).await?;
+                    stats.sent(TICK.len() as u64, 0, 1);
                     queue.note_written();
                     last_write = Instant::now();
                     continue;
@@ -155,7 +160,8 @@ pub async fn run<W: AsyncWrite + Unpin>(
         }
         let completed = emit_round(&mut pending, &mut chunks);
         pending_cost -= completed;
-        write_chunks(&mut out, &mut chunks, &mut buf, config.write_timeout).await?;
+        let bytes = write_chunks(&mut out, &mut chunks, &mut buf, config.write_timeout).await?;
+        stats.sent(bytes, messages, u64::from(tick_asked));
         queue.written(written_cost + completed);
         queue.note_written();
         last_write = Instant::now();
@@ -223,13 +229,13 @@ async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8], limit: Dura
 
 /// Writes what `small` holds, then the chunks: short chunks are copied
 /// together, long ones written in place, with vectored writes where the
-/// stream supports them.
+/// stream supports them. Returns the bytes written.
 async fn write_chunks<W: AsyncWrite + Unpin>(
     out: &mut W,
     chunks: &mut Vec<Bytes>,
     small: &mut BytesMut,
     limit: Duration,
-) -> Result<(), ConnError> {
+) -> Result<u64, ConnError> {
     let mut batch: Vec<Bytes> = Vec::with_capacity(chunks.len() + 1);
     for chunk in chunks.drain(..) {
         if chunk.len() < COALESCE_MAX {
@@ -244,6 +250,7 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
     if !small.is_empty() {
         batch.push(small.split().freeze());
     }
+    let total: u64 = batch.iter().map(|b| b.len() as u64).sum();
     let mut index = 0;
     let mut offset = 0;
     while index < batch.len() {
@@ -268,7 +275,8 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
             }
         }
     }
-    progress(limit, "flush", out.flush()).await
+    progress(limit, "flush", out.flush()).await?;
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -292,7 +300,7 @@ mod tests {
             tick_interval: Duration::from_secs(3600),
             write_timeout: Duration::from_secs(10),
         };
-        let writer = tokio::spawn(run(ours, queue.clone(), config));
+        let writer = tokio::spawn(run(ours, queue.clone(), config, Default::default()));
         tokio::time::sleep(Duration::from_millis(50)).await;
         queue.close();
         writer.await.unwrap().unwrap();

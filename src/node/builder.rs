@@ -337,6 +337,7 @@ impl NodeBuilder {
             background: Mutex::new(Vec::new()),
             published: Mutex::new(published),
             group_leader: Mutex::new(None),
+            setup_failures: Default::default(),
             node_watchers: Mutex::new(Vec::new()),
             persistent: Mutex::new(Default::default()),
             limits: self.limits,

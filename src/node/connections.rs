@@ -29,6 +29,12 @@ pub(crate) struct PeerConn {
     /// The peer is a beamlink node taking part in the mesh.
     pub beamlink: AtomicBool,
     pub identity: PeerIdentity,
+    /// What protects the stream (TLS version and suite), if anything.
+    pub security: Option<Arc<str>>,
+    /// When the connection came up.
+    pub since: std::time::SystemTime,
+    /// Its counters.
+    pub stats: Arc<conn::ConnStats>,
     /// Which side started the connection.
     pub direction: Direction,
     pub queue: Arc<OutQueue>,
@@ -68,6 +74,12 @@ struct Pending {
 enum Entry {
     Pending(Pending),
     Up(Arc<PeerConn>),
+}
+
+/// What the transport verified of a new connection's peer, and what protects it.
+struct Verified {
+    identity: PeerIdentity,
+    security: Option<Arc<str>>,
 }
 
 /// Which side started a connection.
@@ -118,6 +130,17 @@ impl Connections {
             Some(Entry::Up(c)) => Some(c.flags),
             _ => None,
         }
+    }
+
+    /// Every connection that is up.
+    pub fn all_up(&self) -> Vec<Arc<PeerConn>> {
+        self.lock()
+            .values()
+            .filter_map(|e| match e {
+                Entry::Up(c) => Some(c.clone()),
+                Entry::Pending(_) => None,
+            })
+            .collect()
     }
 
     /// The up connection to `node`.
@@ -286,8 +309,8 @@ impl NodeInner {
             let _ = tokio::time::timeout(self.limits.handshake_timeout, self.conns.claims.settled(peer.atom())).await;
         }
         match self.dial_handshake(&peer).await {
-            Ok((stream, leftover, est, identity)) => {
-                self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, identity);
+            Ok((stream, leftover, est, verified)) => {
+                self.connection_established(attempt, Direction::Outgoing, stream, leftover, est, verified);
             }
             Err(ConnError::Handshake(HandshakeError::Nok { .. })) => {
                 // The peer's own attempt wins; it arrives as an incoming
@@ -299,6 +322,7 @@ impl NodeInner {
             }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "connection attempt failed");
+                self.setup_failures.count_cause(false, &e);
                 self.setup_failed(peer.atom(), attempt, e);
             }
         }
@@ -307,7 +331,7 @@ impl NodeInner {
     async fn dial_handshake(
         &self,
         peer: &NodeName,
-    ) -> Result<(BoxStream, bytes::BytesMut, crate::proto::handshake::Established, PeerIdentity), ConnError> {
+    ) -> Result<(BoxStream, bytes::BytesMut, crate::proto::handshake::Established, Verified), ConnError> {
         let timeout = self.options.connect_timeout;
         let resolved = tokio::time::timeout(timeout, self.resolver.resolve(peer))
             .await
@@ -346,7 +370,7 @@ impl NodeInner {
             },
         )
         .await?;
-        Ok((stream, leftover, est, established.identity))
+        Ok((stream, leftover, est, Verified { identity: established.identity, security: established.security }))
     }
 
     /// The accepting side of one incoming connection; `_permit` holds its
@@ -366,14 +390,17 @@ impl NodeInner {
                 if matches!(e, crate::transport::TransportError::Identity(_)) {
                     self.auth_failed(peer_addr.ip(), None);
                 }
+                self.setup_failures.count_cause(true, &ConnError::Transport(e));
                 return;
             }
             Err(_) => {
                 tracing::warn!(%peer_addr, transport = self.transport.name(), "incoming connection: the transport handshake timed out after {timeout:?}");
+                self.setup_failures.count(true, super::ConnectFailure::Timeout);
                 return;
             }
         };
         let identity = established.identity;
+        let security = established.security;
         let mut stream = established.stream;
         let attempt = self.conns.next_id();
         let mut claimed: Option<NodeName> = None;
@@ -409,7 +436,8 @@ impl NodeInner {
         match result {
             Ok((est, leftover)) => {
                 self.auth_throttle.succeeded(peer_addr.ip(), est.peer.as_str());
-                self.connection_established(attempt, Direction::Incoming, stream, leftover, est, identity);
+                let verified = Verified { identity, security };
+                self.connection_established(attempt, Direction::Incoming, stream, leftover, est, verified);
             }
             Err(e) => {
                 if identity_refused
@@ -427,6 +455,12 @@ impl NodeInner {
                 // ends in it here, this node said it, and the decision that
                 // made it (identity, back-off, policy) logged why.
                 let ours = matches!(e, ConnError::Handshake(HandshakeError::NotAllowed { .. }));
+                match (&e, identity_refused, ours) {
+                    (ConnError::Handshake(HandshakeError::Nok { .. }), ..) => {}
+                    (_, true, _) => self.setup_failures.count(true, super::ConnectFailure::Identity),
+                    (_, false, true) => self.setup_failures.count(true, super::ConnectFailure::Refused),
+                    _ => self.setup_failures.count_cause(true, &e),
+                }
                 match &e {
                     ConnError::Handshake(HandshakeError::Nok { .. }) => {
                         tracing::debug!(%peer_addr, peer = %who, "simultaneous connect: our own attempt wins")
@@ -486,7 +520,7 @@ impl NodeInner {
         stream: BoxStream,
         leftover: bytes::BytesMut,
         est: crate::proto::handshake::Established,
-        identity: PeerIdentity,
+        verified: Verified,
     ) {
         let peer = est.peer.clone();
         let mut map = self.conns.lock();
@@ -541,7 +575,9 @@ impl NodeInner {
                 node.connection_down(&down_peer, id, reason);
             }
         };
-        let running = conn::start(stream, leftover, est.flags, queue.clone(), &self.conn_config, deliver, on_down);
+        let stats = Arc::new(conn::ConnStats::default());
+        let handles = conn::Handles { queue: queue.clone(), stats: stats.clone() };
+        let running = conn::start(stream, leftover, est.flags, handles, &self.conn_config, deliver, on_down);
         let hidden = est.peer_hidden();
         let conn = Arc::new(PeerConn {
             id,
@@ -550,7 +586,10 @@ impl NodeInner {
             creation: est.peer_creation,
             visible: AtomicBool::new(!hidden),
             beamlink: AtomicBool::new(false),
-            identity,
+            identity: verified.identity,
+            security: verified.security,
+            since: std::time::SystemTime::now(),
+            stats,
             direction,
             queue,
             running,

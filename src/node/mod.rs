@@ -41,6 +41,7 @@ mod process;
 mod router;
 pub mod services;
 mod signals;
+mod status;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;
@@ -66,6 +67,7 @@ pub use limits::Limits;
 pub use policy_file::{PolicyFile, PolicyFileError};
 pub use process::{Exited, IntoExitReason, Process};
 pub use services::rpc::{RpcException, RpcFunction, RpcResult};
+pub use status::{CertificateSummary, ConnectionStatus, NodeStatus};
 
 use crate::conn::ConnConfig;
 use crate::proto::handshake::HandshakeConfig;
@@ -157,6 +159,8 @@ pub(crate) struct NodeInner {
     pub published: Mutex<Option<crate::epmd::registrar::PublishedNode>>,
     /// The group leader given to remote calls (answers I/O requests).
     pub group_leader: Mutex<Option<Pid>>,
+    /// Failed connection set-ups since start, by direction and kind.
+    pub setup_failures: status::SetupFailures,
     /// Processes that asked for `{nodeup, Node}` / `{nodedown, Node}` messages.
     pub node_watchers: Mutex<Vec<Pid>>,
     /// Nodes the program asked to stay connected to.

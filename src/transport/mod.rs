@@ -63,11 +63,18 @@ pub struct Established {
     pub peer_addr: Option<SocketAddr>,
     /// What the transport verified about the peer.
     pub identity: PeerIdentity,
+    /// What protects the stream, for status reports: the TLS version and
+    /// cipher suite, for example; `None` for plain TCP.
+    pub security: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Established {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Established").field("peer_addr", &self.peer_addr).field("identity", &self.identity).finish()
+        f.debug_struct("Established")
+            .field("peer_addr", &self.peer_addr)
+            .field("identity", &self.identity)
+            .field("security", &self.security)
+            .finish()
     }
 }
 

@@ -38,7 +38,12 @@ impl Transport for TcpTransport {
     ) -> BoxFuture<'a, Result<Established, TransportError>> {
         Box::pin(async move {
             let stream = connect_tcp_within(addr, peer, timeouts.connect).await?;
-            Ok(Established { stream: Box::new(stream), peer_addr: Some(addr), identity: PeerIdentity::Unverified })
+            Ok(Established {
+                stream: Box::new(stream),
+                peer_addr: Some(addr),
+                identity: PeerIdentity::Unverified,
+                security: None,
+            })
         })
     }
 }
@@ -122,6 +127,7 @@ impl Listener for TcpAcceptor {
                 stream: Box::new(stream),
                 peer_addr: Some(peer_addr),
                 identity: PeerIdentity::Unverified,
+                security: None,
             };
             Ok(Incoming::new(peer_addr, Box::pin(async move { Ok(established) })))
         })

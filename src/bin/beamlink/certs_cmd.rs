@@ -282,16 +282,7 @@ fn report_crl(crl: &CrlFile) {
 
 /// `2025-06-14 10:15:00 UTC`.
 fn utc(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    beamlink::utc::format(t)
 }
 
 fn report_node(files: &NodeFiles) {

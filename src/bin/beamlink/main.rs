@@ -14,6 +14,7 @@ mod outcome;
 #[cfg(unix)]
 mod remsh;
 mod serve;
+mod status;
 #[cfg(unix)]
 mod syslog;
 
@@ -68,6 +69,10 @@ enum Command {
     /// it wrote to its group leader, then its value.
     #[command(after_help = outcome::EXIT_CODES)]
     Eval(oneshot::EvalArgs),
+    /// A node's connections: peer, identity, transport, TLS session, since when, bytes,
+    /// messages and ticks each way, queue depth, failed set-ups (an erl node: nodes_info).
+    #[command(after_help = outcome::EXIT_CODES)]
+    Status(oneshot::StatusArgs),
     /// An interactive Erlang shell on an erl node, in this terminal, over TCP or TLS (as
     /// `erl -remsh`). Ctrl-C interrupts an evaluation, Ctrl-D leaves; neither stops the node.
     #[cfg(unix)]
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
         Command::Rpc(args) => oneshot::rpc(args),
         Command::Send(args) => oneshot::send(args),
         Command::Eval(args) => oneshot::eval(args),
+        Command::Status(args) => oneshot::status(args),
         #[cfg(unix)]
         Command::Remsh(args) => oneshot::remsh(args),
         Command::Epmd(args) => epmd_cmd::run_epmd(args),

@@ -76,6 +76,15 @@ pub struct RemshArgs {
     common: OneShotArgs,
 }
 
+/// Options of `beamlink status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The node (`name@host`) [default: every node registered with the EPMD on this host].
+    node: Option<String>,
+    #[command(flatten)]
+    common: OneShotArgs,
+}
+
 /// Options of `beamlink send`.
 #[derive(Args, Debug)]
 pub struct SendArgs {
@@ -234,7 +243,11 @@ pub fn eval(args: EvalArgs) -> ExitCode {
         let timeout = args.common.timeout();
         with_node(&args.node, &args.common, "eval", async |node, target| {
             let evaluated = crate::eval::evaluate(node, target, &args.expression, timeout).await?;
-            Ok(Printed { output: Some(evaluated.output), value: Some(evaluated.value.to_string()) })
+            Ok(Printed {
+                output: Some(evaluated.output),
+                value: Some(evaluated.value.to_string()),
+                ..Printed::default()
+            })
         })
         .await
     })
@@ -250,4 +263,50 @@ pub fn remsh(args: RemshArgs) -> ExitCode {
         })
         .await
     })
+}
+
+/// `beamlink status [NODE]`.
+pub fn status(args: StatusArgs) -> ExitCode {
+    let nodes = match &args.node {
+        Some(node) => vec![node.clone()],
+        None => match local_nodes() {
+            Ok(nodes) => nodes,
+            Err(e) => return args.common.report("status", "localhost").finish(Err(e)),
+        },
+    };
+    let listed = args.node.is_none();
+    let mut code = ExitCode::SUCCESS;
+    for node in &nodes {
+        let json = args.common.format == Format::Json;
+        let outcome = run(args.common.report("status", node), async {
+            let timeout = args.common.timeout();
+            with_node(node, &args.common, "status", async |one_shot, target| {
+                let target = match listed {
+                    true => &crate::status::real_name(one_shot, target).await,
+                    false => target,
+                };
+                let said = crate::status::ask(one_shot, target, timeout).await?;
+                Ok(if json {
+                    Printed { structured: Some(crate::outcome::json_value(said.term())), ..Printed::default() }
+                } else {
+                    crate::status::text(target, &said)
+                })
+            })
+            .await
+        });
+        if outcome != ExitCode::SUCCESS {
+            code = outcome;
+        }
+    }
+    code
+}
+
+/// The nodes registered with the EPMD on this host, as `name@host` in short-name form.
+fn local_nodes() -> Result<Vec<String>, Failure> {
+    let rt = runtime().map_err(Failure::usage)?;
+    let names = rt
+        .block_on(beamlink::epmd::client::names("localhost", beamlink::epmd::default_port()))
+        .map_err(|e| Failure::usage(format!("cannot list the nodes of this host: {e}")))?;
+    let host = beamlink::node::hostname::short_hostname();
+    Ok(names.nodes.iter().map(|(name, _port)| format!("{name}@{host}")).collect())
 }

@@ -123,12 +123,14 @@ pub struct Printed {
     pub output: Option<String>,
     /// The value (`pong`, a term); `send` has none.
     pub value: Option<String>,
+    /// The value as JSON, when it has a shape of its own (`status`).
+    pub structured: Option<serde_json::Value>,
 }
 
 impl Printed {
     /// A result that is one value.
     pub fn value(value: impl Into<String>) -> Printed {
-        Printed { output: None, value: Some(value.into()) }
+        Printed { value: Some(value.into()), ..Printed::default() }
     }
 }
 
@@ -193,7 +195,9 @@ impl Report<'_> {
                 if let Some(output) = printed.output {
                     object.insert("output".into(), output.into());
                 }
-                if let Some(value) = printed.value {
+                if let Some(value) = printed.structured {
+                    object.insert("value".into(), value);
+                } else if let Some(value) = printed.value {
                     object.insert("value".into(), value.into());
                 }
                 ExitCode::SUCCESS
@@ -212,4 +216,39 @@ impl Report<'_> {
         println!("{}", serde_json::Value::Object(object));
         code
     }
+}
+
+/// A term as JSON: maps as objects (keys as text), lists and tuples as
+/// arrays, integers as numbers, binaries and atoms as strings, the rest in
+/// Erlang syntax.
+pub fn json_value(term: &Term) -> serde_json::Value {
+    use serde_json::Value;
+    match term {
+        Term::Int(n) => Value::from(*n),
+        Term::Float(f) => Value::from(*f),
+        Term::Atom(atom) => Value::from(atom.as_str()),
+        Term::Binary(bytes) => Value::from(String::from_utf8_lossy(bytes).into_owned()),
+        // A printable charlist is a string, as erl prints it.
+        Term::List(items) if !items.is_empty() && items.iter().all(is_printable) => Value::from(
+            items.iter().filter_map(|c| c.as_i64().and_then(|c| char::from_u32(c as u32))).collect::<String>(),
+        ),
+        Term::List(items) | Term::Tuple(items) => Value::Array(items.iter().map(json_value).collect()),
+        Term::Map(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Term::Atom(a) => a.as_str().to_string(),
+                        Term::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+                        other => other.to_string(),
+                    };
+                    (key, json_value(v))
+                })
+                .collect(),
+        ),
+        other => Value::from(other.to_string()),
+    }
+}
+
+fn is_printable(term: &Term) -> bool {
+    matches!(term, Term::Int(c) if (32..127).contains(c) || *c == 10 || *c == 9)
 }

@@ -255,7 +255,8 @@ pub(crate) async fn call(
 }
 
 /// Registers the functions every node answers: `erlang:node/0`,
-/// `erlang:nodes/0`, `erlang:whereis/1`, `erlang:registered/0`.
+/// `erlang:nodes/0`, `erlang:whereis/1`, `erlang:registered/0`, and
+/// `beamlink:status/0` ([`Node::status`] as a term).
 pub(crate) fn register_builtins(node: &Node) {
     let weak = Arc::downgrade(&node.inner);
     let with_node =
@@ -280,9 +281,14 @@ pub(crate) fn register_builtins(node: &Node) {
         });
         async move { r }
     });
-    let n = with_node;
+    let n = with_node.clone();
     node.register_rpc("erlang", "registered", 0, move |_args: Vec<Term>| {
         let r = n().map(|node| Term::list(node.registered().into_iter().map(Term::Atom).collect()));
+        async move { r }
+    });
+    let n = with_node;
+    node.register_rpc("beamlink", "status", 0, move |_args: Vec<Term>| {
+        let r = n().map(|node| node.status().to_term());
         async move { r }
     });
 }

@@ -2,7 +2,7 @@
 //! certificate, which name, which CA, and what to change.
 
 use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 
@@ -18,22 +18,7 @@ pub(crate) fn cert_line(info: &CertInfo) -> String {
 
 /// A time as `YYYY-MM-DD hh:mm:ss UTC`.
 pub(crate) fn utc(time: SystemTime) -> String {
-    let secs = match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    };
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to civil date (proleptic Gregorian), after H. Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+    crate::utc::format(time)
 }
 
 /// A duration in days (or hours under two days), for expiry messages.
@@ -328,16 +313,7 @@ fn incompatible(p: &PeerIncompatible) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_print_as_utc() {
-        assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661)), "2000-02-29 01:01:01 UTC");
-        assert_eq!(utc(UNIX_EPOCH + Duration::from_secs(4_102_444_799)), "2099-12-31 23:59:59 UTC");
-        assert_eq!(utc(UNIX_EPOCH - Duration::from_secs(86_400)), "1969-12-31 00:00:00 UTC");
-        assert_eq!(days(Duration::from_secs(3 * 86_400 + 5)), "3 days");
-        assert_eq!(days(Duration::from_secs(7200)), "2 hours");
-    }
+    use std::time::UNIX_EPOCH;
 
     fn cert(purposes: Option<crate::pki::KeyPurposes>) -> CertInfo {
         CertInfo {

@@ -344,10 +344,12 @@ impl Shared {
             "TLS connection established"
         );
         let label: Arc<str> = Arc::from(peer.to_string());
+        let security = session_summary(conn.protocol_version(), conn.negotiated_cipher_suite());
         Ok(Established {
             stream: Box::new(TlsConn::new(TlsStream::Client(stream), label, loaded.client_leaf.clone())),
             peer_addr: Some(addr),
             identity,
+            security,
         })
     }
 
@@ -397,11 +399,13 @@ impl Shared {
             suite = ?conn.negotiated_cipher_suite().map(|s| s.suite()),
             "TLS connection accepted"
         );
+        let security = session_summary(conn.protocol_version(), conn.negotiated_cipher_suite());
         let label: Arc<str> = Arc::from(format!("the client at {addr}"));
         Ok(Established {
             stream: Box::new(TlsConn::new(TlsStream::Server(stream), label, loaded.leaf.clone())),
             peer_addr: Some(addr),
             identity,
+            security,
         })
     }
 }
@@ -557,4 +561,14 @@ impl Listener for TlsListener {
             Ok(Incoming::new(peer_addr, Box::pin(finish)))
         })
     }
+}
+
+/// "TLSv1_3 TLS13_AES_128_GCM_SHA256": what protects a connection, for status reports.
+fn session_summary(
+    version: Option<rustls::ProtocolVersion>,
+    suite: Option<rustls::SupportedCipherSuite>,
+) -> Option<Arc<str>> {
+    let version = version?;
+    let suite = suite.map(|s| format!(" {:?}", s.suite())).unwrap_or_default();
+    Some(Arc::from(format!("{version:?}{suite}")))
 }
