@@ -35,6 +35,8 @@ mod incoming_claims;
 mod limits;
 mod mailbox;
 mod mesh;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "policy-file")]
 mod policy_file;
 mod process;
