@@ -194,18 +194,18 @@ mod tests {
         assert_eq!(read_names(&two).otp_cert_nodes, Some(vec!["h1".to_string(), "h2".to_string()]));
     }
 
-    #[test]
-    fn strict_check_follows_wildcard_hosts() {
-        let info = CertInfo {
+    /// A certificate's facts with these DNS names and node names, the rest empty.
+    fn cert_with(dns_names: &[&str], node_names: Vec<String>) -> CertInfo {
+        CertInfo {
             subject: String::new(),
             subject_common_name: None,
             issuer: String::new(),
             serial: "01".into(),
             not_before: UNIX_EPOCH,
             not_after: UNIX_EPOCH,
-            dns_names: vec!["*.example.com".into()],
+            dns_names: dns_names.iter().map(|d| d.to_string()).collect(),
             ip_addresses: Vec::new(),
-            node_names: vec!["alice@*.example.com".into()],
+            node_names,
             otp_cert_nodes: None,
             is_ca: false,
             path_len_constraint: None,
@@ -213,7 +213,12 @@ mod tests {
             extended_key_usage: None,
             key_type: KeyType::Ed25519,
             sha256_fingerprint: [0; 32],
-        };
+        }
+    }
+
+    #[test]
+    fn strict_check_follows_wildcard_hosts() {
+        let info = cert_with(&["*.example.com"], vec!["alice@*.example.com".into()]);
         info.check_node("alice@n1.example.com", VerifyName::Strict).unwrap();
         info.check_node("bob@n1.example.com", VerifyName::Host).unwrap();
         assert!(info.check_node("alice@example.com", VerifyName::Strict).is_err());
@@ -230,24 +235,7 @@ mod tests {
         };
         let names = read_names(&sources);
         assert_eq!(names.node_names, ["ops-*@localhost"]);
-        let info = CertInfo {
-            subject: String::new(),
-            subject_common_name: None,
-            issuer: String::new(),
-            serial: "01".into(),
-            not_before: UNIX_EPOCH,
-            not_after: UNIX_EPOCH,
-            dns_names: vec!["localhost".into()],
-            ip_addresses: Vec::new(),
-            node_names: names.node_names,
-            otp_cert_nodes: None,
-            is_ca: false,
-            path_len_constraint: None,
-            key_usage: Vec::new(),
-            extended_key_usage: None,
-            key_type: KeyType::Ed25519,
-            sha256_fingerprint: [0; 32],
-        };
+        let info = cert_with(&["localhost"], names.node_names);
         info.check_node("ops-ping_1_2@localhost", VerifyName::Strict).unwrap();
         info.check_node("ops-ping_1_2@LOCALHOST", VerifyName::Strict).expect_err("one spelling");
         info.check_node("ops@localhost", VerifyName::Strict).expect_err("the prefix alone");
