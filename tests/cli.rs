@@ -149,6 +149,21 @@ fn every_failure_of_a_one_shot_command_has_its_exit_code_and_reason() {
     assert_eq!((code, v["reason"].as_str()), (3, Some("timeout")), "{v}");
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
 
+    // 3, unreachable: registered with EPMD, but nothing listens on its port.
+    let ghost = common::unique_name("ghost");
+    let closed_port = common::free_port();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let registration = rt
+        .block_on(beamlink::epmd::client::register(
+            "127.0.0.1",
+            epmd.port,
+            &beamlink::epmd::NodeInfo::new(&ghost, closed_port),
+        ))
+        .expect("register the ghost");
+    let (code, v) = json(&["ping", &format!("{ghost}@localhost"), "--cookie", "k2"], epmd.port);
+    assert_eq!((code, v["reason"].as_str()), (3, Some("unreachable")), "{v}");
+    drop(registration);
+
     // The exit codes are documented where the commands are.
     for command in ["ping", "rpc", "send"] {
         let (code, out, _) = beamlink(&[command, "--help"], epmd.port, T);

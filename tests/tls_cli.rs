@@ -303,6 +303,10 @@ fn one_shot_commands_never_take_a_live_nodes_place_and_an_operator_certificate_l
         // Generated name: erl lets it in; as the live node: refused, the connection stays.
         let (code, out, err) = beamlink(&[&["ping", erl.as_str()][..], &with_live[..]].concat(), epmd.port, T);
         assert_eq!((code, out.trim()), (0, "pong"), "{err}");
+        let eval = [&["eval", erl.as_str(), "length(nodes(connected))"][..], &with_live[..]].concat();
+        let (code, out, err) = beamlink(&eval, epmd.port, T);
+        assert_eq!(code, 0, "eval with the live node's optfile: {err}");
+        assert!(out.trim().parse::<u32>().is_ok_and(|n| n >= 2), "the live node and the one-shot: {out}");
         let (code, _, err) = beamlink(
             &[&["rpc", erl.as_str(), "erlang", "node"][..], &with_live[..], &["--sname", &live]].concat(),
             epmd.port,
