@@ -177,6 +177,7 @@ impl Default for ConnConfig {
 
 /// A running connection: close it, or learn when it ends through the
 /// `on_down` callback given to [`start`].
+#[derive(Debug)]
 pub struct Running {
     queue: Arc<OutQueue>,
     closing: tokio::sync::watch::Sender<bool>,

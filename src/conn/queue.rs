@@ -70,6 +70,16 @@ pub struct OutQueue {
     own_limit: usize,
 }
 
+impl std::fmt::Debug for OutQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutQueue")
+            .field("queued_bytes", &self.queued_bytes())
+            .field("closed", &self.is_closed())
+            .field("high_water", &self.high_water)
+            .finish()
+    }
+}
+
 impl OutQueue {
     /// A queue that pushes back above `high_water` bytes and holds at most
     /// `own_limit` bytes of the node's own messages (see [`OutQueue::push`]).

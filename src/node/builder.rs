@@ -61,6 +61,21 @@ pub struct NodeBuilder {
     options: NodeOptions,
 }
 
+impl std::fmt::Debug for NodeBuilder {
+    /// The cookie stays out (its `Debug` is redacted anyway), and so do the
+    /// limits and the firewall, which have their own.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("name", &self.name)
+            .field("transport", &self.transport.name())
+            .field("listen", &self.listen)
+            .field("publish", &self.publish)
+            .field("epmd_port", &self.epmd_port)
+            .field("hidden", &self.options.hidden)
+            .finish_non_exhaustive()
+    }
+}
+
 impl NodeBuilder {
     pub(crate) fn new(name: &str) -> NodeBuilder {
         NodeBuilder {

@@ -155,6 +155,16 @@ pub struct PacketDecoder {
     held: usize,
 }
 
+impl std::fmt::Debug for PacketDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketDecoder")
+            .field("format", &self.format)
+            .field("sequences", &self.sequences.len())
+            .field("held", &self.held)
+            .finish_non_exhaustive()
+    }
+}
+
 fn read_u64(buf: &[u8], at: usize, what: &'static str) -> Result<u64, PacketError> {
     let b = buf.get(at..at + 8).ok_or(PacketError::Truncated(what))?;
     let mut a = [0u8; 8];
@@ -286,7 +296,7 @@ impl PacketDecoder {
 
 /// An encoding sink that keeps large binaries as separate chunks, so a big
 /// payload is written from the sender's own buffer without being copied.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ChunkSink {
     chunks: Vec<Bytes>,
     current: BytesMut,
@@ -399,6 +409,7 @@ pub fn encode_packet_into(
 
 /// The packets of one outgoing message, produced one at a time so a writer
 /// can put other messages between the fragments of a long one.
+#[derive(Debug)]
 pub struct Fragments {
     format: PacketFormat,
     seq: u64,

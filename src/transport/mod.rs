@@ -119,6 +119,12 @@ pub struct Incoming {
     finish: BoxFuture<'static, Result<Established, TransportError>>,
 }
 
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").field("peer_addr", &self.peer_addr).finish_non_exhaustive()
+    }
+}
+
 impl Incoming {
     /// Wraps a peer address and the future that completes the transport handshake.
     pub fn new(peer_addr: SocketAddr, finish: BoxFuture<'static, Result<Established, TransportError>>) -> Incoming {
