@@ -1,6 +1,17 @@
 //! Times as people read them in logs and reports: `2026-12-04 19:50:01 UTC`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The time `unix_seconds` after (or, negative, before) 1970-01-01 UTC; the
+/// epoch itself where the system's clock type cannot hold it.
+pub fn from_unix_seconds(unix_seconds: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(unix_seconds.unsigned_abs());
+    if unix_seconds >= 0 {
+        UNIX_EPOCH.checked_add(magnitude).unwrap_or(UNIX_EPOCH)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
+    }
+}
 
 /// `time` as `YYYY-MM-DD hh:mm:ss UTC` (times before 1970 too).
 pub fn format(time: SystemTime) -> String {
@@ -25,7 +36,6 @@ pub fn format(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn dates_print_as_utc() {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use x509_parser::asn1_rs::Tag;
@@ -234,8 +234,8 @@ impl CertInfo {
             subject_common_name,
             issuer: cert.issuer().to_string(),
             serial: serial_hex(cert.raw_serial()),
-            not_before: system_time(validity.not_before.timestamp()),
-            not_after: system_time(validity.not_after.timestamp()),
+            not_before: crate::utc::from_unix_seconds(validity.not_before.timestamp()),
+            not_after: crate::utc::from_unix_seconds(validity.not_after.timestamp()),
             dns_names,
             ip_addresses,
             node_names: names.node_names,
@@ -289,15 +289,6 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
         return Some(IpAddr::from(v4));
     }
     <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from)
-}
-
-fn system_time(unix_seconds: i64) -> SystemTime {
-    let magnitude = Duration::from_secs(unix_seconds.unsigned_abs());
-    if unix_seconds >= 0 {
-        UNIX_EPOCH.checked_add(magnitude).unwrap_or(UNIX_EPOCH)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
-    }
 }
 
 fn key_type(cert: &X509Certificate<'_>) -> KeyType {
@@ -354,7 +345,7 @@ mod tests {
         assert_eq!(serial_hex(&[]), "00");
         assert_eq!(modulus_bits(&[0x00, 0x80, 0, 0]), 24);
         assert_eq!(modulus_bits(&[0x01, 0xff]), 9);
-        assert_eq!(system_time(-10), UNIX_EPOCH - Duration::from_secs(10));
+        assert_eq!(crate::utc::from_unix_seconds(-10), std::time::UNIX_EPOCH - Duration::from_secs(10));
         assert_eq!(ip_from_bytes(&[127, 0, 0, 1]), Some("127.0.0.1".parse().unwrap()));
         assert_eq!(ip_from_bytes(&[1, 2, 3]), None);
     }

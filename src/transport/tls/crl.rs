@@ -8,7 +8,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::pki_types::pem::{PemObject, SectionKind};
@@ -179,7 +179,7 @@ impl CrlInfo {
             };
             revoked.push(RevokedCert {
                 serial: serial_hex(entry.raw_serial()),
-                revoked_at: system_time(entry.revocation_date.timestamp()),
+                revoked_at: crate::utc::from_unix_seconds(entry.revocation_date.timestamp()),
                 reason,
             });
         }
@@ -187,8 +187,8 @@ impl CrlInfo {
         Ok(CrlInfo {
             issuer: crl.issuer().to_string(),
             number: number.map(|n| n.to_string()),
-            this_update: system_time(crl.last_update().timestamp()),
-            next_update: crl.next_update().map(|t| system_time(t.timestamp())),
+            this_update: crate::utc::from_unix_seconds(crl.last_update().timestamp()),
+            next_update: crl.next_update().map(|t| crate::utc::from_unix_seconds(t.timestamp())),
             revoked,
             issuer_der: crl.issuer().as_raw().to_vec(),
             number_bytes: number.map(|n| n.to_bytes_be()),
@@ -278,15 +278,6 @@ fn serial_hex(raw: &[u8]) -> String {
     let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len().saturating_sub(1));
     let digits: String = raw.get(start..).unwrap_or_default().iter().map(|b| format!("{b:02X}")).collect();
     if digits.is_empty() { "00".to_string() } else { digits }
-}
-
-fn system_time(unix_seconds: i64) -> SystemTime {
-    let magnitude = Duration::from_secs(unix_seconds.unsigned_abs());
-    if unix_seconds >= 0 {
-        UNIX_EPOCH.checked_add(magnitude).unwrap_or(UNIX_EPOCH)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
-    }
 }
 
 #[cfg(test)]
