@@ -327,3 +327,52 @@ fn one_shot_commands_never_take_a_live_nodes_place_and_an_operator_certificate_l
     }
     drop(watching);
 }
+
+#[test]
+fn an_optfile_with_the_https_hostname_match_fun_serves_beamlink_and_erl_alike() {
+    let epmd = OtpEpmd::start();
+    let pki = Pki::new();
+    let (srv, cli) = (short("matchsrv"), short("matchops"));
+    pki.issue(&srv);
+    pki.issue_with(&cli, |o| o.operator());
+    // RabbitMQ's advice for wildcard certificates: OTP evaluates the call.
+    let with_match_fun = |node: &str| {
+        let optfile = pki.optfile(node);
+        let text = std::fs::read_to_string(&optfile).unwrap();
+        let written = text.replacen(
+            "{client,\n   [",
+            "{client,\n   [{customize_hostname_check,\n     [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]},\n    ",
+            1,
+        );
+        assert_ne!(written, text, "the optfile has a client section: {text}");
+        std::fs::write(&optfile, written).unwrap();
+        optfile
+    };
+    let srv_opt = with_match_fun(&srv);
+    let serve = BeamlinkProcess::start(
+        &["serve", "--sname", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&srv_opt)],
+        epmd.port,
+    );
+    let cli_opt = with_match_fun(&cli);
+    let (code, out, err) =
+        beamlink(&["ping", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&cli_opt)], epmd.port, T);
+    assert_eq!((code, out.trim()), (0, "pong"), "stderr: {err}");
+    if common::erlang_or_skip() {
+        let erl_name = common::unique_name("ematch");
+        let erl_full = format!("{erl_name}@localhost");
+        pki.issue(&erl_full);
+        let mut erl = ErlNode::start(ErlOptions {
+            name: ErlName::Short(erl_name),
+            cookie: COOKIE.into(),
+            epmd_port: epmd.port,
+            extra_args: vec![
+                "-proto_dist".into(),
+                "inet_tls".into(),
+                "-ssl_dist_optfile".into(),
+                s(&with_match_fun(&erl_full)).into(),
+            ],
+        });
+        assert_eq!(erl.eval(&format!("net_adm:ping('{srv}')")), "pong", "erl reads the same optfile");
+    }
+    drop(serve);
+}

@@ -217,6 +217,7 @@ impl TlsConfig {
             return Err(fail(OptfileProblem::Unsupported {
                 section: unhonoured.section,
                 option: unhonoured.option.clone(),
+                line: unhonoured.line,
                 reason: format!(
                     "{}; remove it, or start with --ignore-optfile-option {} to run without it knowingly",
                     unhonoured.reason, unhonoured.option
@@ -229,6 +230,7 @@ impl TlsConfig {
                 return Err(fail(OptfileProblem::Unsupported {
                     section,
                     option: "verify".into(),
+                    line: None,
                     reason: "verify_none would accept any peer; beamlink always verifies peers' certificates, \
                              so set {verify, verify_peer}"
                         .into(),
@@ -468,6 +470,7 @@ fn apply_crl_options(config: &mut TlsConfig, server: &SideOptions, client: &Side
             return Err(OptfileProblem::Unsupported {
                 section,
                 option: "crl_check".into(),
+                line: None,
                 reason: format!(
                     "beamlink reads CRLs from files (--crl) or from a hash directory, \
                      {{crl_cache, {{ssl_crl_hash_dir, {{internal, [{{dir, Dir}}]}}}}}}, but found {found}"

@@ -104,13 +104,44 @@ pub enum OptfileProblem {
         reason: String,
     },
     /// An option asks for something beamlink does not do.
-    #[error("{section} option {option}: {reason}")]
+    #[error("{section} option {option}{}: {reason}", OnLine(*line))]
     Unsupported {
         /// `server` or `client`.
         section: &'static str,
         /// The option's name.
         option: String,
+        /// The line of the file it is on, when known.
+        line: Option<usize>,
         /// Why it is refused, and what to do instead.
         reason: String,
     },
+    /// An option's value is a function call, which beamlink does not evaluate.
+    #[error(
+        "option {option} (line {line}) calls {call}: beamlink reads the optfile as a term and evaluates no \
+         function calls; the one it recognises is {KNOWN_CALL} in customize_hostname_check"
+    )]
+    FunctionCall {
+        /// The option whose value holds the call (`?` when none could be found).
+        option: String,
+        /// The line of the call.
+        line: usize,
+        /// The called function, `Module:Function`.
+        call: String,
+    },
+}
+
+/// The function call an optfile may hold: OTP's wildcard-aware hostname
+/// match, in `{customize_hostname_check, [{match_fun, ...}]}`.
+pub const KNOWN_CALL: &str = "public_key:pkix_verify_hostname_match_fun(https)";
+
+/// " (line N)", or nothing.
+struct OnLine(Option<usize>);
+
+impl std::fmt::Display for OnLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(line) => write!(f, " (line {line})"),
+            None => Ok(()),
+        }
+    }
 }

@@ -18,7 +18,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::config::TlsVersion;
-use super::error::{OptfileError, OptfileProblem};
+use super::error::{KNOWN_CALL, OptfileError, OptfileProblem};
 use super::suites::{TlsSuite, read_ciphers};
 use crate::pki::KeyPassword;
 use crate::term::{self, Term};
@@ -52,6 +52,8 @@ pub struct Unhonoured {
     pub section: &'static str,
     /// The option's name.
     pub option: String,
+    /// The line of the file it is on, when known.
+    pub line: Option<usize>,
     /// Why it cannot be honoured.
     pub reason: String,
 }
@@ -176,7 +178,11 @@ impl SslDistOptions {
     /// ```
     pub fn parse(text: &str, file: &str) -> Result<SslDistOptions, OptfileError> {
         let fail = |problem| OptfileError { file: file.to_string(), problem };
-        let term = term::parse(text).map_err(|e| fail(OptfileProblem::Syntax(e)))?;
+        let text = &recognise_known_call(text);
+        let term = term::parse(text).map_err(|e| match function_call_at(text, &e) {
+            Some(problem) => fail(problem),
+            None => fail(OptfileProblem::Syntax(e)),
+        })?;
         let Term::List(sections) = term else {
             return Err(fail(OptfileProblem::Shape(format!("the file holds {}", brief(&term)))));
         };
@@ -204,7 +210,8 @@ impl SslDistOptions {
             *side = SideOptions::default();
             out.unhonoured.retain(|u| u.section != label);
             for option in options {
-                read_option(label, option, side, &mut out.ignored, &mut out.unhonoured).map_err(fail)?;
+                read_option(label, option, side, &mut out.ignored, &mut out.unhonoured)
+                    .map_err(|problem| fail(with_line(problem, text)))?;
             }
         }
         // One set of trust roots serves both roles (the server section's).
@@ -214,6 +221,7 @@ impl SslDistOptions {
             out.unhonoured.push(Unhonoured {
                 section: "client",
                 option: "cacertfile".to_string(),
+                line: None,
                 reason: format!(
                     "{} differs from the server section's {}; beamlink trusts one set of CAs in both roles: \
                      put both files' CA certificates in one and name it in both sections",
@@ -222,7 +230,143 @@ impl SslDistOptions {
                 ),
             });
         }
+        for unhonoured in &mut out.unhonoured {
+            unhonoured.line = option_line(text, unhonoured.section, &unhonoured.option);
+        }
         Ok(out)
+    }
+}
+
+/// The optfile with the one function call beamlink recognises
+/// ([`KNOWN_CALL`], however spaced) written as a quoted atom, so that the
+/// term reader takes it; the lines stay where they were.
+fn recognise_known_call(text: &str) -> std::borrow::Cow<'_, str> {
+    let (head, rest) = KNOWN_CALL.split_once('(').unwrap_or((KNOWN_CALL, ""));
+    let argument = rest.trim_end_matches(')');
+    let mut out = String::new();
+    let mut from = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find(head).map(|i| i + search) {
+        let after = &text[found + head.len()..];
+        let call_len = known_call_len(after, argument);
+        match call_len {
+            Some(len) => {
+                out.push_str(&text[from..found]);
+                out.push_str(&format!("'{KNOWN_CALL}'"));
+                let span = &text[found..found + head.len() + len];
+                out.extend(std::iter::repeat_n('\n', span.matches('\n').count()));
+                from = found + head.len() + len;
+                search = from;
+            }
+            None => search = found + head.len(),
+        }
+    }
+    if from == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[from..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// The length of `(argument)` at the start of `text`, spaces allowed.
+fn known_call_len(text: &str, argument: &str) -> Option<usize> {
+    let trimmed = text.trim_start();
+    let mut used = text.len() - trimmed.len();
+    let inner = trimmed.strip_prefix('(')?;
+    used += 1;
+    let spaced = inner.trim_start();
+    used += inner.len() - spaced.len();
+    let after_arg = spaced.strip_prefix(argument)?;
+    used += argument.len();
+    let spaced = after_arg.trim_start();
+    used += after_arg.len() - spaced.len();
+    spaced.strip_prefix(')')?;
+    Some(used + 1)
+}
+
+/// When the term reader stopped at a function call (`M:F(` after an
+/// atom), the problem naming the option and the line, instead of a bare
+/// syntax error.
+fn function_call_at(text: &str, error: &term::ParseError) -> Option<OptfileProblem> {
+    let line_text = text.lines().nth(error.line.checked_sub(1)?)?;
+    let column = error.column.checked_sub(1)?;
+    let before: String = line_text.chars().take(column).collect();
+    let after: String = line_text.chars().skip(column).collect();
+    // The reader stops at the ':' of `Module:Function(`.
+    let rest = after.strip_prefix(':')?;
+    let function: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    if function.is_empty() || !rest[function.len()..].trim_start().starts_with('(') {
+        return None;
+    }
+    let module: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let offset: usize = text.lines().take(error.line - 1).map(|l| l.len() + 1).sum::<usize>() + before.len();
+    Some(OptfileProblem::FunctionCall {
+        option: enclosing_option(&text[..offset]).unwrap_or_else(|| "?".to_string()),
+        line: error.line,
+        call: format!("{module}:{function}"),
+    })
+}
+
+/// The name of the innermost `{name, ...` open at the end of `text`.
+fn enclosing_option(text: &str) -> Option<String> {
+    let mut depth = 0usize;
+    for (at, c) in text.char_indices().rev() {
+        match c {
+            '}' | ']' | ')' => depth += 1,
+            '[' | '(' => depth = depth.saturating_sub(1),
+            '{' if depth > 0 => depth -= 1,
+            '{' => {
+                let name: String = text[at + 1..]
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let known = ["server", "client", "match_fun"];
+                if !name.is_empty() && !known.contains(&name.as_str()) {
+                    return Some(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The line of `{option, ...}` in the last `{section, ...}` of the file
+/// (the one that counts, as a later section replaces an earlier one).
+fn option_line(text: &str, section: &str, option: &str) -> Option<usize> {
+    let opens = |name: &str, from: usize| -> Vec<usize> {
+        let mut found = Vec::new();
+        for (at, _) in text[from..].match_indices('{') {
+            let at = from + at;
+            let word: String =
+                text[at + 1..].trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if word == name {
+                found.push(at);
+            }
+        }
+        found
+    };
+    let section_at = *opens(section, 0).last()?;
+    let option_at = *opens(option, section_at).first()?;
+    Some(text[..option_at].matches('\n').count() + 1)
+}
+
+/// `problem`, with the line of its option when it has a place for one.
+fn with_line(problem: OptfileProblem, text: &str) -> OptfileProblem {
+    match problem {
+        OptfileProblem::Unsupported { section, option, line: None, reason } => {
+            let line = option_line(text, section, &option);
+            OptfileProblem::Unsupported { section, option, line, reason }
+        }
+        other => other,
     }
 }
 
@@ -244,8 +388,12 @@ fn read_option(
         }
     };
     let bad = |reason: String| OptfileProblem::BadValue { section, option: key.to_string(), reason };
-    let unsupported =
-        |reason: &str| OptfileProblem::Unsupported { section, option: key.to_string(), reason: reason.to_string() };
+    let unsupported = |reason: &str| OptfileProblem::Unsupported {
+        section,
+        option: key.to_string(),
+        line: None,
+        reason: reason.to_string(),
+    };
     match key {
         "certfile" => side.certfile = Some(path_value(value).map_err(bad)?),
         "keyfile" => side.keyfile = Some(path_value(value).map_err(bad)?),
@@ -309,6 +457,7 @@ fn read_option(
                 unhonoured.push(Unhonoured {
                     section,
                     option: key.to_string(),
+                    line: None,
                     reason: format!("lists no suite beamlink implements; it implements {}", offered.join(", ")),
                 });
             } else {
@@ -327,6 +476,7 @@ fn read_option(
         "verify_fun" => unhonoured.push(Unhonoured {
             section,
             option: key.to_string(),
+            line: None,
             reason: format!(
                 "{} is Erlang code that beamlink cannot run; a peer it would refuse would be let in",
                 brief(value)
@@ -340,13 +490,30 @@ fn read_option(
             ));
         }
         harmless if HARMLESS_OPTIONS.contains(&harmless) => ignored.push(format!("{section} {harmless}")),
+        "customize_hostname_check" if is_known_match_fun(value) => ignored.push(format!(
+            "{section} customize_hostname_check match_fun {KNOWN_CALL} (a wildcard certificate matches the host \
+             as this match fun matches it, which beamlink always does)"
+        )),
+        "customize_hostname_check" => unhonoured.push(Unhonoured {
+            section,
+            option: key.to_string(),
+            line: None,
+            reason: format!("{} is not the one beamlink knows ([{{match_fun, {KNOWN_CALL}}}])", brief(value)),
+        }),
         other => unhonoured.push(Unhonoured {
             section,
             option: other.to_string(),
+            line: None,
             reason: "beamlink does not implement it".to_string(),
         }),
     }
     Ok(())
+}
+
+/// Whether `value` is `[{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]`.
+fn is_known_match_fun(value: &Term) -> bool {
+    matches!(value.as_list(), Some([entry]) if matches!(entry.as_tuple(),
+        Some([key, Term::Atom(call)]) if key.is_atom("match_fun") && call.as_str() == KNOWN_CALL))
 }
 
 /// Whether `value` is `{fun inet_tls_dist:verify_client/3, _}`.
@@ -578,7 +745,7 @@ mod tests {
         assert_eq!(opts.ignored.len(), 1);
         assert!(opts.ignored[0].contains("tlsv1.1"), "{:?}", opts.ignored);
         let err = parse("[{client, [{versions, ['tlsv1.1']}]}].").unwrap_err();
-        assert!(err.to_string().contains("client option versions: lists neither"), "{err}");
+        assert!(err.to_string().contains("client option versions (line 1): lists neither"), "{err}");
     }
 
     #[test]
@@ -592,7 +759,8 @@ mod tests {
     #[test]
     fn errors_name_the_file_the_section_and_the_option() {
         let cases = [
-            ("[{server, [{certfile, filename:join(\"a\", \"b\")}]}].", "t.conf: not a single Erlang term"),
+            ("[{server, [{certfile, filename:join(\"a\", \"b\")}]}].", "option certfile (line 1) calls filename:join"),
+            ("[{server, [{certfile, \"/a\"}]}, {client, [X]}].", "t.conf: not a single Erlang term"),
             ("{server, []}.", "expected [{server, Options}, {client, Options}], but the file holds {server,[]}"),
             ("[server].", "but an element is server"),
             ("[{server, verify_peer}].", "the server options are verify_peer, not a list"),
@@ -606,13 +774,37 @@ mod tests {
                 "[{server, [{password, [300]}]}].",
                 "server option password: expected the password as a string of Latin-1",
             ),
-            ("[{server, [{cacerts, [<<1>>]}]}].", "server option cacerts: certificates and keys given inline"),
+            ("[{server, [{cacerts, [<<1>>]}]}].", "server option cacerts (line 1): certificates and keys given inline"),
             ("[{server, [{versions, ['tlsv9']}]}].", "unknown TLS version tlsv9"),
         ];
         for (text, needle) in cases {
             let err = parse(text).expect_err(text);
             assert!(err.to_string().contains(needle), "{text}: {err} should contain {needle:?}");
         }
+    }
+
+    #[test]
+    fn the_known_hostname_match_fun_is_honoured_and_other_calls_are_named() {
+        let known = "[{client, [{customize_hostname_check,\n    [{match_fun, public_key:pkix_verify_hostname_match_fun(\n https )}]}]},\n {server, [{certfile, \"/a\"}]}].";
+        let opts = parse(known).unwrap();
+        assert!(opts.unhonoured.is_empty(), "{:?}", opts.unhonoured);
+        assert!(opts.ignored.iter().any(|i| i.starts_with("client customize_hostname_check")), "{:?}", opts.ignored);
+        assert_eq!(opts.server.certfile.as_deref(), Some(Path::new("/a")), "the lines after it are read as before");
+
+        let other = "[{client, [\n  {customize_hostname_check, [{match_fun, my_checks:match(https)}]}]}].";
+        let err = parse(other).unwrap_err().to_string();
+        assert!(err.contains("option customize_hostname_check (line 2) calls my_checks:match"), "{err}");
+        let unknown = parse("[{client, [{customize_hostname_check, [{match_fun, other}]}]}].").unwrap();
+        assert_eq!(unknown.unhonoured[0].option, "customize_hostname_check");
+    }
+
+    #[test]
+    fn options_beamlink_cannot_honour_carry_their_line() {
+        let text = "[{server, [{certfile, \"/a\"}]},\n {client,\n  [{certfile, \"/b\"},\n   {verify_fun, {fun my:check/3, []}}]}].";
+        let opts = parse(text).unwrap();
+        assert_eq!((opts.unhonoured[0].option.as_str(), opts.unhonoured[0].line), ("verify_fun", Some(4)));
+        let err = parse("[{server,\n [{versions, ['tlsv1.1']}]}].").unwrap_err().to_string();
+        assert!(err.contains("server option versions (line 2):"), "{err}");
     }
 
     #[test]
