@@ -199,6 +199,8 @@ fn start_pair(net: &Net, ticktime: u64, entry: &str, role_env: &str) -> (String,
     let mut b_cmd = Command::new("ip");
     b_cmd
         .args(["netns", "exec", &net.b, common::rust::beamlink_exe(), "serve", "--name", &b_name, "--cookie", COOKIE])
+        // Its EPMD lives and dies with it, inside the namespace.
+        .arg("--no-epmd-daemon")
         .args(["--ticktime", &ticktime.to_string()])
         .env("RUST_LOG", "beamlink=info");
     let b = Proc::spawn(b_cmd, true);

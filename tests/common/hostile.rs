@@ -919,7 +919,8 @@ impl ServeTarget {
         let cookie = format!("cookie-{}", super::unique_name("c"));
         let name = format!("{}@localhost", super::unique_name(prefix));
         let port_text = port.to_string();
-        let mut args = vec!["serve", "--sname", &name, "--cookie", &cookie, "--port", &port_text];
+        // The EPMD on its private port lives and dies with it.
+        let mut args = vec!["serve", "--sname", &name, "--cookie", &cookie, "--port", &port_text, "--no-epmd-daemon"];
         args.extend_from_slice(extra);
         let mut command = std::process::Command::new(super::rust::beamlink_exe());
         // Refusals are logged as warnings; keep the test output to errors.
