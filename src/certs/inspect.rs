@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use super::CertsError;
 use crate::pki::{CertInfo, load_certs};
 use crate::transport::tls::{CrlInfo, TlsError, load_crls};
+use crate::utc::format as utc;
 
 /// Where a certificate stands on its validity timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,11 +190,6 @@ impl fmt::Display for CrlInspection {
 fn list(items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() { "(none)".to_string() } else { items.join(", ") }
-}
-
-/// `2025-06-14 10:15:00 UTC`.
-fn utc(t: SystemTime) -> String {
-    crate::utc::format(t)
 }
 
 /// "expires in 89 days", "expired 3 days ago", "not valid for another 2 hours".

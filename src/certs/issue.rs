@@ -99,7 +99,7 @@ pub fn renew(opts: &RenewOptions) -> Result<NodeFiles, CertsError> {
         .force(true);
     issue_opts.hosts = hosts;
     issue_opts.ips = old.ip_addresses.clone();
-    let operator = old.node_names.iter().any(|n| n.split_once('@').is_some_and(|(alive, _)| alive.ends_with("-*")));
+    let operator = old.operator_patterns().next().is_some();
     if operator {
         issue_opts = issue_opts.operator();
     }

@@ -419,6 +419,7 @@ fn an_operator_certificate_covers_generated_names_for_clients_only_and_renews_as
     let ops = issue(&IssueOptions::new(tmp.path(), "ops@localhost").operator()).unwrap();
     assert_eq!(ops.cert, tmp.path().join("ops@localhost.pem"));
     assert_eq!(ops.info.node_names, ["ops-*@localhost"]);
+    assert_eq!(ops.info.operator_patterns().collect::<Vec<_>>(), [("ops-", "localhost")]);
     assert_eq!(ops.info.subject, "CN=ops-*@localhost");
     let eku = ops.info.extended_key_usage.clone().expect("EKU present");
     assert!(eku.client_auth && !eku.server_auth, "{eku:?}");

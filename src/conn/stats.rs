@@ -1,6 +1,6 @@
 //! The counters of one connection: bytes, messages and ticks each way,
 //! kept by its reader and writer tasks (one relaxed add per read or write
-//! batch, not per message), read by `Node::connection_status`.
+//! batch, not per message), read by `Node::status`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

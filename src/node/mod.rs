@@ -384,10 +384,6 @@ impl Node {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term, CallError> {
-        if node != self.inner.name.as_str() {
-            // Connecting first keeps the reason if the node cannot be reached.
-            self.connect(node).await?;
-        }
         services::rpc::call(self, node, (module, function, args), None, timeout).await
     }
 
@@ -401,9 +397,6 @@ impl Node {
         group_leader: &Pid,
         timeout: Duration,
     ) -> Result<Term, CallError> {
-        if node != self.inner.name.as_str() {
-            self.connect(node).await?;
-        }
         services::rpc::call(self, node, (module, function, args), Some(group_leader), timeout).await
     }
 

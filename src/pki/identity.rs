@@ -111,6 +111,16 @@ impl CertInfo {
         }
     }
 
+    /// The operator identities the certificate carries (`beamlink certs
+    /// issue --operator`): for each node name `ops-*@host`, the prefix
+    /// `ops-` of the names it covers, and the host.
+    pub fn operator_patterns(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.node_names.iter().filter_map(|name| {
+            let (alive, host) = name.split_once('@')?;
+            Some((super::names::operator_prefix(alive)?, host))
+        })
+    }
+
     /// The certificate's own spelling of the node name it vouches for as
     /// `claimed`, if it does: one node, one spelling, so that every table
     /// and rule keyed by the name sees the same node under the same name.

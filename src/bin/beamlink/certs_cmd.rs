@@ -6,6 +6,8 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use beamlink::utc::format as utc;
 use std::time::SystemTime;
 
 use beamlink::certs::{
@@ -278,11 +280,6 @@ fn report_crl(crl: &CrlFile) {
          (beamlink serve polls its files every 10 seconds); refresh it before the next update with `beamlink certs crl`",
         crl.path.display()
     );
-}
-
-/// `2025-06-14 10:15:00 UTC`.
-fn utc(t: SystemTime) -> String {
-    beamlink::utc::format(t)
 }
 
 fn report_node(files: &NodeFiles) {

@@ -212,10 +212,8 @@ pub fn operator_node_name(
     prefix: &str,
     target: &NodeName,
 ) -> Option<NodeName> {
-    let unique = format!("{prefix}_{}_{}", std::process::id(), rand_suffix());
-    tls.certificate().node_names.iter().find_map(|pattern| {
-        let (alive, host) = pattern.split_once('@')?;
-        let operator = alive.strip_suffix('*').filter(|p| p.ends_with('-'))?;
+    let unique = unique_alive(prefix);
+    tls.certificate().operator_patterns().find_map(|(operator, host)| {
         let name = NodeName::from_parts(&format!("{operator}{unique}"), host).ok()?;
         (name.mode() == target.mode()).then_some(name)
     })
@@ -239,12 +237,17 @@ pub fn uncertified_name(tls: &beamlink::transport::tls::TlsTransport, name: &Nod
 /// A name for a short-lived node that dials `target`: unique, and in the
 /// target's naming mode (as `erl_call` does).
 pub fn one_shot_name(prefix: &str, target: &NodeName) -> Result<NodeName, String> {
-    let alive = format!("{prefix}_{}_{}", std::process::id(), rand_suffix());
+    let alive = unique_alive(prefix);
     let host = match target.mode() {
         NameMode::Short => hostname::short_hostname(),
         NameMode::Long => hostname::long_hostname().unwrap_or_else(|| "127.0.0.1".to_string()),
     };
     NodeName::from_parts(&alive, &host).map_err(|e| e.to_string())
+}
+
+/// `PREFIX_<pid>_<n>`: an alive name no other process uses now.
+fn unique_alive(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), rand_suffix())
 }
 
 fn rand_suffix() -> u32 {

@@ -225,7 +225,9 @@ pub(crate) fn serve(node: Node, rex: Pid, request: RexRequest, charge: Option<Ch
 /// Calls `Module:Function(Args)` on `node` through its `rex` server, with
 /// `group_leader` as the group leader of the process that runs it (where
 /// its output goes), or this node's own when `None`.
-/// `{badrpc, Reason}` answers become [`CallError::BadRpc`].
+/// Connects first if needed, so that an unreachable node gives
+/// [`CallError::Connect`] with its cause. `{badrpc, Reason}` answers become
+/// [`CallError::BadRpc`].
 pub(crate) async fn call(
     node: &Node,
     target: &str,
@@ -233,6 +235,9 @@ pub(crate) async fn call(
     group_leader: Option<&crate::term::Pid>,
     timeout: Duration,
 ) -> Result<Term, CallError> {
+    if target != node.name().as_str() {
+        node.connect(target).await?;
+    }
     let bad = |e: crate::term::AtomError| CallError::Unexpected(e.to_string());
     let gl = match group_leader {
         Some(pid) => Some(pid.clone()),

@@ -2,7 +2,9 @@
 //! certificate, which name, which CA, and what to change.
 
 use std::io;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use crate::utc::format as utc;
 
 use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 
@@ -14,11 +16,6 @@ use crate::pki::CertInfo;
 pub(crate) fn cert_line(info: &CertInfo) -> String {
     let fingerprint: String = info.fingerprint_hex().chars().take(23).collect();
     format!("\"{}\" (serial {}, issuer \"{}\", SHA-256 {fingerprint}...)", info.subject, info.serial, info.issuer)
-}
-
-/// A time as `YYYY-MM-DD hh:mm:ss UTC`.
-pub(crate) fn utc(time: SystemTime) -> String {
-    crate::utc::format(time)
 }
 
 /// A duration in days (or hours under two days), for expiry messages.
@@ -314,6 +311,12 @@ fn incompatible(p: &PeerIncompatible) -> String {
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn expiry_spans_print_in_days_or_hours() {
+        assert_eq!(days(Duration::from_secs(3 * 86_400 + 5)), "3 days");
+        assert_eq!(days(Duration::from_secs(7200)), "2 hours");
+    }
 
     fn cert(purposes: Option<crate::pki::KeyPurposes>) -> CertInfo {
         CertInfo {

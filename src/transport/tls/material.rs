@@ -18,7 +18,6 @@ use x509_parser::prelude::FromDer;
 
 use super::config::{TlsConfig, TlsVersion, TrustRoots};
 use super::crl::{CrlInfo, load_crls, parse_x509_crl};
-use super::diagnose;
 use super::error::TlsError;
 use super::suites::TlsSuite;
 use super::verify::{ClientAuthVerifier, ServerAuthVerifier};
@@ -328,7 +327,7 @@ pub(crate) fn warn_stale_crls(trust: &TrustInfo, config: &TlsConfig, now: System
     let mut any = false;
     for crl in trust.crls.iter().filter(|c| c.info.is_stale_at(now)) {
         any = true;
-        let due = crl.info.next_update.map(diagnose::utc).unwrap_or_default();
+        let due = crl.info.next_update.map(crate::utc::format).unwrap_or_default();
         let effect = if config.enforce_crl_next_update {
             "every certificate from its CA is refused until it is replaced"
         } else {

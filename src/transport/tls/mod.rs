@@ -172,7 +172,7 @@ impl TlsTransport {
             certificate = %leaf.subject,
             serial = %leaf.serial,
             node_names = ?leaf.node_names,
-            expires = %diagnose::utc(leaf.not_after),
+            expires = %crate::utc::format(leaf.not_after),
             trust = %loaded.trust,
             crls = %loaded.trust.crl_list(),
             verify_name = %config.verify_name,
@@ -270,7 +270,7 @@ impl Shared {
             certificate = %leaf.subject,
             serial = %leaf.serial,
             previous_serial = %old.leaf.serial,
-            expires = %diagnose::utc(leaf.not_after),
+            expires = %crate::utc::format(leaf.not_after),
             trust = %self.current().trust,
             crls = %self.current().trust.crl_list(),
             "TLS material reloaded; new connections use it"
@@ -427,19 +427,19 @@ fn check_own_certificate(leaf: &CertInfo, config: &TlsConfig) {
     if now < leaf.not_before {
         tracing::warn!(
             "this node's certificate {line} is not valid before {}: peers will refuse it",
-            diagnose::utc(leaf.not_before)
+            crate::utc::format(leaf.not_before)
         );
     }
     match leaf.expires_in(now) {
         None => tracing::warn!(
             "this node's certificate {line} expired on {}: peers will refuse it; renew it (beamlink certs renew)",
-            diagnose::utc(leaf.not_after)
+            crate::utc::format(leaf.not_after)
         ),
         Some(left) if left < config.expiry_warning => tracing::warn!(
             expires_in_secs = left.as_secs(),
             "this node's certificate {line} expires in {} (on {}): renew it (beamlink certs renew)",
             diagnose::days(left),
-            diagnose::utc(leaf.not_after)
+            crate::utc::format(leaf.not_after)
         ),
         Some(_) => {}
     }

@@ -270,18 +270,16 @@ fn recognise_known_call(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The length of `(argument)` at the start of `text`, spaces allowed.
 fn known_call_len(text: &str, argument: &str) -> Option<usize> {
-    let trimmed = text.trim_start();
-    let mut used = text.len() - trimmed.len();
-    let inner = trimmed.strip_prefix('(')?;
-    used += 1;
-    let spaced = inner.trim_start();
-    used += inner.len() - spaced.len();
-    let after_arg = spaced.strip_prefix(argument)?;
-    used += argument.len();
-    let spaced = after_arg.trim_start();
-    used += after_arg.len() - spaced.len();
-    spaced.strip_prefix(')')?;
-    Some(used + 1)
+    let mut rest = text;
+    for token in ["(", argument, ")"] {
+        rest = rest.trim_start().strip_prefix(token)?;
+    }
+    Some(text.len() - rest.len())
+}
+
+/// The bare atom at the start of `text`, after any spaces (empty if none).
+fn leading_word(text: &str) -> String {
+    text.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
 }
 
 /// When the term reader stopped at a function call (`M:F(` after an
@@ -294,8 +292,11 @@ fn function_call_at(text: &str, error: &term::ParseError) -> Option<OptfileProbl
     let after: String = line_text.chars().skip(column).collect();
     // The reader stops at the ':' of `Module:Function(`.
     let rest = after.strip_prefix(':')?;
-    let function: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-    if function.is_empty() || !rest[function.len()..].trim_start().starts_with('(') {
+    let function = leading_word(rest);
+    if rest.starts_with(char::is_whitespace)
+        || function.is_empty()
+        || !rest[function.len()..].trim_start().starts_with('(')
+    {
         return None;
     }
     let module: String = before
@@ -323,11 +324,7 @@ fn enclosing_option(text: &str) -> Option<String> {
             '[' | '(' => depth = depth.saturating_sub(1),
             '{' if depth > 0 => depth -= 1,
             '{' => {
-                let name: String = text[at + 1..]
-                    .trim_start()
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+                let name = leading_word(&text[at + 1..]);
                 let known = ["server", "client", "match_fun"];
                 if !name.is_empty() && !known.contains(&name.as_str()) {
                     return Some(name);
@@ -346,9 +343,7 @@ fn option_line(text: &str, section: &str, option: &str) -> Option<usize> {
         let mut found = Vec::new();
         for (at, _) in text[from..].match_indices('{') {
             let at = from + at;
-            let word: String =
-                text[at + 1..].trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if word == name {
+            if leading_word(&text[at + 1..]) == name {
                 found.push(at);
             }
         }
