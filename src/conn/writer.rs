@@ -84,7 +84,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
             queue.take_into(&mut taken, room);
         }
         let mut written_cost = 0;
-        let messages = taken.len() as u64;
+        // Messages that go out: not those the peer does not support or that
+        // cannot be encoded, which are dropped.
+        let mut messages = 0u64;
         for (control, cost) in taken.drain(..) {
             if !control.understood_with(config.flags) {
                 written_cost += cost;
@@ -95,8 +97,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
             // for short messages, while long ones keep their binaries in place.
             if pending.is_empty() && cost <= COALESCE_MAX {
                 written_cost += cost;
-                if let Err(e) = encode_packet_into(config.format, &control, config.flags, &mut buf) {
-                    tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded");
+                match encode_packet_into(config.format, &control, config.flags, &mut buf) {
+                    Ok(_) => messages += 1,
+                    Err(e) => tracing::error!(error = %e, "dropping an outgoing message that cannot be encoded"),
                 }
                 continue;
             }
@@ -109,6 +112,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     }
                     pending_cost += cost;
                     pending.push_back(Pending { order_key, packets, cost });
+                    messages += 1;
                 }
                 // The sender checked the size limit; anything else is a bug
                 // in what was queued. Drop that message, keep the connection.
@@ -120,8 +124,8 @@ pub async fn run<W: AsyncWrite + Unpin>(
         }
         let tick_asked = queue.take_tick_request();
         if pending.is_empty() && buf.is_empty() {
+            // Nothing was encoded (messages is 0): whatever was taken was dropped.
             queue.written(written_cost);
-            stats.sent(0, messages, 0);
             if tick_asked {
                 write_all(&mut out, &TICK, config.write_timeout).await?;
                 stats.sent(TICK.len() as u64, 0, 1);
@@ -286,8 +290,9 @@ mod tests {
     use crate::term::{Atom, Pid, Reference};
     use tokio::io::AsyncReadExt;
 
-    /// What the writer puts on the wire for `controls`, with `flags` negotiated.
-    async fn wire(controls: Vec<Control>, flags: DistFlags) -> Vec<u8> {
+    /// What the writer puts on the wire for `controls`, with `flags`
+    /// negotiated, and what it counted.
+    async fn wire(controls: Vec<Control>, flags: DistFlags) -> (Vec<u8>, crate::conn::Counters) {
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
         let queue = Arc::new(OutQueue::new(usize::MAX, usize::MAX));
         for c in controls {
@@ -300,13 +305,14 @@ mod tests {
             tick_interval: Duration::from_secs(3600),
             write_timeout: Duration::from_secs(10),
         };
-        let writer = tokio::spawn(run(ours, queue.clone(), config, Default::default()));
+        let stats = Arc::new(super::super::stats::ConnStats::default());
+        let writer = tokio::spawn(run(ours, queue.clone(), config, stats.clone()));
         tokio::time::sleep(Duration::from_millis(50)).await;
         queue.close();
         writer.await.unwrap().unwrap();
         let mut out = Vec::new();
         theirs.read_to_end(&mut out).await.unwrap();
-        out
+        (out, stats.snapshot())
     }
 
     fn encoded(control: &Control, flags: DistFlags) -> Vec<u8> {
@@ -328,11 +334,13 @@ mod tests {
         let by_pid = Control::MonitorP { from: pid.clone(), target: ProcessRef::Pid(pid.clone()), reference };
         let message = Control::Send { from: None, to: pid, message: crate::term::Term::atom("hello") };
         let libei = DistFlags::MANDATORY | DistFlags::DIST_MONITOR;
-        let out = wire(vec![by_name.clone(), by_pid.clone(), message.clone()], libei).await;
+        let (out, counted) = wire(vec![by_name.clone(), by_pid.clone(), message.clone()], libei).await;
         let expected = [encoded(&by_pid, libei), encoded(&message, libei)].concat();
         assert_eq!(out, expected, "the name monitor is kept local, the pid monitor and the message go out");
+        assert_eq!((counted.messages_out, counted.bytes_out), (2, out.len() as u64), "what went out is counted");
         let jinterface = DistFlags::MANDATORY;
-        let out = wire(vec![by_name, by_pid, message.clone()], jinterface).await;
+        let (out, counted) = wire(vec![by_name, by_pid, message.clone()], jinterface).await;
         assert_eq!(out, encoded(&message, jinterface), "no monitor at all without DIST_MONITOR");
+        assert_eq!(counted.messages_out, 1, "the monitors kept back are not counted as sent");
     }
 }
