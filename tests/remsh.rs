@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
+use common::erl::{ErlNode, OtpEpmd};
 use common::rust::beamlink_exe;
 use tls_fixtures::*;
 
@@ -166,17 +166,7 @@ fn remsh_over_tls_with_an_operator_certificate() {
     let erl_name = format!("{alive}@localhost");
     pki.issue(&erl_name);
     pki.issue_with("ops@localhost", |o| o.operator());
-    let mut erl = ErlNode::start(ErlOptions {
-        name: ErlName::Short(alive),
-        cookie: COOKIE.into(),
-        epmd_port: epmd.port,
-        extra_args: vec![
-            "-proto_dist".into(),
-            "inet_tls".into(),
-            "-ssl_dist_optfile".into(),
-            s(&pki.optfile(&erl_name)).into(),
-        ],
-    });
+    let mut erl = erl_tls_node(alive, epmd.port, &pki.optfile(&erl_name));
     keeper(&mut erl);
     let (cert, key) = pki.files("ops@localhost");
     let ca = pki.ca();

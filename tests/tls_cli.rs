@@ -8,7 +8,7 @@ mod tls_fixtures;
 
 use std::time::Duration;
 
-use common::erl::{ErlName, ErlNode, ErlOptions, OtpEpmd};
+use common::erl::OtpEpmd;
 use common::rust::{BeamlinkProcess, beamlink};
 use tls_fixtures::*;
 
@@ -91,17 +91,7 @@ fn serve_and_ping_take_their_tls_settings_from_an_erlang_optfile() {
         let erl_name = common::unique_name("eclitls");
         let erl_full = format!("{erl_name}@localhost");
         pki.issue(&erl_full);
-        let mut erl = ErlNode::start(ErlOptions {
-            name: ErlName::Short(erl_name),
-            cookie: COOKIE.into(),
-            epmd_port: epmd.port,
-            extra_args: vec![
-                "-proto_dist".into(),
-                "inet_tls".into(),
-                "-ssl_dist_optfile".into(),
-                s(&pki.optfile(&erl_full)).into(),
-            ],
-        });
+        let mut erl = erl_tls_node(erl_name, epmd.port, &pki.optfile(&erl_full));
         assert_eq!(erl.eval(&format!("net_adm:ping('{srv}')")), "pong");
         assert_eq!(erl.eval(&format!("rpc:call('{srv}', erlang, node, [])")), srv);
         let args = ["rpc", &erl_full, "erlang", "node", "--cookie", COOKIE, "--ssl-dist-optfile", s(&cli_opt)];
@@ -285,17 +275,7 @@ fn one_shot_commands_never_take_a_live_nodes_place_and_an_operator_certificate_l
         let erl_alive = common::unique_name("ewatch");
         let erl = format!("{erl_alive}@localhost");
         pki.issue(&erl);
-        let mut e = ErlNode::start(ErlOptions {
-            name: ErlName::Short(erl_alive),
-            cookie: COOKIE.into(),
-            epmd_port: epmd.port,
-            extra_args: vec![
-                "-proto_dist".into(),
-                "inet_tls".into(),
-                "-ssl_dist_optfile".into(),
-                s(&pki.optfile(&erl)).into(),
-            ],
-        });
+        let mut e = erl_tls_node(erl_alive, epmd.port, &pki.optfile(&erl));
         assert_eq!(e.eval(&format!("net_adm:ping('{live}')")), "pong");
         e.eval(&format!(
             "register(downs, spawn(fun() -> monitor_node('{live}', true), L = fun Loop(D) -> receive {{nodedown, N}} -> Loop([N | D]); {{get, F}} -> F ! {{downs, D}}, Loop(D) end end, L([]) end))"
@@ -361,17 +341,7 @@ fn an_optfile_with_the_https_hostname_match_fun_serves_beamlink_and_erl_alike() 
         let erl_name = common::unique_name("ematch");
         let erl_full = format!("{erl_name}@localhost");
         pki.issue(&erl_full);
-        let mut erl = ErlNode::start(ErlOptions {
-            name: ErlName::Short(erl_name),
-            cookie: COOKIE.into(),
-            epmd_port: epmd.port,
-            extra_args: vec![
-                "-proto_dist".into(),
-                "inet_tls".into(),
-                "-ssl_dist_optfile".into(),
-                s(&with_match_fun(&erl_full)).into(),
-            ],
-        });
+        let mut erl = erl_tls_node(erl_name, epmd.port, &with_match_fun(&erl_full));
         assert_eq!(erl.eval(&format!("net_adm:ping('{srv}')")), "pong", "erl reads the same optfile");
     }
     drop(serve);

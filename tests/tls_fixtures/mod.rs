@@ -14,6 +14,7 @@ use beamlink::pki::CertInfo;
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
 
 use crate::common;
+use crate::common::erl::{ErlName, ErlNode, ErlOptions};
 use crate::common::rust::TestNode;
 
 pub const DAY: Duration = Duration::from_secs(86_400);
@@ -204,4 +205,20 @@ pub fn wait_log(needles: &[&str], timeout: Duration) -> String {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A stock erl node `alive@localhost` running TLS distribution with
+/// `optfile`, cookie [`COOKIE`], registered with the EPMD on `epmd_port`.
+pub fn erl_tls_node(alive: String, epmd_port: u16, optfile: &Path) -> ErlNode {
+    ErlNode::start(ErlOptions {
+        name: ErlName::Short(alive),
+        cookie: COOKIE.into(),
+        epmd_port,
+        extra_args: vec![
+            "-proto_dist".into(),
+            "inet_tls".into(),
+            "-ssl_dist_optfile".into(),
+            optfile.to_str().expect("a UTF-8 path").into(),
+        ],
+    })
 }
