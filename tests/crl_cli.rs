@@ -150,6 +150,31 @@ fn revoke_mistakes_are_explained() {
     assert!(!tmp.path().join("crl.pem").exists());
 }
 
+/// `beamlink ping SRV` with `node`'s certificate, under the name it carries
+/// (the check here is revocation): the exit code and what it printed.
+fn ping_as(pki: &Pki, srv: &str, node: &str, epmd_port: u16) -> (i32, String) {
+    let (cert, key) = pki.files(node);
+    let ca = pki.ca();
+    let args = [
+        "ping",
+        srv,
+        "--cookie",
+        COOKIE,
+        "--ca",
+        s(&ca),
+        "--cert",
+        s(&cert),
+        "--key",
+        s(&key),
+        "--timeout",
+        "5",
+        "--sname",
+        node,
+    ];
+    let (code, out, _) = beamlink(&args, epmd_port, T);
+    (code, out.trim().to_string())
+}
+
 #[test]
 fn serve_with_crl_refuses_a_revoked_ping_and_picks_up_new_revocations() {
     let epmd = OtpEpmd::start();
@@ -181,28 +206,7 @@ fn serve_with_crl_refuses_a_revoked_ping_and_picks_up_new_revocations() {
         ],
         epmd.port,
     );
-    let ping = |node: &str| {
-        let (cert, key) = pki.files(node);
-        // Under the name its certificate carries: the check here is revocation.
-        let args = [
-            "ping",
-            &srv,
-            "--cookie",
-            COOKIE,
-            "--ca",
-            s(&ca),
-            "--cert",
-            s(&cert),
-            "--key",
-            s(&key),
-            "--timeout",
-            "5",
-            "--sname",
-            node,
-        ];
-        let (code, out, _) = beamlink(&args, epmd.port, T);
-        (code, out.trim().to_string())
-    };
+    let ping = |node: &str| ping_as(&pki, &srv, node, epmd.port);
     assert_eq!(ping(&bad), (3, "pang".to_string()), "the revoked certificate is refused");
     assert_eq!(ping(&good), (0, "pong".to_string()), "an unrevoked one gets in");
 
@@ -254,28 +258,7 @@ fn serve_with_an_optfile_from_erlang_config_checks_the_crl() {
         &["serve", "--sname", &srv, "--cookie", COOKIE, "--ssl-dist-optfile", s(&optfile)],
         epmd.port,
     );
-    let ca = pki.ca();
-    let ping = |node: &str| {
-        let (cert, key) = pki.files(node);
-        // Under the name its certificate carries: the check here is revocation.
-        let args = [
-            "ping",
-            &srv,
-            "--cookie",
-            COOKIE,
-            "--ca",
-            s(&ca),
-            "--cert",
-            s(&cert),
-            "--key",
-            s(&key),
-            "--timeout",
-            "5",
-            "--sname",
-            node,
-        ];
-        beamlink(&args, epmd.port, T).1.trim().to_string()
-    };
+    let ping = |node: &str| ping_as(&pki, &srv, node, epmd.port).1;
     assert_eq!(ping(&bad), "pang");
     assert_eq!(ping(&good), "pong");
     drop(serve);
