@@ -46,9 +46,10 @@
 //! {ok,<<"hello">>}
 //! ```
 //!
-//! Everything here goes through beamlink's public API: the cache is an
-//! ordinary process registered as `simple_cache`, answering gen_server calls
-//! and replicating to the `simple_cache` processes of its peers.
+//! Everything here goes through beamlink's public API: the cache is a
+//! `GenServer` with typed requests and replies (no hand-built terms),
+//! registered as `simple_cache` under a `Supervisor`, replicating to the
+//! `simple_cache` processes of its peers.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -57,12 +58,17 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use beamlink::node::{GenCall, Node, NodeBuilder, PolicyFile, Process};
+use beamlink::node::{
+    CallOutcome, ChildSpec, GenServer, GenServerRef, Node, NodeBuilder, Outcome, PolicyFile, Process, ReplyTo,
+    StartError, Strategy, Supervisor,
+};
 use beamlink::pki::KeyPassword;
-use beamlink::term::{Atom, Term};
+use beamlink::term::{Atom, ConvertError, Term, from_term, to_term};
 use beamlink::transport::Transport;
 use beamlink::transport::tls::{TlsConfig, TlsTransport};
 use clap::Parser;
+use protocol::{CacheError, Reply, Request};
+use serde::{Deserialize, Serialize};
 
 /// Command-line options.
 #[derive(Parser, Debug, Default)]
@@ -187,7 +193,7 @@ async fn run_node(args: Args) -> Result<(), String> {
         policy.watch(Duration::from_secs(10)).map_err(|e| e.to_string())?;
         policy.reload_on_sighup().map_err(|e| e.to_string())?;
     }
-    cache::start(&node).map_err(|e| e.to_string())?;
+    cache::start(&node).await.map_err(|e| e.to_string())?;
     for peer in &args.join {
         node.keep_connected(peer).map_err(|e| e.to_string())?;
     }
@@ -203,36 +209,91 @@ async fn run_node(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// The cache service: one process per node, registered as `simple_cache`.
+/// What the cache answers to, and what it answers: the shapes of the
+/// original Simple Cache, as Rust types (beamlink's serde conventions turn
+/// them into the terms Erlang sends and matches).
+mod protocol {
+    use super::*;
+
+    /// A gen_server call to the cache.
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub enum Request {
+        /// `{insert, Key, Value}` or `{insert, Key, Value, TtlSeconds}` → `ok`.
+        #[serde(rename = "#insert")]
+        Insert {
+            key: Term,
+            value: Term,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            ttl: Option<u64>,
+        },
+        /// `{lookup, Key}` → `{ok, Value}` or `{error, not_found}`.
+        Lookup(Term),
+        /// `{delete, Key}` → `ok`.
+        Delete(Term),
+    }
+
+    /// Why a call failed: `{error, not_found}`, `{error, badarg}`.
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub enum CacheError {
+        NotFound,
+        Badarg,
+    }
+
+    /// `ok` (`Ok(None)`), `{ok, Value}` (`Ok(Some(Value))`) or `{error, Why}`.
+    pub type Reply = Result<Option<Term>, CacheError>;
+}
+
+/// The cache service: a gen_server on every node, registered as
+/// `simple_cache`, under a supervisor that restarts it if it crashes.
 ///
-/// Requests (gen_server calls, from Rust or Erlang):
-/// `{insert, Key, Value}` and `{insert, Key, Value, TtlSeconds}` → `ok`,
-/// `{lookup, Key}` → `{ok, Value}` | `{error, not_found}`,
-/// `{delete, Key}` → `ok`.
+/// Requests are [`protocol::Request`]s (gen_server calls, from Rust or
+/// Erlang); a request of another shape is answered `{error, badarg}`.
 ///
 /// Replication: every change is sent to the `simple_cache` process of every
-/// connected node as `{simple_cache_sync, [Entry]}`; when a node comes up,
-/// each side sends the other everything it holds, so a node that joins late
-/// gets the current contents. Conflicts resolve by last writer (time, then
-/// node name); deletes leave tombstones so a stale copy cannot resurrect an
-/// entry; entries carry their absolute expiry time, so they expire everywhere.
+/// connected node as `{simple_cache_sync, [{Key, Entry}]}`; when a node comes
+/// up, each side sends the other everything it holds, so a node that joins
+/// late gets the current contents. Conflicts resolve by last writer (time,
+/// then node name); deletes leave tombstones so a stale copy cannot
+/// resurrect an entry; entries carry their absolute expiry time, so they
+/// expire everywhere.
 mod cache {
+    use super::protocol::{CacheError, Reply, Request};
     use super::*;
 
     /// The registered name.
     pub const NAME: &str = "simple_cache";
-    const SYNC: &str = "simple_cache_sync";
     /// How long a delete is remembered.
     const TOMBSTONE_TTL_MS: u64 = 10 * 60 * 1000;
+    /// How often expired entries are dropped.
+    const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
-    #[derive(Clone, Debug, PartialEq)]
+    /// One key's state, as replicas exchange it: `{entry, Slot, {Millis, Node}, Expiry}`.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    #[serde(rename = "#entry")]
     struct Entry {
-        /// `None` for a deleted key.
-        value: Option<Term>,
+        slot: Slot,
         /// Milliseconds since the epoch when written, and by which node.
         version: (u64, Atom),
-        /// Milliseconds since the epoch after which the entry is gone.
+        /// Milliseconds since the epoch after which the entry is gone; `undefined` for never.
         expires_at: Option<u64>,
+    }
+
+    /// `{value, V}`, or `deleted` for a tombstone.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    enum Slot {
+        Value(Term),
+        Deleted,
+    }
+
+    /// What the cache takes besides calls.
+    #[derive(Serialize, Deserialize, Debug)]
+    enum Info {
+        /// `{simple_cache_sync, [{Key, Entry}]}` from a peer's cache.
+        SimpleCacheSync(Vec<(Term, Entry)>),
+        /// `{nodeup, Node}` (the cache monitors nodes).
+        Nodeup(Atom),
+        /// From the cache's own ticker.
+        Sweep,
     }
 
     fn now_ms() -> u64 {
@@ -243,28 +304,12 @@ mod cache {
         fn expired(&self, now: u64) -> bool {
             self.expires_at.is_some_and(|t| t <= now)
         }
-
-        fn to_term(&self, key: &Term) -> Term {
-            Term::Tuple(vec![
-                key.clone(),
-                self.value.clone().unwrap_or_else(|| Term::atom("$deleted")),
-                Term::from(self.version.0),
-                Term::Atom(self.version.1.clone()),
-                self.expires_at.map(Term::from).unwrap_or_else(|| Term::atom("infinity")),
-            ])
-        }
-
-        fn from_term(t: &Term) -> Option<(Term, Entry)> {
-            let [key, value, millis, Term::Atom(node), expires] = t.as_tuple()? else { return None };
-            let value = if value.is_atom("$deleted") { None } else { Some(value.clone()) };
-            let expires_at = if expires.is_atom("infinity") { None } else { Some(expires.as_u64()?) };
-            Some((key.clone(), Entry { value, version: (millis.as_u64()?, node.clone()), expires_at }))
-        }
     }
 
+    #[derive(Default)]
     struct Cache {
         entries: HashMap<Term, Entry>,
-        me: Atom,
+        me: Option<Atom>,
         clock: u64,
     }
 
@@ -272,111 +317,124 @@ mod cache {
         /// A version newer than anything this node wrote before.
         fn next_version(&mut self) -> (u64, Atom) {
             self.clock = now_ms().max(self.clock + 1);
-            (self.clock, self.me.clone())
+            (self.clock, self.me.clone().unwrap_or_else(|| Atom::new("nonode@nohost")))
+        }
+
+        /// Writes locally; returns what to replicate.
+        fn write(&mut self, key: Term, slot: Slot, ttl_seconds: Option<u64>) -> (Term, Entry) {
+            let expires_at = ttl_seconds.map(|s| now_ms() + s.saturating_mul(1000));
+            let entry = Entry { slot, version: self.next_version(), expires_at };
+            self.entries.insert(key.clone(), entry.clone());
+            (key, entry)
         }
 
         /// Keeps whichever of the two entries was written last.
-        fn merge(&mut self, key: Term, incoming: Entry) -> bool {
+        fn merge(&mut self, key: Term, incoming: Entry) {
             match self.entries.get(&key) {
-                Some(current) if current.version >= incoming.version => false,
+                Some(current) if current.version >= incoming.version => {}
                 _ => {
                     self.entries.insert(key, incoming);
-                    true
                 }
             }
         }
 
         fn lookup(&self, key: &Term) -> Option<&Term> {
-            self.entries.get(key).filter(|e| !e.expired(now_ms())).and_then(|e| e.value.as_ref())
+            match self.entries.get(key).filter(|e| !e.expired(now_ms())) {
+                Some(Entry { slot: Slot::Value(v), .. }) => Some(v),
+                _ => None,
+            }
         }
 
         /// Drops expired entries and old tombstones.
         fn sweep(&mut self) {
             let now = now_ms();
-            self.entries.retain(|_, e| !e.expired(now) && (e.value.is_some() || e.version.0 + TOMBSTONE_TTL_MS > now));
-        }
-
-        fn snapshot(&self) -> Vec<Term> {
-            self.entries.iter().map(|(k, e)| e.to_term(k)).collect()
+            self.entries.retain(|_, e| {
+                !e.expired(now) && (matches!(e.slot, Slot::Value(_)) || e.version.0 + TOMBSTONE_TTL_MS > now)
+            });
         }
     }
 
     /// Sends entries to the cache on every connected node.
-    async fn replicate(p: &Process, entries: Vec<Term>) {
-        let msg = Term::Tuple(vec![Term::atom(SYNC), Term::list(entries)]);
-        for peer in p.node().connected_nodes() {
-            let _ = p.send_named(NAME, peer.as_str(), msg.clone()).await;
+    async fn replicate(me: &Process, entries: Vec<(Term, Entry)>) {
+        let sync = Info::SimpleCacheSync(entries);
+        for peer in me.node().connected_nodes() {
+            let _ = me.send_named_as(NAME, peer.as_str(), &sync).await;
         }
     }
 
-    /// Starts the cache process on `node`.
-    pub fn start(node: &Node) -> Result<(), beamlink::node::NodeError> {
-        node.spawn_registered(NAME, |mut p| async move {
-            p.monitor_nodes(true);
-            let mut cache = Cache { entries: HashMap::new(), me: p.node().name().atom().clone(), clock: 0 };
-            let mut sweep = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                let msg = tokio::select! {
-                    m = p.recv() => match m { Ok(m) => m, Err(_) => return },
-                    _ = sweep.tick() => { cache.sweep(); continue; }
-                };
-                if let Some(call) = GenCall::parse(&msg) {
-                    let (reply, changed) = handle_call(&mut cache, &call.request);
-                    let _ = p.reply(&call.from, reply).await;
-                    if let Some((key, entry)) = changed {
-                        replicate(&p, vec![entry.to_term(&key)]).await;
-                    }
-                    continue;
-                }
-                match msg.as_tuple() {
-                    Some([tag, entries]) if tag.is_atom(SYNC) => {
-                        for (key, entry) in entries.as_list().unwrap_or(&[]).iter().filter_map(Entry::from_term) {
-                            cache.merge(key, entry);
+    impl GenServer for Cache {
+        type Call = Request;
+        type Reply = Reply;
+        type Cast = ();
+
+        async fn init(&mut self, me: &mut Process) -> Result<(), Term> {
+            self.me = Some(me.node().name().atom().clone());
+            me.monitor_nodes(true);
+            // A ticker that sends `sweep`, and ends when the cache does.
+            let cache = me.pid().clone();
+            me.node().spawn(move |mut ticker: Process| async move {
+                ticker.monitor(&cache);
+                loop {
+                    tokio::select! {
+                        _ = ticker.recv() => return,
+                        () = tokio::time::sleep(SWEEP_EVERY) => {
+                            if ticker.send_as(&cache, &Info::Sweep).await.is_err() {
+                                return;
+                            }
                         }
                     }
-                    // A node came up: give it everything we hold (it does the same for us).
-                    Some([tag, Term::Atom(peer)]) if tag.is_atom("nodeup") => {
-                        let msg = Term::Tuple(vec![Term::atom(SYNC), Term::list(cache.snapshot())]);
-                        let _ = p.send_named(NAME, peer.as_str(), msg).await;
-                    }
-                    _ => {}
                 }
+            });
+            Ok(())
+        }
+
+        async fn handle_call(&mut self, request: Request, _from: &ReplyTo, me: &mut Process) -> CallOutcome<Reply> {
+            let changed = match request {
+                Request::Insert { key, value, ttl } => self.write(key, Slot::Value(value), ttl),
+                Request::Delete(key) => self.write(key, Slot::Deleted, None),
+                Request::Lookup(key) => {
+                    return CallOutcome::Reply(self.lookup(&key).cloned().map(Some).ok_or(CacheError::NotFound));
+                }
+            };
+            replicate(me, vec![changed]).await;
+            CallOutcome::Reply(Ok(None))
+        }
+
+        async fn handle_info(&mut self, msg: Term, me: &mut Process) -> Outcome {
+            match from_term::<Info>(&msg) {
+                Ok(Info::SimpleCacheSync(entries)) => {
+                    for (key, entry) in entries {
+                        self.merge(key, entry);
+                    }
+                }
+                // A node came up: give it everything we hold (it does the same for us).
+                Ok(Info::Nodeup(peer)) => {
+                    let all = self.entries.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+                    let _ = me.send_named_as(NAME, peer.as_str(), &Info::SimpleCacheSync(all)).await;
+                }
+                Ok(Info::Sweep) => self.sweep(),
+                // nodedown, and anything else.
+                Err(_) => {}
             }
-        })?;
-        Ok(())
+            Outcome::Continue
+        }
+
+        fn bad_request(&self, _request: &Term, _error: &ConvertError) -> Term {
+            to_term(&Reply::Err(CacheError::Badarg)).unwrap_or_else(|_| Term::atom("badarg"))
+        }
+
+        fn state(&self) -> Option<Term> {
+            Some(Term::from(self.entries.len() as u64))
+        }
     }
 
-    /// Answers one request; returns the reply and the entry to replicate, if any.
-    fn handle_call(cache: &mut Cache, request: &Term) -> (Term, Option<(Term, Entry)>) {
-        let ok = Term::atom("ok");
-        let badarg = Term::Tuple(vec![Term::atom("error"), Term::atom("badarg")]);
-        let items = request.as_tuple().unwrap_or(&[]);
-        match items {
-            [op, key, value] if op.is_atom("insert") => {
-                let entry = Entry { value: Some(value.clone()), version: cache.next_version(), expires_at: None };
-                cache.entries.insert(key.clone(), entry.clone());
-                (ok, Some((key.clone(), entry)))
-            }
-            [op, key, value, ttl] if op.is_atom("insert") => match ttl.as_u64() {
-                Some(seconds) => {
-                    let expires_at = Some(now_ms() + seconds * 1000);
-                    let entry = Entry { value: Some(value.clone()), version: cache.next_version(), expires_at };
-                    cache.entries.insert(key.clone(), entry.clone());
-                    (ok, Some((key.clone(), entry)))
-                }
-                None => (badarg, None),
-            },
-            [op, key] if op.is_atom("lookup") => match cache.lookup(key) {
-                Some(v) => (Term::Tuple(vec![Term::atom("ok"), v.clone()]), None),
-                None => (Term::Tuple(vec![Term::atom("error"), Term::atom("not_found")]), None),
-            },
-            [op, key] if op.is_atom("delete") => {
-                let entry = Entry { value: None, version: cache.next_version(), expires_at: None };
-                cache.entries.insert(key.clone(), entry.clone());
-                (ok, Some((key.clone(), entry)))
-            }
-            _ => (badarg, None),
-        }
+    /// Starts the cache on `node`, under a supervisor (`simple_cache_sup`).
+    pub async fn start(node: &Node) -> Result<(), StartError> {
+        let tree = Supervisor::new(Strategy::OneForOne)
+            .intensity(5, Duration::from_secs(10))
+            .child(ChildSpec::gen_server("cache", Some(NAME), Cache::default));
+        node.start_supervisor(tree, Some("simple_cache_sup")).await?;
+        Ok(())
     }
 }
 
@@ -460,22 +518,30 @@ mod demo {
     }
 
     /// A gen_server call to `simple_cache` on `node`.
-    async fn call(p: &mut Process, node: &str, request: Term) -> Result<Term, String> {
-        p.call_named(cache::NAME, node, request, T).await.map_err(|e| format!("call to {node} failed: {e}"))
+    async fn call(p: &mut Process, node: &str, request: &Request) -> Result<Reply, String> {
+        let cache = GenServerRef::named(cache::NAME, node);
+        cache.call(p, request, T).await.map_err(|e| format!("call to {node} failed: {e}"))
     }
 
-    fn tuple(items: Vec<Term>) -> Term {
-        Term::Tuple(items)
+    /// A reply as Erlang prints it.
+    fn shown(reply: &Reply) -> String {
+        to_term(reply).map(|t| t.to_string()).unwrap_or_else(|e| format!("{reply:?} ({e})"))
     }
 
-    fn expect(what: &str, got: &Term, want: &Term) -> Result<(), String> {
+    fn expect(what: &str, got: &Reply, want: &Reply) -> Result<(), String> {
         if got == want {
-            say(&format!("   ok: {what} -> {got}"));
+            say(&format!("   ok: {what} -> {}", shown(got)));
             Ok(())
         } else {
-            Err(format!("{what}: expected {want}, got {got}"))
+            Err(format!("{what}: expected {}, got {}", shown(want), shown(got)))
         }
     }
+
+    fn insert(key: &str, value: Term, ttl: Option<u64>) -> Request {
+        Request::Insert { key: Term::atom(key), value, ttl }
+    }
+
+    const OK: Reply = Ok(None);
 
     /// Runs the whole demonstration.
     pub async fn run(tcp: bool) -> Result<(), String> {
@@ -526,12 +592,8 @@ mod demo {
         let key = Term::atom("greeting");
         let value = Term::binary(&b"hello from A"[..]);
         say(&format!("3. Inserting {{greeting, <<\"hello from A\">>}} on {a}"));
-        expect(
-            "insert on A",
-            &call(&mut p, a, tuple(vec![Term::atom("insert"), key.clone(), value.clone()])).await?,
-            &Term::atom("ok"),
-        )?;
-        let found = tuple(vec![Term::atom("ok"), value.clone()]);
+        expect("insert on A", &call(&mut p, a, &insert("greeting", value.clone(), None)).await?, &OK)?;
+        let found: Reply = Ok(Some(value.clone()));
         say(&format!("4. Reading greeting on {b}"));
         wait_until(&mut p, b, &key, &found).await?;
 
@@ -541,10 +603,9 @@ mod demo {
 
         say("6. Inserting {session, 42} on B with a time-to-live of 2 seconds");
         let session = Term::atom("session");
-        let insert = tuple(vec![Term::atom("insert"), session.clone(), Term::from(42), Term::from(2)]);
-        expect("insert on B", &call(&mut p, b, insert).await?, &Term::atom("ok"))?;
-        wait_until(&mut p, c, &session, &tuple(vec![Term::atom("ok"), Term::from(42)])).await?;
-        let not_found = tuple(vec![Term::atom("error"), Term::atom("not_found")]);
+        expect("insert on B", &call(&mut p, b, &insert("session", Term::from(42), Some(2))).await?, &OK)?;
+        wait_until(&mut p, c, &session, &Ok(Some(Term::from(42)))).await?;
+        let not_found: Reply = Err(CacheError::NotFound);
         say("   waiting for it to expire...");
         tokio::time::sleep(Duration::from_millis(2300)).await;
         for node in [a, b, c] {
@@ -553,13 +614,9 @@ mod demo {
 
         say(&format!("7. Deleting a key on {c}: inserting {{doomed, yes}} on A, deleting it on C"));
         let doomed = Term::atom("doomed");
-        call(&mut p, a, tuple(vec![Term::atom("insert"), doomed.clone(), Term::atom("yes")])).await?;
-        wait_until(&mut p, c, &doomed, &tuple(vec![Term::atom("ok"), Term::atom("yes")])).await?;
-        expect(
-            "delete on C",
-            &call(&mut p, c, tuple(vec![Term::atom("delete"), doomed.clone()])).await?,
-            &Term::atom("ok"),
-        )?;
+        expect("insert on A", &call(&mut p, a, &insert("doomed", Term::atom("yes"), None)).await?, &OK)?;
+        wait_until(&mut p, c, &doomed, &Ok(Some(Term::atom("yes")))).await?;
+        expect("delete on C", &call(&mut p, c, &Request::Delete(doomed.clone())).await?, &OK)?;
         wait_until(&mut p, a, &doomed, &not_found).await?;
 
         let mut step = 8;
@@ -581,9 +638,9 @@ mod demo {
         say(&format!("   {b} and {c} still serve what was inserted on A:"));
         wait_until(&mut p, b, &key, &found).await?;
         wait_until(&mut p, c, &key, &found).await?;
-        let ab = tuple(vec![Term::atom("insert"), Term::atom("after"), Term::atom("the_crash")]);
-        expect("insert on B after the crash", &call(&mut p, b, ab).await?, &Term::atom("ok"))?;
-        wait_until(&mut p, c, &Term::atom("after"), &tuple(vec![Term::atom("ok"), Term::atom("the_crash")])).await?;
+        let after = insert("after", Term::atom("the_crash"), None);
+        expect("insert on B after the crash", &call(&mut p, b, &after).await?, &OK)?;
+        wait_until(&mut p, c, &Term::atom("after"), &Ok(Some(Term::atom("the_crash")))).await?;
 
         drop(node_b);
         drop(node_c);
@@ -675,16 +732,20 @@ mod demo {
     }
 
     /// Looks `key` up on `node` until it gives `want` (replication takes a moment).
-    async fn wait_until(p: &mut Process, node: &str, key: &Term, want: &Term) -> Result<(), String> {
+    async fn wait_until(p: &mut Process, node: &str, key: &Term, want: &Reply) -> Result<(), String> {
         let deadline = Instant::now() + T;
-        let request = tuple(vec![Term::atom("lookup"), key.clone()]);
+        let request = Request::Lookup(key.clone());
         loop {
-            let got = call(p, node, request.clone()).await?;
+            let got = call(p, node, &request).await?;
             if got == *want {
                 return expect(&format!("lookup {key} on {node}"), &got, want);
             }
             if Instant::now() > deadline {
-                return Err(format!("lookup {key} on {node}: expected {want}, still {got} after {T:?}"));
+                return Err(format!(
+                    "lookup {key} on {node}: expected {}, still {} after {T:?}",
+                    shown(want),
+                    shown(&got)
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

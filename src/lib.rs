@@ -77,3 +77,8 @@ pub mod proto;
 pub mod term;
 pub mod transport;
 pub mod utc;
+
+/// The README's Rust example, compiled with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

@@ -20,23 +20,6 @@ const T: Duration = Duration::from_secs(60);
 const CLIENT_EXS: &str = include_str!("interop_elixir/client.exs");
 const SERVER_EXS: &str = include_str!("interop_elixir/server.exs");
 
-/// True when `elixir` runs; otherwise says why the test skips.
-fn elixir_or_skip() -> bool {
-    // An Elixir whose beams the `erl` on PATH cannot load dies at boot: no crash dump.
-    let ok = Command::new("elixir")
-        .arg("--version")
-        .env("ERL_CRASH_DUMP_SECONDS", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        common::skip("", "`elixir` is missing or does not run; install elixir to run the Elixir tests");
-    }
-    ok
-}
-
 /// Writes `source` into a new temporary directory as `name`.
 fn script(name: &str, source: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -47,7 +30,7 @@ fn script(name: &str, source: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn elixir_client_against_beamlink_serve() {
-    if !elixir_or_skip() {
+    if !common::elixir_or_skip() {
         return;
     }
     let epmd = OtpEpmd::start();
@@ -154,7 +137,7 @@ impl Drop for ElixirNode {
 
 #[test]
 fn beamlink_calls_into_an_elixir_node() {
-    if !elixir_or_skip() {
+    if !common::elixir_or_skip() {
         return;
     }
     let epmd = OtpEpmd::start();

@@ -234,3 +234,67 @@ fn a_cache_node_under_a_policy_file_serves_the_cache_and_nothing_else() {
     assert!(!out.status.success(), "started with a bad policy file");
     assert!(stderr.contains("line 2: `names` in [default] must be a list of strings, not a string"), "{stderr}");
 }
+
+#[test]
+fn elixir_clients_use_the_cache_with_the_same_calls() {
+    if !common::erlang_or_skip() {
+        return;
+    }
+    if !common::elixir_or_skip() {
+        return;
+    }
+    let epmd = OtpEpmd::start();
+    let a = cache_node(&epmd, &format!("{}@localhost", common::unique_name("ca")), &[], &[]);
+    let b = cache_node(&epmd, &format!("{}@localhost", common::unique_name("cb")), &[&a.node], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cache.exs");
+    std::fs::write(
+        &script,
+        r##"
+[a, b] = System.argv() |> Enum.map(&String.to_atom/1)
+say = fn label, value -> IO.puts("#{label} #{inspect(value)}") end
+say.("INSERT", GenServer.call({:simple_cache, a}, {:insert, :lang, "elixir"}))
+wait = fn wait, n ->
+  case GenServer.call({:simple_cache, b}, {:lookup, :lang}) do
+    {:ok, v} -> v
+    _ when n > 0 -> Process.sleep(50); wait.(wait, n - 1)
+    other -> other
+  end
+end
+say.("LOOKUP_B", wait.(wait, 200))
+say.("TTL", GenServer.call({:simple_cache, b}, {:insert, :short, 1, 60}))
+say.("BAD", GenServer.call({:simple_cache, b}, {:insert, :short, 1, :forever}))
+say.("DELETE", GenServer.call({:simple_cache, a}, {:delete, :lang}))
+say.("MISSING", GenServer.call({:simple_cache, a}, {:lookup, :lang}))
+say.("STATE", match?({:ok, n} when is_integer(n), :sys.get_state({:simple_cache, a})) or is_integer(:sys.get_state({:simple_cache, a})))
+"##,
+    )
+    .unwrap();
+    let me = format!("{}@localhost", common::unique_name("ex_cache"));
+    let out = common::output_within(
+        "elixir cache.exs",
+        Command::new("elixir")
+            .args(["--sname", &me, "--cookie", "sc"])
+            .arg(&script)
+            .args([&a.node, &b.node])
+            .env("ERL_EPMD_PORT", epmd.port.to_string())
+            .env("ERL_CRASH_DUMP_SECONDS", "0"),
+        T,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "elixir failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "INSERT :ok",
+            "LOOKUP_B \"elixir\"",
+            "TTL :ok",
+            "BAD {:error, :badarg}",
+            "DELETE :ok",
+            "MISSING {:error, :not_found}",
+            "STATE true"
+        ],
+        "{stdout}"
+    );
+}

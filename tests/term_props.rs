@@ -74,8 +74,68 @@ fn term_strategy(with_local_funs: bool) -> impl Strategy<Value = Term> {
     })
 }
 
+/// Types a peer's terms are read into: every shape of the serde conventions.
+#[allow(dead_code)]
+mod typed {
+    use std::collections::BTreeMap;
+
+    use beamlink::term::{Pid, Term};
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    pub enum Shape {
+        Unit,
+        Newtype(u8),
+        Pair(String, i64),
+        Named {
+            a: Option<bool>,
+            b: Vec<u16>,
+        },
+        #[serde(rename = "#rec")]
+        Rec {
+            x: f64,
+            #[serde(default)]
+            y: Option<Term>,
+        },
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename = "#record")]
+    pub struct Record(u32, Pid);
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename = "Elixir.S")]
+    pub struct Elixir {
+        k: Option<String>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    pub struct Everything {
+        shape: Shape,
+        list: Vec<Shape>,
+        map: BTreeMap<String, u64>,
+        record: Option<Record>,
+        elixir: Option<Elixir>,
+        bytes: Vec<u8>,
+        text: Option<String>,
+        c: Option<char>,
+        big: Option<u128>,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Any term read as Rust types gives a value or an error, never a panic.
+    #[test]
+    fn any_term_read_as_rust_types_never_panics(t in term_strategy(true)) {
+        let _ = term::from_term::<typed::Everything>(&t);
+        let _ = term::from_term::<typed::Shape>(&t);
+        let _ = term::from_term::<Vec<typed::Shape>>(&t);
+        let _ = term::from_term::<typed::Record>(&t);
+        let _ = term::from_term::<(String, Option<u8>, Term)>(&t);
+        let _ = term::from_term::<std::collections::HashMap<String, typed::Shape>>(&t);
+    }
 
     #[test]
     fn encode_then_decode_is_identity(t in term_strategy(true)) {

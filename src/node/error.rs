@@ -55,6 +55,10 @@ pub enum SendError {
     /// The sending process has exited.
     #[error("the sending process has exited")]
     Exited,
+    /// A typed message could not be made a term ([`crate::term::to_term`]).
+    #[cfg(feature = "serde")]
+    #[error("the message cannot be a term: {0}")]
+    NotATerm(#[source] crate::term::ConvertError),
 }
 
 /// Setting up a connection failed.
@@ -245,6 +249,16 @@ pub enum CallError {
     /// The remote function raised (rpc): `{badrpc, Reason}`.
     #[error("badrpc: {0}")]
     BadRpc(crate::term::Term),
+    /// A typed call's reply did not fit the reply type; the reply is kept.
+    #[cfg(feature = "serde")]
+    #[error("the reply {} does not fit: {error}", reply.bounded(200))]
+    UnfitReply {
+        /// The reply as it came.
+        reply: crate::term::Term,
+        /// Why it does not fit.
+        #[source]
+        error: crate::term::ConvertError,
+    },
 }
 
 #[cfg(test)]

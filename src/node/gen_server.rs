@@ -44,10 +44,11 @@ pub fn parse_cast(msg: &Term) -> Option<&Term> {
     }
 }
 
-/// The call message `{'$gen_call', {From, Ref}, Request}`.
-pub(crate) fn call_message(from: &Pid, tag: &Reference, request: Term) -> Term {
+/// The call message `{Label, {From, Ref}, Request}`: `'$gen_call'` for
+/// gen_server calls, `system` for `sys` requests.
+pub(crate) fn call_message(label: &str, from: &Pid, tag: &Reference, request: Term) -> Term {
     Term::Tuple(vec![
-        Term::atom("$gen_call"),
+        Term::atom(label),
         Term::Tuple(vec![Term::Pid(from.clone()), Term::Ref(Box::new(tag.clone()))]),
         request,
     ])

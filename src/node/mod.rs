@@ -41,12 +41,18 @@ pub mod metrics;
 mod policy_file;
 mod process;
 mod router;
+#[cfg(feature = "serde")]
+mod server;
 pub mod services;
 mod signals;
 mod status;
+#[cfg(feature = "serde")]
+mod supervisor;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "serde")]
+mod typed;
 mod unread;
 
 use std::net::SocketAddr;
@@ -68,8 +74,14 @@ pub use limits::Limits;
 #[cfg(feature = "policy-file")]
 pub use policy_file::{PolicyFile, PolicyFileError};
 pub use process::{Exited, IntoExitReason, Process};
+#[cfg(feature = "serde")]
+pub use server::{CallOutcome, GenServer, GenServerRef, Outcome, StartError};
 pub use services::rpc::{RpcException, RpcFunction, RpcResult};
 pub use status::{CertificateSummary, ConnectionStatus, NodeStatus};
+#[cfg(feature = "serde")]
+pub use supervisor::{ChildInfo, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorRef};
+#[cfg(feature = "serde")]
+pub use typed::RecvError;
 
 use crate::conn::ConnConfig;
 use crate::proto::handshake::HandshakeConfig;

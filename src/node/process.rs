@@ -19,6 +19,9 @@ pub struct Process {
     rx: Mailbox,
     saved: VecDeque<Term>,
     killed: Option<Term>,
+    /// Tags of calls dropped before their reply came: a late reply is
+    /// discarded on arrival (as OTP's aliases discard it). Oldest first, bounded.
+    abandoned: VecDeque<Reference>,
     /// Handle processes clean up when dropped; spawned ones when their task ends.
     exits_on_drop: bool,
 }
@@ -97,6 +100,7 @@ where
         rx,
         saved: VecDeque::new(),
         killed: None,
+        abandoned: VecDeque::new(),
         exits_on_drop: false,
     };
     let runtime = node.inner.runtime.clone();
@@ -118,7 +122,15 @@ where
 impl Process {
     pub(crate) fn new_handle(node: Node) -> Process {
         let (slot, rx) = node.inner.procs.create(node.inner.name.atom(), node.inner.creation);
-        Process { node, slot, rx, saved: VecDeque::new(), killed: None, exits_on_drop: true }
+        Process {
+            node,
+            slot,
+            rx,
+            saved: VecDeque::new(),
+            killed: None,
+            abandoned: VecDeque::new(),
+            exits_on_drop: true,
+        }
     }
 
     /// This process's pid.
@@ -214,12 +226,30 @@ impl Process {
         if let Some(reason) = &self.killed {
             return Err(Exited(reason.clone()));
         }
-        match self.rx.recv().await {
-            Signal::Message(m) | Signal::FromPeer(m, _) => Ok(m),
-            Signal::Killed(reason) => {
-                self.killed = Some(reason.clone());
-                Err(Exited(reason))
+        loop {
+            match self.rx.recv().await {
+                Signal::Message(m) | Signal::FromPeer(m, _) if self.is_late_reply(&m) => {}
+                Signal::Message(m) | Signal::FromPeer(m, _) => return Ok(m),
+                Signal::Killed(reason) => {
+                    self.killed = Some(reason.clone());
+                    return Err(Exited(reason));
+                }
             }
+        }
+    }
+
+    /// True for (and forgets) the reply to a call that was dropped while it waited.
+    fn is_late_reply(&mut self, msg: &Term) -> bool {
+        if self.abandoned.is_empty() {
+            return false;
+        }
+        let Some([Term::Ref(tag), _]) = msg.as_tuple() else { return false };
+        match self.abandoned.iter().position(|r| r == &**tag) {
+            Some(i) => {
+                self.abandoned.remove(i);
+                true
+            }
+            None => false,
         }
     }
 
@@ -305,13 +335,25 @@ impl Process {
     /// `gen_server:call/3` to a pid: monitors it, sends
     /// `{'$gen_call', {Self, Ref}, Request}`, and waits for `{Ref, Reply}`.
     pub async fn call(&mut self, to: &Pid, request: Term, timeout: Duration) -> Result<Term, CallError> {
+        self.call_labelled("$gen_call", to, request, timeout).await
+    }
+
+    /// A call whose message is `{Label, {Self, Ref}, Request}`: `system` for
+    /// `sys` requests such as `{terminate, Reason}`.
+    pub(crate) async fn call_labelled(
+        &mut self,
+        label: &str,
+        to: &Pid,
+        request: Term,
+        timeout: Duration,
+    ) -> Result<Term, CallError> {
         let mref = self.monitor(to);
-        let call = super::gen_server::call_message(self.pid(), &mref, request);
-        if let Err(e) = self.send(to, call).await {
-            self.demonitor_flush(&mref);
-            return Err(send_failed(e));
+        let call = super::gen_server::call_message(label, self.pid(), &mref, request);
+        let mut pending = PendingCall::new(self, mref);
+        if let Err(e) = pending.process.send(to, call).await {
+            return Err(pending.fail(send_failed(e)));
         }
-        self.await_reply(mref, timeout).await
+        pending.await_reply(timeout).await
     }
 
     /// `gen_server:call({Name, Node}, Request, Timeout)`.
@@ -323,17 +365,48 @@ impl Process {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let mref = self.monitor_named(name, node);
-        let call = super::gen_server::call_message(self.pid(), &mref, request);
-        if let Err(e) = self.send_named(name, node, call).await {
-            self.demonitor_flush(&mref);
-            return Err(send_failed(e));
+        let call = super::gen_server::call_message("$gen_call", self.pid(), &mref, request);
+        let mut pending = PendingCall::new(self, mref);
+        if let Err(e) = pending.process.send_named(name, node, call).await {
+            return Err(pending.fail(send_failed(e)));
         }
-        self.await_reply(mref, timeout).await
+        pending.await_reply(timeout).await
     }
 
-    async fn await_reply(&mut self, mref: Reference, timeout: Duration) -> Result<Term, CallError> {
-        let tag = Term::Ref(Box::new(mref.clone()));
+    /// Answers a gen_server call received from anywhere (see [`super::GenCall`]).
+    pub async fn reply(&self, to: &super::ReplyTo, reply: Term) -> Result<(), SendError> {
+        self.node.inner.reply(self.pid(), to, reply).await
+    }
+}
+
+/// A gen_server call waiting for its reply. Dropped before the reply came
+/// (the caller's future cancelled), it removes the monitor and marks the tag
+/// so that a late reply is discarded instead of left in the mailbox.
+struct PendingCall<'a> {
+    process: &'a mut Process,
+    mref: Reference,
+    done: bool,
+}
+
+/// How many dropped calls' tags a process remembers; older late replies are
+/// kept as ordinary messages.
+const ABANDONED_CALLS_KEPT: usize = 1024;
+
+impl<'a> PendingCall<'a> {
+    fn new(process: &'a mut Process, mref: Reference) -> PendingCall<'a> {
+        PendingCall { process, mref, done: false }
+    }
+
+    fn fail(&mut self, e: CallError) -> CallError {
+        self.done = true;
+        self.process.demonitor_flush(&self.mref);
+        e
+    }
+
+    async fn await_reply(&mut self, timeout: Duration) -> Result<Term, CallError> {
+        let tag = Term::Ref(Box::new(self.mref.clone()));
         let outcome = self
+            .process
             .receive(Some(timeout), |m| match m.as_tuple() {
                 Some([t, reply]) if *t == tag => Some(Ok(reply.clone())),
                 Some([down, r, _, target, reason]) if down.is_atom("DOWN") && *r == tag => {
@@ -341,24 +414,40 @@ impl Process {
                 }
                 _ => None,
             })
-            .await
-            .map_err(|Exited(r)| CallError::CallerExited(r.to_string()))?;
-        match outcome {
+            .await;
+        self.done = true;
+        match outcome.map_err(|Exited(r)| CallError::CallerExited(r.to_string()))? {
             Some(Ok(reply)) => {
-                self.demonitor_flush(&mref);
+                self.process.demonitor_flush(&self.mref);
                 Ok(reply)
             }
             Some(Err(e)) => Err(e),
             None => {
-                self.demonitor_flush(&mref);
+                self.process.demonitor_flush(&self.mref);
                 Err(CallError::Timeout(timeout))
             }
         }
     }
+}
 
-    /// Answers a gen_server call received from anywhere (see [`super::GenCall`]).
-    pub async fn reply(&self, to: &super::ReplyTo, reply: Term) -> Result<(), SendError> {
-        self.node.inner.reply(self.pid(), to, reply).await
+impl Drop for PendingCall<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.process.demonitor_flush(&self.mref);
+        // The flush may have moved the reply into the saved messages already.
+        let before = self.process.saved.len();
+        let tag = &self.mref;
+        self.process.saved.retain(|m| !matches!(m.as_tuple(), Some([Term::Ref(r), _]) if **r == *tag));
+        if self.process.saved.len() < before {
+            return;
+        }
+        let abandoned = &mut self.process.abandoned;
+        if abandoned.len() == ABANDONED_CALLS_KEPT {
+            abandoned.pop_front();
+        }
+        abandoned.push_back(self.mref.clone());
     }
 }
 

@@ -8,6 +8,8 @@
 //!   `term_to_binary/1` / `binary_to_term/1`; [`Decoder`] adds limits, zero-copy
 //!   decoding from [`bytes::Bytes`] and a per-connection [`AtomTable`].
 //! - `Display` prints Erlang syntax and [`parse`] reads it back.
+//! - With the `serde` feature, [`to_term`] and [`from_term`] convert between
+//!   Rust types and terms, by the conventions Erlang and Elixir code uses.
 //!
 //! Encoding follows OTP's choices tag by tag, with atoms always in UTF-8
 //! (`SMALL_ATOM_UTF8_EXT` / `ATOM_UTF8_EXT`): that is what the distribution
@@ -41,6 +43,8 @@ mod map;
 mod order;
 mod parse;
 mod tags;
+#[cfg(feature = "serde")]
+mod typed;
 mod value;
 
 pub use atom::{Atom, AtomError, MAX_ATOM_CHARS};
@@ -54,6 +58,10 @@ pub use fun::{ExportFun, Fun, LocalFun};
 pub use ids::{MAX_REFERENCE_WORDS, Pid, Port, Reference};
 pub use map::Map;
 pub use parse::ParseError;
+#[cfg(feature = "serde")]
+pub use typed::{
+    Absent, ConvertError, ConvertErrorKind, Deserializer, PathSegment, Serializer, bigint, charlist, from_term, to_term,
+};
 pub use value::{BitString, Term};
 
 use bytes::Bytes;

@@ -44,6 +44,23 @@ pub const REPORT_ENV: &str = "BEAMLINK_TEST_REPORT";
 /// [`REPORT_ENV`] names a file, as one line `BINARY::TEST: WHAT: REASON`
 /// appended to it, for scripts/test to list at the end of the run. A report
 /// that cannot be written is left out; the skip is still printed.
+/// True when `elixir` runs; otherwise says why the test skips.
+pub fn elixir_or_skip() -> bool {
+    // An Elixir whose beams the `erl` on PATH cannot load dies at boot: no crash dump.
+    let ok = std::process::Command::new("elixir")
+        .arg("--version")
+        .env("ERL_CRASH_DUMP_SECONDS", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip("", "`elixir` is missing or does not run; install elixir to run the Elixir tests");
+    }
+    ok
+}
+
 pub fn skip(what: &str, reason: &str) {
     let (part, detail) = if what.is_empty() {
         (String::new(), reason.to_string())
