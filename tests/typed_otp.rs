@@ -188,6 +188,11 @@ fn a_gen_server_answers_calls_casts_and_deferred_replies() {
         assert_eq!(reply, Reply::Ok);
         common::wait_for("the server to exit", T, || n.node.whereis("store").is_none().then_some(()));
         assert_eq!(*journal.lock().unwrap(), vec!["init".to_string(), "terminate done".to_string()]);
+        // A call to the pid now: noproc, naming the callee as a term.
+        match server.call::<_, Reply>(&mut me, &Request::Lookup("a".into()), T).await {
+            Err(CallError::NoProc(callee)) => assert_eq!(callee, Term::Pid(pid.clone())),
+            other => panic!("expected noproc, got {other:?}"),
+        }
     });
 }
 
@@ -454,7 +459,7 @@ fn a_gen_server_child_is_restarted_after_a_panic() {
         let mut me = n.node.process();
         let _: Reply = store.call(&mut me, &Request::Insert { key: "k".into(), value: 1 }, T).await.unwrap();
         let crashed = store.call::<_, Reply>(&mut me, &Request::Crash, T).await;
-        assert!(matches!(crashed, Err(CallError::Exit(ref r)) if r == "rust_panic"), "{crashed:?}");
+        assert!(matches!(crashed, Err(CallError::Exit(ref r)) if r.is_atom("rust_panic")), "{crashed:?}");
         // Restarted with a fresh state under the same name.
         let found: Reply = loop {
             match store.call(&mut me, &Request::Lookup("k".into()), T).await {

@@ -32,6 +32,7 @@ use crate::transport::BoxStream;
 
 /// Why a connection (or its handshake) ended.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnError {
     /// A socket error.
     #[error("{context}: {source}")]

@@ -16,6 +16,7 @@ use crate::proto::control::Control;
 
 /// Why a message could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueueError {
     /// The connection is gone (or never came up).
     #[error("the connection is closed")]

@@ -9,6 +9,7 @@ use super::codec::{NameError, ResponseError};
 
 /// What went wrong talking to, or running, an EPMD.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum EpmdError {
     /// The host name did not resolve.
     #[error("cannot resolve epmd host {host:?}: {source}")]

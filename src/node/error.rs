@@ -8,6 +8,7 @@ use crate::term::Pid;
 
 /// A local operation on the node failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NodeError {
     /// The name is not a valid atom.
     #[error("invalid name: {0}")]
@@ -31,6 +32,7 @@ pub enum NodeError {
 
 /// A message could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The destination node cannot be reached from this node at all (bad
     /// name, naming-mode mismatch, the connection closed while queuing).
@@ -63,6 +65,7 @@ pub enum SendError {
 
 /// Setting up a connection failed.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The node name is invalid.
     BadName(String),
@@ -221,6 +224,7 @@ impl ConnectFailure {
 
 /// A call (gen_server call, rpc, ping) failed.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallError {
     /// No reply in time.
     #[error("no reply within {0:?}")]
@@ -229,23 +233,28 @@ pub enum CallError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// The callee's node went down, or could not be reached, during the call (`noconnection`).
-    #[error("noconnection: {0}")]
-    NoConnection(String),
-    /// The callee does not exist (`noproc`).
+    #[error("noconnection: {}", no_connection_text(callee, cause.as_ref()))]
+    NoConnection {
+        /// The callee: a pid, or `{Name, Node}`.
+        callee: crate::term::Term,
+        /// Why the request could not be queued, when that is how it showed.
+        cause: Option<SendError>,
+    },
+    /// The callee does not exist (`noproc`): a pid, or `{Name, Node}`.
     #[error("noproc: no process {0}")]
-    NoProc(String),
+    NoProc(crate::term::Term),
     /// The callee exited during the call, with this reason.
-    #[error("the callee exited: {0}")]
-    Exit(String),
+    #[error("the callee exited: {}", .0.bounded(200))]
+    Exit(crate::term::Term),
     /// The reply had an unexpected shape.
     #[error("unexpected reply: {0}")]
     Unexpected(String),
     /// The request could not be sent.
     #[error(transparent)]
     Send(#[from] SendError),
-    /// The calling process was killed.
-    #[error("the calling process exited: {0}")]
-    CallerExited(String),
+    /// The calling process was killed, with this reason.
+    #[error("the calling process exited: {}", .0.bounded(200))]
+    CallerExited(crate::term::Term),
     /// The remote function raised (rpc): `{badrpc, Reason}`.
     #[error("badrpc: {0}")]
     BadRpc(crate::term::Term),
@@ -259,6 +268,13 @@ pub enum CallError {
         #[source]
         error: crate::term::ConvertError,
     },
+}
+
+fn no_connection_text(callee: &crate::term::Term, cause: Option<&SendError>) -> String {
+    match cause {
+        Some(cause) => format!("{} ({cause})", callee.bounded(200)),
+        None => callee.bounded(200).to_string(),
+    }
 }
 
 #[cfg(test)]

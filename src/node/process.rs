@@ -351,7 +351,7 @@ impl Process {
         let call = super::gen_server::call_message(label, self.pid(), &mref, request);
         let mut pending = PendingCall::new(self, mref);
         if let Err(e) = pending.process.send(to, call).await {
-            return Err(pending.fail(send_failed(e)));
+            return Err(pending.fail(send_failed(e, Term::Pid(to.clone()))));
         }
         pending.await_reply(timeout).await
     }
@@ -368,7 +368,8 @@ impl Process {
         let call = super::gen_server::call_message("$gen_call", self.pid(), &mref, request);
         let mut pending = PendingCall::new(self, mref);
         if let Err(e) = pending.process.send_named(name, node, call).await {
-            return Err(pending.fail(send_failed(e)));
+            let callee = Term::Tuple(vec![Term::atom(name), Term::atom(node)]);
+            return Err(pending.fail(send_failed(e, callee)));
         }
         pending.await_reply(timeout).await
     }
@@ -416,7 +417,7 @@ impl<'a> PendingCall<'a> {
             })
             .await;
         self.done = true;
-        match outcome.map_err(|Exited(r)| CallError::CallerExited(r.to_string()))? {
+        match outcome.map_err(|Exited(r)| CallError::CallerExited(r))? {
             Some(Ok(reply)) => {
                 self.process.demonitor_flush(&self.mref);
                 Ok(reply)
@@ -459,20 +460,20 @@ fn is_down_for(msg: &Term, reference: &Reference) -> bool {
 /// `noconnection` however the failure shows itself: the connection attempt
 /// fails before the request is queued, or the DOWN of the call's monitor
 /// comes first.
-fn send_failed(e: SendError) -> CallError {
+fn send_failed(e: SendError, callee: Term) -> CallError {
     match e {
-        SendError::NoConnection { .. } => CallError::NoConnection(e.to_string()),
+        SendError::NoConnection { .. } => CallError::NoConnection { callee, cause: Some(e) },
         other => CallError::Send(other),
     }
 }
 
 fn down_to_error(target: &Term, reason: &Term) -> CallError {
     if reason.is_atom("noproc") {
-        CallError::NoProc(target.to_string())
+        CallError::NoProc(target.clone())
     } else if reason.is_atom("noconnection") {
-        CallError::NoConnection(target.to_string())
+        CallError::NoConnection { callee: target.clone(), cause: None }
     } else {
-        CallError::Exit(reason.bounded(200).to_string())
+        CallError::Exit(reason.clone())
     }
 }
 

@@ -143,6 +143,7 @@ pub trait GenServer: Send + Sized + 'static {
 
 /// A gen_server could not be started.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The name could not be registered.
     #[error(transparent)]

@@ -11,6 +11,7 @@ use crate::term::{ConvertError, Pid, Term, from_term, to_term};
 
 /// Receiving a typed message failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvError {
     /// The process was killed by an exit signal.
     #[error(transparent)]

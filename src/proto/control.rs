@@ -223,6 +223,7 @@ pub enum Control {
 
 /// A control message that does not have the shape its operation requires.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ControlError {
     /// Not a tuple with an integer operation code first.
     #[error("control message is not a tuple starting with an operation code: {0}")]

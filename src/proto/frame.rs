@@ -40,6 +40,7 @@ impl LengthPrefix {
 
 /// A frame the decoder refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The length prefix announces more than the configured limit.
     #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]

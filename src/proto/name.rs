@@ -45,6 +45,7 @@ pub struct NodeName {
 
 /// Why a text is not a valid node name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NameError {
     /// No `@` in the name.
     #[error("node name {0:?} has no '@' (expected name@host)")]

@@ -72,6 +72,7 @@ impl Default for ReassemblyLimits {
 
 /// A packet the decoder refused; the connection must be closed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PacketError {
     /// The first bytes are not a known packet start for this connection's format.
     #[error("bad packet start {found:02x?} for the {format:?} format")]

@@ -80,6 +80,7 @@ impl std::fmt::Debug for Established {
 
 /// Why a transport could not connect, accept or authorise.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// A socket error.
     #[error("{context}: {source}")]

@@ -23,6 +23,7 @@ pub struct Resolved {
 
 /// Why a node could not be found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// The host name did not resolve.
     #[error("cannot resolve host {host}: {reason}")]

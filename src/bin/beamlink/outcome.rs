@@ -78,7 +78,7 @@ impl Failure {
         let remote = |reason, message: String| Failure { class: Class::Remote, reason, message, value: None };
         match e {
             CallError::Connect(e) => Failure::connect(&e),
-            CallError::NoConnection(_) | CallError::Send(SendError::NoConnection { .. }) => Failure {
+            CallError::NoConnection { .. } | CallError::Send(SendError::NoConnection { .. }) => Failure {
                 class: Class::NoConnection,
                 reason: "noconnection",
                 message: format!("{e}: the connection dropped before the answer"),

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// Why a node name (or the extra data beside it) is not acceptable to epmd.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum NameError {
     /// The name is empty.
     #[error("node name is empty")]
@@ -34,6 +35,7 @@ pub enum NameError {
 /// the connection", except [`RequestError::RejectedAlive2`], which OTP's epmd
 /// answers with an error reply first (see [`RequestError::error_reply`]).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The length field is 0.
     #[error("request length is 0")]
@@ -103,6 +105,7 @@ impl RequestError {
 
 /// Why a reply from epmd cannot be understood.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ResponseError {
     /// The reply starts with the wrong tag byte.
     #[error("expected a {reply} (tag {expected}), got tag {got}")]

@@ -146,6 +146,7 @@ impl Established {
 
 /// Why a handshake failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// A message was shorter than its fields.
     #[error("truncated {message} message")]
