@@ -94,12 +94,14 @@ pub enum OptfileProblem {
         option: &'static str,
     },
     /// An option has a value of the wrong kind.
-    #[error("{section} option {option}: {reason}")]
+    #[error("{section} option {option}{}: {reason}", OnLine(*line))]
     BadValue {
         /// `server` or `client`.
         section: &'static str,
         /// The option's name.
         option: String,
+        /// The line of the file it is on, when known.
+        line: Option<usize>,
         /// What was expected and found.
         reason: String,
     },

@@ -361,6 +361,10 @@ fn with_line(problem: OptfileProblem, text: &str) -> OptfileProblem {
             let line = option_line(text, section, &option);
             OptfileProblem::Unsupported { section, option, line, reason }
         }
+        OptfileProblem::BadValue { section, option, line: None, reason } => {
+            let line = option_line(text, section, &option);
+            OptfileProblem::BadValue { section, option, line, reason }
+        }
         other => other,
     }
 }
@@ -382,7 +386,7 @@ fn read_option(
             )));
         }
     };
-    let bad = |reason: String| OptfileProblem::BadValue { section, option: key.to_string(), reason };
+    let bad = |reason: String| OptfileProblem::BadValue { section, option: key.to_string(), line: None, reason };
     let unsupported = |reason: &str| OptfileProblem::Unsupported {
         section,
         option: key.to_string(),
@@ -760,14 +764,17 @@ mod tests {
             ("[server].", "but an element is server"),
             ("[{server, verify_peer}].", "the server options are verify_peer, not a list"),
             ("[{server, [verify_peer]}].", "the server section holds verify_peer, not a {Key, Value} tuple"),
-            ("[{client, [{verify, maybe}]}].", "client option verify: expected verify_peer or verify_none"),
-            ("[{client, [{certfile, 42}]}].", "client option certfile: expected a file name as a string, found 42"),
-            ("[{client, [{certfile, \"\"}]}].", "client option certfile: the file name is empty"),
+            ("[{client, [{verify, maybe}]}].", "client option verify (line 1): expected verify_peer or verify_none"),
+            (
+                "[{client, [{certfile, 42}]}].",
+                "client option certfile (line 1): expected a file name as a string, found 42",
+            ),
+            ("[{client, [{certfile, \"\"}]}].", "client option certfile (line 1): the file name is empty"),
             ("[{server, [{fail_if_no_peer_cert, yes}]}].", "expected true or false"),
-            ("[{server, [{password, \"\"}]}].", "server option password: the password is empty"),
+            ("[{server, [{password, \"\"}]}].", "server option password (line 1): the password is empty"),
             (
                 "[{server, [{password, [300]}]}].",
-                "server option password: expected the password as a string of Latin-1",
+                "server option password (line 1): expected the password as a string of Latin-1",
             ),
             ("[{server, [{cacerts, [<<1>>]}]}].", "server option cacerts (line 1): certificates and keys given inline"),
             ("[{server, [{versions, ['tlsv9']}]}].", "unknown TLS version tlsv9"),
@@ -800,6 +807,9 @@ mod tests {
         assert_eq!((opts.unhonoured[0].option.as_str(), opts.unhonoured[0].line), ("verify_fun", Some(4)));
         let err = parse("[{server,\n [{versions, ['tlsv1.1']}]}].").unwrap_err().to_string();
         assert!(err.contains("server option versions (line 2):"), "{err}");
+        // A value of the wrong kind names its line too.
+        let err = parse("[{server, [{certfile, \"/a\"}]},\n {client,\n  [{verify, maybe}]}].").unwrap_err().to_string();
+        assert!(err.contains("client option verify (line 3): expected verify_peer"), "{err}");
     }
 
     #[test]
@@ -825,8 +835,11 @@ mod tests {
         assert!(matches!(&opts.client.crl_cache, Some(CrlCache::Other(text)) if text.contains("ssl_crl_cache")));
         assert!(opts.ignored.is_empty(), "{:?}", opts.ignored);
         let cases = [
-            ("[{server, [{crl_check, sometimes}]}].", "server option crl_check: expected true, false, peer"),
-            ("[{server, [{crl_cache, ssl_crl_hash_dir}]}].", "server option crl_cache: expected {Module, {internal"),
+            ("[{server, [{crl_check, sometimes}]}].", "server option crl_check (line 1): expected true, false, peer"),
+            (
+                "[{server, [{crl_cache, ssl_crl_hash_dir}]}].",
+                "server option crl_cache (line 1): expected {Module, {internal",
+            ),
             ("[{client, [{crl_cache, {ssl_crl_hash_dir, {internal, []}}}]}].", "ssl_crl_hash_dir needs {dir, Dir}"),
         ];
         for (text, needle) in cases {
