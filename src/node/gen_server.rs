@@ -24,15 +24,27 @@ pub struct GenCall {
 impl GenCall {
     /// Recognises a gen_server call message.
     pub fn parse(msg: &Term) -> Option<GenCall> {
-        match msg.as_tuple()? {
-            [tag, from, request] if tag.is_atom("$gen_call") => match from.as_tuple()? {
-                [Term::Pid(pid), t] => {
-                    Some(GenCall { from: ReplyTo { pid: pid.clone(), tag: t.clone() }, request: request.clone() })
-                }
-                _ => None,
-            },
+        parse_labelled("$gen_call", msg)
+    }
+}
+
+/// Recognises a `sys` request, `{system, {From, Tag}, Request}`, as a call
+/// whose request is the `sys` request.
+#[cfg(feature = "serde")]
+pub(crate) fn parse_system(msg: &Term) -> Option<GenCall> {
+    parse_labelled("system", msg)
+}
+
+/// `{Label, {From, Tag}, Request}` taken apart.
+fn parse_labelled(label: &str, msg: &Term) -> Option<GenCall> {
+    match msg.as_tuple()? {
+        [tag, from, request] if tag.is_atom(label) => match from.as_tuple()? {
+            [Term::Pid(pid), t] => {
+                Some(GenCall { from: ReplyTo { pid: pid.clone(), tag: t.clone() }, request: request.clone() })
+            }
             _ => None,
-        }
+        },
+        _ => None,
     }
 }
 

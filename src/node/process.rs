@@ -243,8 +243,8 @@ impl Process {
         if self.abandoned.is_empty() {
             return false;
         }
-        let Some([Term::Ref(tag), _]) = msg.as_tuple() else { return false };
-        match self.abandoned.iter().position(|r| r == &**tag) {
+        let Some(tag) = reply_tag(msg) else { return false };
+        match self.abandoned.iter().position(|r| r == tag) {
             Some(i) => {
                 self.abandoned.remove(i);
                 true
@@ -440,7 +440,7 @@ impl Drop for PendingCall<'_> {
         // The flush may have moved the reply into the saved messages already.
         let before = self.process.saved.len();
         let tag = &self.mref;
-        self.process.saved.retain(|m| !matches!(m.as_tuple(), Some([Term::Ref(r), _]) if **r == *tag));
+        self.process.saved.retain(|m| reply_tag(m) != Some(tag));
         if self.process.saved.len() < before {
             return;
         }
@@ -449,6 +449,14 @@ impl Drop for PendingCall<'_> {
             abandoned.pop_front();
         }
         abandoned.push_back(self.mref.clone());
+    }
+}
+
+/// The tag of a message shaped as a call's reply, `{Ref, Reply}`.
+fn reply_tag(msg: &Term) -> Option<&Reference> {
+    match msg.as_tuple()? {
+        [Term::Ref(r), _] => Some(r),
+        _ => None,
     }
 }
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use super::gen_server::{GenCall, ReplyTo, parse_cast};
+use super::gen_server::{GenCall, ReplyTo, parse_cast, parse_system};
+use super::typed::outgoing;
 use super::{CallError, Exited, Node, NodeError, Process, SendError};
 use crate::term::{ConvertError, Pid, Term, from_term, to_term};
 
@@ -201,7 +202,7 @@ impl GenServerRef {
 
     /// `gen_server:cast(Server, Msg)` from `from`.
     pub async fn cast<Msg: ?Sized + Serialize>(&self, from: &Process, msg: &Msg) -> Result<(), SendError> {
-        let msg = Term::Tuple(vec![Term::atom("$gen_cast"), to_term(msg).map_err(SendError::NotATerm)?]);
+        let msg = Term::Tuple(vec![Term::atom("$gen_cast"), outgoing(msg)?]);
         match self {
             GenServerRef::Pid(pid) => from.send(pid, msg).await,
             GenServerRef::Named { name, node } => from.send_named(name, node, msg).await,
@@ -217,7 +218,7 @@ impl Node {
         server: S,
         name: Option<&str>,
     ) -> Result<GenServerRef, StartError> {
-        start(self, server, name, None).await
+        start(self, server, name, None).await.map(GenServerRef::Pid)
     }
 }
 
@@ -227,8 +228,8 @@ pub(crate) async fn start<S: GenServer>(
     server: S,
     name: Option<&str>,
     parent: Option<Pid>,
-) -> Result<GenServerRef, StartError> {
-    spawn_started(node, name, move |me, started| run(server, me, parent, started)).await.map(GenServerRef::Pid)
+) -> Result<Pid, StartError> {
+    spawn_started(node, name, move |me, started| run(server, me, parent, started)).await
 }
 
 /// Tells the starter how the start went: `Ok` once running, or the exit reason.
@@ -322,17 +323,15 @@ async fn handle<S: GenServer>(server: &mut S, me: &mut Process, msg: Term, paren
             }
         };
     }
-    match msg.as_tuple() {
-        Some([system, Term::Tuple(from), request]) if system.is_atom("system") && from.len() == 2 => {
-            let Term::Pid(pid) = &from[0] else { return Next::Continue };
-            let to = ReplyTo { pid: pid.clone(), tag: from[1].clone() };
-            // `gen_server:stop/1,3` (`sys:terminate/3`): terminate, answer ok, then exit.
-            if let Some(reason) = terminate_request(request) {
-                return Next::StopAndAnswer(reason, to);
-            }
-            let _ = me.reply(&to, system_reply(server, request)).await;
-            Next::Continue
+    if let Some(GenCall { from, request }) = parse_system(&msg) {
+        // `gen_server:stop/1,3` (`sys:terminate/3`): terminate, answer ok, then exit.
+        if let Some(reason) = terminate_request(&request) {
+            return Next::StopAndAnswer(reason, from);
         }
+        let _ = me.reply(&from, system_reply(server, &request)).await;
+        return Next::Continue;
+    }
+    match msg.as_tuple() {
         Some([exit, Term::Pid(from), reason]) if exit.is_atom("EXIT") && Some(from) == parent => {
             Next::Stop(reason.clone())
         }

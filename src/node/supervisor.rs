@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::gen_server::{GenCall, ReplyTo};
+use super::gen_server::{GenCall, parse_system};
 use super::server::{GenServer, StartError, Started, spawn_started, terminate_request, unknown_system_msg};
 use super::{CallError, Exited, IntoExitReason, Node, Process};
 use crate::term::{Atom, Pid, Term};
@@ -46,6 +46,9 @@ pub enum Restart {
 pub enum Shutdown {
     /// An exit signal `shutdown`, then `kill` if it has not exited within the time.
     Timeout(Duration),
+    /// An exit signal `shutdown`, and as long as it takes (OTP's `infinity`,
+    /// the default for a supervisor child).
+    Infinity,
     /// An exit signal `kill` at once.
     BrutalKill,
 }
@@ -101,13 +104,7 @@ impl ChildSpec {
             Arc::new(move |node: Node, parent: Pid| {
                 let (make, name) = (make.clone(), name.clone());
                 Box::pin(async move {
-                    match super::server::start(&node, make(), name.as_deref(), Some(parent)).await {
-                        Ok(server) => server.pid().cloned().ok_or_else(|| Term::atom("no_pid")),
-                        Err(StartError::Init(reason)) => Err(reason),
-                        Err(StartError::Name(e)) => {
-                            Err(Term::Tuple(vec![Term::atom("bad_name"), Term::binary(e.to_string().into_bytes())]))
-                        }
-                    }
+                    super::server::start(&node, make(), name.as_deref(), Some(parent)).await.map_err(start_failure)
                 })
             }),
             false,
@@ -151,13 +148,7 @@ impl ChildSpec {
             id,
             Arc::new(move |node: Node, parent: Pid| {
                 let spec = spec.clone();
-                Box::pin(async move {
-                    match start(&node, spec, None, Some(parent)).await {
-                        Ok(pid) => Ok(pid),
-                        Err(StartError::Init(reason)) => Err(reason),
-                        Err(StartError::Name(e)) => Err(Term::binary(e.to_string().into_bytes())),
-                    }
-                })
+                Box::pin(async move { start(&node, spec, None, Some(parent)).await.map_err(start_failure) })
             }),
             true,
         )
@@ -174,6 +165,15 @@ impl ChildSpec {
     pub fn shutdown(mut self, shutdown: Shutdown) -> ChildSpec {
         self.shutdown = shutdown;
         self
+    }
+}
+
+/// A child's failed start as the reason the supervisor reports: `init`'s
+/// reason, or `{bad_name, Why}` when the name could not be registered.
+fn start_failure(e: StartError) -> Term {
+    match e {
+        StartError::Init(reason) => reason,
+        StartError::Name(e) => Term::Tuple(vec![Term::atom("bad_name"), Term::binary(e.to_string().into_bytes())]),
     }
 }
 
@@ -359,6 +359,19 @@ impl Running {
             let _ = self.me.reply(&call.from, reply).await;
             return None;
         }
+        if let Some(GenCall { from, request }) = parse_system(&msg) {
+            return match terminate_request(&request) {
+                Some(reason) => {
+                    self.stop_children(0..self.children.len()).await;
+                    let _ = self.me.reply(&from, Term::atom("ok")).await;
+                    Some(reason)
+                }
+                None => {
+                    let _ = self.me.reply(&from, unknown_system_msg(&request)).await;
+                    None
+                }
+            };
+        }
         match msg.as_tuple() {
             Some([exit, Term::Pid(from), reason]) if exit.is_atom("EXIT") => {
                 if Some(from) == parent {
@@ -367,21 +380,6 @@ impl Running {
                 }
                 let i = self.children.iter().position(|c| c.pid.as_ref() == Some(from))?;
                 self.child_exited(i, reason).await
-            }
-            Some([system, Term::Tuple(from), request]) if system.is_atom("system") && from.len() == 2 => {
-                let Term::Pid(pid) = &from[0] else { return None };
-                let to = ReplyTo { pid: pid.clone(), tag: from[1].clone() };
-                match terminate_request(request) {
-                    Some(reason) => {
-                        self.stop_children(0..self.children.len()).await;
-                        let _ = self.me.reply(&to, Term::atom("ok")).await;
-                        Some(reason)
-                    }
-                    None => {
-                        let _ = self.me.reply(&to, unknown_system_msg(request)).await;
-                        None
-                    }
-                }
             }
             _ => None,
         }
@@ -475,10 +473,13 @@ impl Running {
             Some([exit, Term::Pid(from), _]) if exit.is_atom("EXIT") && from == pid => Some(()),
             _ => None,
         };
-        if let Shutdown::Timeout(grace) = shutdown {
+        let grace = match shutdown {
+            Shutdown::Timeout(grace) => Some(Some(grace)),
+            Shutdown::Infinity => Some(None),
+            Shutdown::BrutalKill => None,
+        };
+        if let Some(wait) = grace {
             self.me.exit(pid, Term::atom("shutdown"));
-            // `Duration::MAX` (a supervisor child) waits as long as it takes.
-            let wait = (grace != Duration::MAX).then_some(grace);
             if let Ok(Some(())) = self.me.receive(wait, exited).await {
                 return;
             }

@@ -31,12 +31,12 @@ pub enum RecvError {
 impl Process {
     /// Sends `msg` converted to a term ([`Process::send`] for Rust types).
     pub async fn send_as<T: ?Sized + Serialize>(&self, to: &Pid, msg: &T) -> Result<(), SendError> {
-        self.send(to, to_term(msg).map_err(SendError::NotATerm)?).await
+        self.send(to, outgoing(msg)?).await
     }
 
     /// Sends `msg` converted to a term to the process registered as `name` on `node`.
     pub async fn send_named_as<T: ?Sized + Serialize>(&self, name: &str, node: &str, msg: &T) -> Result<(), SendError> {
-        self.send_named(name, node, to_term(msg).map_err(SendError::NotATerm)?).await
+        self.send_named(name, node, outgoing(msg)?).await
     }
 
     /// The next message as a `T`, waiting as long as it takes. A message that
@@ -59,7 +59,7 @@ impl Process {
 
     /// Answers a gen_server call with a typed reply (see [`super::GenCall`]).
     pub async fn reply_as<T: ?Sized + Serialize>(&self, to: &super::ReplyTo, reply: &T) -> Result<(), SendError> {
-        self.reply(to, to_term(reply).map_err(SendError::NotATerm)?).await
+        self.reply(to, outgoing(reply)?).await
     }
 
     /// `gen_server:call/3` with a typed request and reply.
@@ -68,7 +68,7 @@ impl Process {
         Req: ?Sized + Serialize,
         Reply: DeserializeOwned,
     {
-        let request = to_term(request).map_err(|e| CallError::Send(SendError::NotATerm(e)))?;
+        let request = outgoing(request)?;
         fit_reply(self.call(to, request, timeout).await?)
     }
 
@@ -84,9 +84,14 @@ impl Process {
         Req: ?Sized + Serialize,
         Reply: DeserializeOwned,
     {
-        let request = to_term(request).map_err(|e| CallError::Send(SendError::NotATerm(e)))?;
+        let request = outgoing(request)?;
         fit_reply(self.call_named(name, node, request, timeout).await?)
     }
+}
+
+/// A typed value as the term to send; one that cannot be a term is [`SendError::NotATerm`].
+pub(crate) fn outgoing<T: ?Sized + Serialize>(value: &T) -> Result<Term, SendError> {
+    to_term(value).map_err(SendError::NotATerm)
 }
 
 fn fit<T: DeserializeOwned>(message: Term) -> Result<T, RecvError> {
